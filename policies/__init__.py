@@ -1,0 +1,1 @@
+"""Policy files and the engine that compiles them into a decision table."""

@@ -1,0 +1,1 @@
+"""chatwarden's service: app factory, handlers, crypto, storage, audit and CLI."""

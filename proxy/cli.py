@@ -1,0 +1,39 @@
+"""The ``chatwarden`` command. Each subcommand lives in ``proxy/commands/<name>.py`` and
+exposes ``add_parser(subparsers)``; the parser it adds sets ``func`` to a callable that
+takes the parsed namespace and returns an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from proxy.errors import ChatwardenError
+
+# Subcommand modules, in the order ``--help`` lists them.
+COMMANDS = ("redact",)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="chatwarden", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"proxy.commands.{name}").add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except ChatwardenError as exc:
+        print(f"chatwarden: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
