@@ -1,0 +1,399 @@
+"""The latency and throughput suite a security engineer runs before putting chatwarden
+in the path of live traffic.
+
+    python -m benchmarks run            # full: ~10 minutes, figures for the README
+    python -m benchmarks run --quick    # smoke: under a minute, no thresholds (CI)
+
+It starts a fresh chatwarden (``chatwarden init`` in a temporary directory, SQLite,
+``chatwarden serve`` on a free loopback port) and the pass-through baseline
+(:mod:`benchmarks.baseline`), drives both with the open-loop generator
+(:mod:`benchmarks.loadgen`) and writes ``benchmarks/results/<stamp>.{json,md,png}``.
+
+Scenarios: dev.jsonl messages at a fixed rate (chatwarden vs baseline); PII-free
+messages; batched requests; rates stepping up until saturation; overload at twice the
+saturation rate (shedding speed, admitted latency, memory); a soak with RSS sampled
+over time; and the standalone redaction comparison with Presidio (bench_redact).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from benchmarks import loadgen
+
+ROOT = Path(__file__).resolve().parents[1]
+EVAL = ROOT.parent / "shared" / "eval"
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+@dataclass(frozen=True)
+class Plan:
+    fixed_rate: float
+    fixed_s: float
+    step_rates: tuple[float, ...]
+    step_s: float
+    batch_size: int
+    overload_s: float
+    soak_s: float
+    redact_limit: int | None
+    presidio: bool
+    thresholds: bool
+
+
+FULL = Plan(200, 30, (100, 200, 300, 400, 500, 600, 800, 1000, 1300), 10, 16, 20, 120, None, True, True)
+QUICK = Plan(100, 4, (100, 300), 3, 8, 3, 5, 200, False, False)
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_ready(url: str, timeout_s: float = 90) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            with urllib.request.urlopen(url, timeout=2) as r:  # noqa: S310 -- loopback only
+                if r.status == 200:
+                    return
+        time.sleep(0.25)
+    raise RuntimeError(f"server did not become ready at {url}")
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants, in MiB (Linux /proc)."""
+    total = 0
+    stack = [pid]
+    while stack:
+        p = stack.pop()
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+            for task in Path(f"/proc/{p}/task").iterdir():
+                children = (task / "children").read_text().split()
+                stack.extend(int(c) for c in children)
+    return round(total / 1024, 1)
+
+
+@contextlib.contextmanager
+def chatwarden_server(workdir: Path) -> Iterator[tuple[str, str, int]]:
+    exe = str(Path(sys.executable).with_name("chatwarden"))
+    out = subprocess.run([exe, "init", str(workdir / "cw")], capture_output=True, text=True, check=True)
+    token = json.loads(out.stdout)["ingest"]
+    port = free_port()
+    cfg = workdir / "cw" / "chatwarden.toml"
+    log_file = open(workdir / "chatwarden.log", "wb")  # noqa: SIM115 -- closed below
+    proc = subprocess.Popen(
+        [exe, "serve", "--config", str(cfg), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log_file, stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/readyz")
+        yield f"http://127.0.0.1:{port}", token, proc.pid
+    finally:
+        proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(15)
+        if proc.poll() is None:
+            proc.kill()
+        log_file.close()
+
+
+@contextlib.contextmanager
+def baseline_server() -> Iterator[tuple[str, str, int]]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "benchmarks.baseline", "--port", str(port)], cwd=ROOT)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/healthz")
+        yield f"http://127.0.0.1:{port}", "", proc.pid
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def load_messages() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    rows = [json.loads(x) for x in (EVAL / "dev.jsonl").read_text(encoding="utf-8").splitlines() if x.strip()]
+    return rows, [r for r in rows if not r["spans"]]
+
+
+def body_factory(rows: list[dict[str, Any]], run_id: str, batch: int = 1) -> Callable[[int], tuple[bytes, int]]:
+    def make(i: int) -> tuple[bytes, int]:
+        msgs = []
+        for k in range(batch):
+            r = rows[(i * batch + k) % len(rows)]
+            msgs.append(
+                {
+                    "message_id": f"{run_id}-{i}-{k}",
+                    "conversation_id": f"{run_id}-{r['conversation_id']}",
+                    "sender_id": f"u-{r['sender']}",
+                    "sender_role": r["sender"] if r["sender"] in ("buyer", "seller") else "buyer",
+                    "recipient_id": "u-other",
+                    "sent_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+                    "text": r["text"],
+                }
+            )
+        doc: dict[str, Any] = {"messages": msgs} if batch > 1 else msgs[0]
+        return json.dumps(doc).encode(), batch
+
+    return make
+
+
+def drive(url: str, token: str, rate: float, seconds: float, body: Callable[[int], tuple[bytes, int]]) -> loadgen.Result:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return asyncio.run(loadgen.run(url + "/v1/messages", rate, seconds, body, headers))
+
+
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    versions = {}
+    for pkg in ("aiohttp", "spacy", "cryptography", "msgpack", "presidio-analyzer"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions[pkg] = metadata.version(pkg)
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": versions,
+    }
+
+
+def saturated(r: loadgen.Result) -> bool:
+    lat = r.percentiles()
+    return r.ok < 0.95 * r.sent or r.errors > 0 or lat.get("p99", 0) > 1000
+
+
+def run_suite(plan: Plan) -> dict[str, Any]:
+    rows, clean = load_messages()
+    report: dict[str, Any] = {"started": datetime.now(UTC).isoformat(), "machine": machine(), "plan": plan.__dict__}
+    run_id = f"b{int(time.time())}"
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        with baseline_server() as (burl, _, _bpid):
+            log(f"baseline: {plan.fixed_rate:g} req/s for {plan.fixed_s:g}s")
+            report["baseline_fixed"] = drive(burl, "", plan.fixed_rate, plan.fixed_s, body_factory(rows, run_id + "b")).as_dict()
+            report["baseline_steps"] = []
+            for rate in plan.step_rates:
+                log(f"baseline step: {rate:g} req/s")
+                r = drive(burl, "", rate, plan.step_s, body_factory(rows, f"{run_id}bs{rate:g}"))
+                report["baseline_steps"].append(r.as_dict())
+        with chatwarden_server(work) as (url, token, pid):
+            report["rss_idle_mb"] = rss_mb(pid)
+            log(f"chatwarden: {plan.fixed_rate:g} req/s of dev.jsonl for {plan.fixed_s:g}s")
+            report["fixed"] = drive(url, token, plan.fixed_rate, plan.fixed_s, body_factory(rows, run_id + "f")).as_dict()
+            log(f"chatwarden: {plan.fixed_rate:g} req/s of PII-free messages")
+            report["pii_free"] = drive(url, token, plan.fixed_rate, plan.fixed_s / 2, body_factory(clean, run_id + "c")).as_dict()
+            log(f"chatwarden: batches of {plan.batch_size}")
+            brate = max(1.0, plan.fixed_rate / plan.batch_size * 2)
+            report["batched"] = drive(
+                url, token, brate, plan.fixed_s / 2, body_factory(rows, run_id + "x", plan.batch_size)
+            ).as_dict()
+            report["steps"] = []
+            sat = 0.0
+            for rate in plan.step_rates:
+                log(f"chatwarden step: {rate:g} req/s")
+                r = drive(url, token, rate, plan.step_s, body_factory(rows, f"{run_id}s{rate:g}"))
+                d = r.as_dict()
+                d["rss_mb"] = rss_mb(pid)
+                report["steps"].append(d)
+                if saturated(r):
+                    break
+                sat = max(sat, d["achieved_rps"])
+            report["saturation_rps"] = sat
+            over = max(2 * sat, plan.step_rates[0])
+            log(f"chatwarden overload: {over:g} req/s")
+            samples: list[float] = []
+            r = drive(url, token, over, plan.overload_s, body_factory(rows, run_id + "o"))
+            samples.append(rss_mb(pid))
+            report["overload"] = r.as_dict() | {"rss_mb": samples[-1]}
+            log(f"chatwarden soak: {plan.fixed_rate:g} req/s for {plan.soak_s:g}s")
+            report["soak"] = soak(url, token, pid, plan, rows, run_id)
+        log("standalone redaction (bench_redact)")
+        report["redact"] = bench_redact(plan, work)
+    report["verdict"] = verdict(report, plan)
+    return report
+
+
+def soak(url: str, token: str, pid: int, plan: Plan, rows: list[dict[str, Any]], run_id: str) -> dict[str, Any]:
+    samples: list[tuple[float, float]] = []
+    t0 = time.monotonic()
+
+    async def sample() -> None:
+        while True:
+            samples.append((round(time.monotonic() - t0, 1), rss_mb(pid)))
+            await asyncio.sleep(1.0)
+
+    async def go() -> loadgen.Result:
+        task = asyncio.create_task(sample())
+        try:
+            return await loadgen.run(
+                url + "/v1/messages", plan.fixed_rate, plan.soak_s, body_factory(rows, run_id + "k"),
+                {"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+            )
+        finally:
+            task.cancel()
+
+    r = asyncio.run(go())
+    return r.as_dict() | {"rss_samples_mb": samples, "rss_max_mb": max((s[1] for s in samples), default=0.0)}
+
+
+def bench_redact(plan: Plan, work: Path) -> dict[str, Any]:
+    out = work / "redact.json"
+    cmd = [sys.executable, "-m", "benchmarks.bench_redact", "--json", str(out)]
+    if plan.redact_limit:
+        cmd += ["--limit", str(plan.redact_limit)]
+    if not plan.presidio:
+        cmd.append("--no-presidio")
+    subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    return dict(json.loads(out.read_text()))
+
+
+# RSS cap under overload, documented in the README: model + 2 workers + buffers.
+RSS_CAP_MB = 1500
+
+
+def verdict(rep: dict[str, Any], plan: Plan) -> dict[str, Any]:
+    fixed_p99 = rep["fixed"]["latency_ms"].get("p99", float("inf"))
+    base_p99 = rep["baseline_fixed"]["latency_ms"].get("p99", 0.0)
+    over = rep["overload"]
+    sat_msgs = max((s["achieved_msgs_per_s"] for s in rep["steps"]), default=0.0)
+    sat_msgs = max(sat_msgs, rep["batched"]["achieved_msgs_per_s"])
+    standalone = rep["redact"]["chatwarden"]["msgs_per_s"]
+    checks = {
+        "added_p99_ms": round(fixed_p99 - base_p99, 2),
+        "added_p99_ok": fixed_p99 - base_p99 <= 25 and rep["fixed"]["errors"] == 0,
+        "saturation_msgs_per_s": sat_msgs,
+        "standalone_redact_msgs_per_s": standalone,
+        "saturation_ratio": round(sat_msgs / standalone, 2) if standalone else None,
+        "saturation_ok": bool(standalone) and sat_msgs >= 0.7 * standalone,
+        "shed_p99_ms": over["shed_latency_ms"].get("p99"),
+        "shed_fast_ok": over["shed"] == 0 or over["shed_latency_ms"].get("p99", 1e9) <= 50,
+        "overload_admitted_p99_ms": over["latency_ms"].get("p99"),
+        "overload_admitted_ok": over["latency_ms"].get("p99", 1e9) <= 2 * fixed_p99,
+        "rss_cap_mb": RSS_CAP_MB,
+        "rss_ok": max(rep["soak"]["rss_max_mb"], over.get("rss_mb", 0)) <= RSS_CAP_MB,
+    }
+    checks["enforced"] = plan.thresholds
+    return checks
+
+
+def markdown(rep: dict[str, Any]) -> str:
+    m = rep["machine"]
+    lines = [
+        f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}.",
+        "",
+        "| scenario | offered req/s | achieved msgs/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | shed | errors |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+
+    def row(name: str, d: dict[str, Any]) -> None:
+        lat = d["latency_ms"]
+        lines.append(
+            f"| {name} | {d['offered_rps']:g} | {d['achieved_msgs_per_s']:g} | {lat.get('p50', '-')} | {lat.get('p90', '-')} "
+            f"| {lat.get('p99', '-')} | {lat.get('p99.9', '-')} | {lat.get('max', '-')} | {d['shed']} | {d['errors']} |"
+        )
+
+    row("baseline, dev.jsonl", rep["baseline_fixed"])
+    row("chatwarden, dev.jsonl", rep["fixed"])
+    row("chatwarden, PII-free", rep["pii_free"])
+    row(f"chatwarden, batches of {rep['plan']['batch_size']}", rep["batched"])
+    for s in rep["steps"]:
+        row("chatwarden, step", s)
+    row("chatwarden, overload (2x saturation)", rep["overload"])
+    row("chatwarden, soak", rep["soak"])
+    v = rep["verdict"]
+    lines += [
+        "",
+        f"* p99 added over the baseline at {rep['plan']['fixed_rate']:g} req/s: {v['added_p99_ms']} ms",
+        f"* saturation: {v['saturation_msgs_per_s']} msgs/s = {v['saturation_ratio']} x standalone "
+        f"`chatwarden redact` ({v['standalone_redact_msgs_per_s']} msgs/s)",
+        f"* overload: shed p99 {v['shed_p99_ms']} ms, admitted p99 {v['overload_admitted_p99_ms']} ms",
+        f"* RSS: idle {rep['rss_idle_mb']} MiB, soak max {rep['soak']['rss_max_mb']} MiB (cap {v['rss_cap_mb']} MiB)",
+    ]
+    red = rep["redact"]
+    if "presidio" in red:
+        lines.append(
+            f"* standalone redaction: chatwarden {red['chatwarden']['msgs_per_s']} msgs/s vs Presidio "
+            f"{red['presidio']['msgs_per_s']} msgs/s ({red['speedup']}x)"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plot(rep: dict[str, Any], path: Path) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for name, key, style in (("chatwarden", "steps", "-o"), ("baseline", "baseline_steps", "--s")):
+        steps = rep.get(key, [])
+        for pct in ("p50", "p99"):
+            xs = [s["offered_rps"] for s in steps if pct in s["latency_ms"]]
+            ys = [s["latency_ms"][pct] for s in steps if pct in s["latency_ms"]]
+            ax.plot(xs, ys, style, label=f"{name} {pct}")
+    ax.set_xlabel("offered load (requests/s, single message)")
+    ax.set_ylabel("latency (ms, from scheduled send time)")
+    ax.set_yscale("log")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    ax.set_title("chatwarden vs pass-through baseline")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def main(argv: list[str]) -> int:
+    quick = "--quick" in argv
+    plan = QUICK if quick else FULL
+    if shutil.which("chatwarden", path=str(Path(sys.executable).parent)) is None:
+        print("chatwarden is not installed in this environment; run `make test` or pip install -e .", file=sys.stderr)
+        return 2
+    rep = run_suite(plan)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = ("quick-" if quick else "") + datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    (RESULTS / f"{stamp}.json").write_text(json.dumps(rep, indent=1))
+    md = markdown(rep)
+    (RESULTS / f"{stamp}.md").write_text(md)
+    plotted = plot(rep, RESULTS / f"{stamp}.png")
+    print(md)
+    print(f"results: {RESULTS / stamp}.json/.md" + ("/.png" if plotted else ""))
+    if plan.thresholds:
+        failed = [k for k, v in rep["verdict"].items() if k.endswith("_ok") and v is False]
+        if failed:
+            print("thresholds missed: " + ", ".join(failed))
+            return 1
+    return 0
