@@ -58,6 +58,8 @@ class Engine:
         and a second NER pass would double the cost of every message.
         """
         prev_n, cur_n = normalize(previous), normalize(current)
+        if not _may_continue(prev_n.text, cur_n.text):
+            return (), ()
         tail_start = max(0, len(prev_n.text) - WINDOW_CHARS)
         tail = prev_n.text[tail_start:]
         joined = tail + " " + cur_n.text
@@ -74,6 +76,16 @@ class Engine:
             if c_end > 0:
                 in_cur.append(Span(*cur_n.to_original(0, c_end), span.type, span.score, span.detector))
         return tuple(in_prev), tuple(in_cur)
+
+
+def _may_continue(previous: str, current: str) -> bool:
+    """Cheap test: could a value run from the end of ``previous`` into ``current``?
+
+    Only digit runs are split in practice ("4111 1111" / "1111 1111"): the previous
+    message must end in a digit and the current one start with a letter or digit.
+    """
+    tail, head = previous.rstrip(" .,-/"), current.lstrip(" .,-/")
+    return bool(tail) and bool(head) and tail[-1].isdigit() and head[0].isalnum()
 
 
 def _to_original(norm: Normalized, spans: list[Span]) -> tuple[Span, ...]:

@@ -1,0 +1,48 @@
+"""A number split across two consecutive messages of one conversation is still caught."""
+
+from __future__ import annotations
+
+import re
+
+from redact import Message, RedactConfig, Redactor
+from redact.detectors.base import PatternDetector
+from redact.engine import Engine
+
+# A toy 16-digit detector stands in for the card detector: the window logic is generic.
+_SIXTEEN = PatternDetector("sixteen", "CREDIT_CARD", re.compile(r"\b(?:\d{4}[ -]?){3}\d{4}\b"))
+
+
+def _redactor() -> Redactor:
+    return Redactor(RedactConfig(ner=False), engine=Engine((_SIXTEEN,)), state_key=b"k" * 32)
+
+
+def test_split_number_is_redacted_in_both_messages() -> None:
+    """Both halves of a value split over two messages are reported and redacted."""
+    with _redactor() as r:
+        out = r.redact_batch([Message("a", "card 4111 1111", "c", 0), Message("b", "1111 1111 thanks", "c", 1)])
+    assert [(s.start, s.end) for s in out[0].spans] == [(5, 14)]
+    assert [(s.start, s.end) for s in out[1].spans] == [(0, 9)]
+    assert "1111" not in out[0].redacted and "1111" not in out[1].redacted
+
+
+def test_split_across_conversations_is_not_joined() -> None:
+    """Messages of different conversations are never joined."""
+    with _redactor() as r:
+        out = r.redact_batch([Message("a", "card 4111 1111", "c", 0), Message("b", "1111 1111", "d", 0)])
+    assert out[0].spans == () and out[1].spans == ()
+
+
+def test_seq_order_not_input_order_decides_neighbours() -> None:
+    """The window follows seq, so out-of-order input still pairs the right messages."""
+    with _redactor() as r:
+        out = r.redact_batch(
+            [Message("b", "1111 1111", "c", 2), Message("x", "hello", "c", 0), Message("a", "4111 1111", "c", 1)]
+        )
+    assert out[0].spans and out[2].spans and not out[1].spans
+
+
+def test_previous_text_from_an_earlier_batch_is_used() -> None:
+    """The proxy passes the conversation's last stored text; the new half is caught."""
+    with _redactor() as r:
+        (out,) = r.redact_batch([Message("b", "1111 1111", "c", 5)], previous={"c": "card 4111 1111"})
+    assert [(s.start, s.end) for s in out.spans] == [(0, 9)]
