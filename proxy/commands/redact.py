@@ -77,6 +77,9 @@ def read_messages(lines: Iterator[bytes], max_chars: int) -> list[dict[str, Any]
         seq = rec.get("seq")
         if seq is not None and (not isinstance(seq, int) or isinstance(seq, bool)):
             raise InputError("'seq' must be an integer", lineno)
+        if not text.strip():
+            # Not fatal: an attachment-only chat message has no text. Said, not hidden.
+            print(f"chatwarden: warning: line {lineno}: empty 'text'; written through unchanged", file=sys.stderr)
         rec["id"] = mid
         records.append(rec)
     return records
