@@ -1,0 +1,576 @@
+"""Audit stores on SQLite and PostgreSQL: their own tables, append-only, durable commits.
+
+Tables (the same on both backends):
+
+``audit_events``       one row per entry: ``idx`` (position), ``event_id``, ``body`` (the
+                       canonical entry bytes that are hashed), ``leaf_hash`` and query
+                       columns copied from the event (time, kind, actor, purpose, case).
+``audit_subjects``     (subject keyed hash, idx): which entries touched which data subject.
+``audit_checkpoints``  signed checkpoints in signing order.
+``audit_head``         one row: the Merkle frontier after the last entry, so an append is
+                       O(log n). It is a cache the writer checks against ``MAX(idx)``,
+                       never trusted by the verifier.
+``audit_meta``         the log's origin (``chatwarden.audit/<uuid>``), set once.
+
+Triggers refuse UPDATE and DELETE on the first three (and TRUNCATE on PostgreSQL): the
+service cannot rewrite history even by mistake. Someone with the database file can, and
+``chatwarden audit verify`` is what catches that.
+
+An append runs in one write transaction (SQLite ``BEGIN IMMEDIATE`` with WAL and
+``synchronous=FULL``; PostgreSQL ``SELECT ... FOR UPDATE`` on the head row), so entries
+from many writers — threads or proxy replicas — get consecutive positions, and returns
+only after COMMIT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlparse
+
+from proxy.audit.checkpoint import ORIGIN_PREFIX, Checkpoint, SignedCheckpoint
+from proxy.audit.errors import AuditError
+from proxy.audit.events import format_time
+from proxy.audit.log import AppendStep, AuditQuery, AuditStore, LogRow
+from proxy.audit.merkle import Frontier
+
+T = TypeVar("T")
+
+_COLUMNS = (
+    "idx, event_id, body, leaf_hash, time, kind, actor_token_id, actor_role, purpose, case_id"
+)
+
+SQLITE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS audit_events (
+    idx INTEGER PRIMARY KEY,
+    event_id TEXT NOT NULL UNIQUE,
+    body BLOB NOT NULL,
+    leaf_hash BLOB NOT NULL,
+    time TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    actor_token_id TEXT NOT NULL,
+    actor_role TEXT NOT NULL,
+    purpose TEXT,
+    case_id TEXT
+);
+CREATE INDEX IF NOT EXISTS audit_events_actor ON audit_events (actor_token_id, idx);
+CREATE INDEX IF NOT EXISTS audit_events_purpose ON audit_events (purpose, idx);
+CREATE INDEX IF NOT EXISTS audit_events_case ON audit_events (case_id, idx);
+CREATE INDEX IF NOT EXISTS audit_events_time ON audit_events (time);
+CREATE TABLE IF NOT EXISTS audit_subjects (
+    subject TEXT NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (subject, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS audit_checkpoints (
+    seq INTEGER PRIMARY KEY,
+    size INTEGER NOT NULL,
+    note BLOB NOT NULL,
+    key_id TEXT NOT NULL,
+    signature BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit_head (
+    id INTEGER PRIMARY KEY CHECK (id = 1), frontier BLOB NOT NULL
+);
+"""
+
+_APPEND_ONLY = ("audit_events", "audit_subjects", "audit_checkpoints")
+
+
+def _sqlite_triggers() -> str:
+    out = []
+    for table in _APPEND_ONLY:
+        for op in ("UPDATE", "DELETE"):
+            out.append(
+                f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table} "
+                f"BEGIN SELECT RAISE(ABORT, 'audit tables are append-only'); END;"
+            )
+    return "\n".join(out)
+
+
+class StoreCorrupt(AuditError):
+    """The store's head does not match its entries; the writer refuses to extend it."""
+
+
+def _row(r: Sequence[Any], subjects: tuple[str, ...] = ()) -> LogRow:
+    return LogRow(
+        index=int(r[0]),
+        event_id=str(r[1]),
+        body=bytes(r[2]),
+        leaf_hash=bytes(r[3]),
+        time=str(r[4]),
+        kind=str(r[5]),
+        actor_token_id=str(r[6]),
+        actor_role=str(r[7]),
+        purpose=r[8],
+        case_id=r[9],
+        subjects=subjects,
+    )
+
+
+def _checkpoint_row(r: Sequence[Any]) -> SignedCheckpoint:
+    return SignedCheckpoint(note=bytes(r[0]), key_id=str(r[1]), signature=bytes(r[2]))
+
+
+class SQLiteAuditStore:
+    """The embedded store. Every call runs on one dedicated thread that owns the
+    connection, so the event loop never blocks on disk I/O or fsync."""
+
+    def __init__(
+        self, path: str | Path, *, read_only: bool = False, busy_timeout: float = 5.0
+    ) -> None:
+        self._path = Path(path)
+        self._read_only = read_only
+        self._busy_ms = int(busy_timeout * 1000)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-sqlite")
+        self._conn: sqlite3.Connection | None = None
+        self._origin = ""
+
+    @property
+    def origin(self) -> str:
+        return self._origin
+
+    async def _run(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+    async def open(self) -> None:
+        await self._run(self._open_sync)
+
+    def open_sync(self) -> None:
+        """Open from synchronous code (the CLI)."""
+        self._executor.submit(self._open_sync).result()
+
+    def _open_sync(self) -> None:
+        if self._read_only:
+            if not self._path.exists():
+                raise AuditError("audit database does not exist; check the storage path")
+            uri = f"file:{self._path.resolve()}?mode=ro"
+            conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        else:
+            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+        conn.execute(f"PRAGMA busy_timeout={self._busy_ms}")
+        self._conn = conn
+        if not self._read_only:
+            # Every statement is idempotent (IF NOT EXISTS), so replicas may race here.
+            conn.executescript(SQLITE_SCHEMA + _sqlite_triggers())
+            conn.execute("BEGIN IMMEDIATE")
+            row = conn.execute("SELECT value FROM audit_meta WHERE key = 'origin'").fetchone()
+            if row is None:
+                conn.execute(
+                    "INSERT INTO audit_meta (key, value) VALUES ('origin', ?)",
+                    (ORIGIN_PREFIX + uuid.uuid4().hex,),
+                )
+                conn.execute(
+                    "INSERT INTO audit_head (id, frontier) VALUES (1, ?)", (Frontier().encode(),)
+                )
+            conn.execute("COMMIT")
+        try:
+            row = conn.execute("SELECT value FROM audit_meta WHERE key = 'origin'").fetchone()
+        except sqlite3.OperationalError:
+            raise AuditError("database holds no audit trail; check the storage path") from None
+        if row is None:
+            raise AuditError("database holds no audit trail; check the storage path")
+        self._origin = str(row[0])
+
+    async def close(self) -> None:
+        await self._run(self._close_sync)
+        self._executor.shutdown(wait=False)
+
+    def close_sync(self) -> None:
+        self._executor.submit(self._close_sync).result()
+        self._executor.shutdown(wait=False)
+
+    def _close_sync(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    @property
+    def _c(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise AuditError("audit store is not open")
+        return self._conn
+
+    async def append(self, step: AppendStep) -> tuple[LogRow | None, SignedCheckpoint | None]:
+        return await self._run(lambda: self._append_sync(step))
+
+    def _append_sync(self, step: AppendStep) -> tuple[LogRow | None, SignedCheckpoint | None]:
+        c = self._c
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            head = Frontier.decode(
+                bytes(c.execute("SELECT frontier FROM audit_head").fetchone()[0])
+            )
+            top = c.execute("SELECT MAX(idx) FROM audit_events").fetchone()[0]
+            if head.size != (-1 if top is None else int(top)) + 1:
+                raise StoreCorrupt("audit head does not match the stored entries; run audit verify")
+            last = c.execute(
+                "SELECT note FROM audit_checkpoints ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
+            last_cp = Checkpoint.parse(bytes(last[0])) if last else None
+            row, new_head, cp = step(head, last_cp, self._origin)
+            if row is not None:
+                c.execute(
+                    f"INSERT INTO audit_events ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        row.index,
+                        row.event_id,
+                        row.body,
+                        row.leaf_hash,
+                        row.time,
+                        row.kind,
+                        row.actor_token_id,
+                        row.actor_role,
+                        row.purpose,
+                        row.case_id,
+                    ),
+                )
+                c.executemany(
+                    "INSERT INTO audit_subjects (subject, idx) VALUES (?, ?)",
+                    [(s, row.index) for s in row.subjects],
+                )
+                c.execute("UPDATE audit_head SET frontier = ? WHERE id = 1", (new_head.encode(),))
+            if cp is not None:
+                c.execute(
+                    "INSERT INTO audit_checkpoints (size, note, key_id, signature) "
+                    "VALUES (?,?,?,?)",
+                    (cp.checkpoint.size, cp.note, cp.key_id, cp.signature),
+                )
+            c.execute("COMMIT")
+        except BaseException:
+            if c.in_transaction:
+                c.execute("ROLLBACK")
+            raise
+        return row, cp
+
+    # --- reads (also used synchronously by the CLI through the *_sync variants) ---
+
+    async def read_rows(self, start: int, limit: int) -> list[LogRow]:
+        return await self._run(lambda: self.read_rows_sync(start, limit))
+
+    def read_rows_sync(self, start: int, limit: int) -> list[LogRow]:
+        # Ordered by position; rows are returned as stored, gaps and all.
+        cur = self._c.execute(
+            f"SELECT {_COLUMNS} FROM audit_events WHERE idx >= ? ORDER BY idx LIMIT ?",
+            (start, limit),
+        )
+        rows = cur.fetchall()
+        subs = self._subjects_of([int(r[0]) for r in rows])
+        return [_row(r, subs.get(int(r[0]), ())) for r in rows]
+
+    async def all_rows(self) -> list[LogRow]:
+        return await self._run(self.all_rows_sync)
+
+    def all_rows_sync(self) -> list[LogRow]:
+        """Every stored row in storage order, including rows with duplicate positions."""
+        rows = self._c.execute(
+            f"SELECT {_COLUMNS} FROM audit_events ORDER BY idx, rowid"
+        ).fetchall()
+        subs = self._subjects_of([int(r[0]) for r in rows])
+        return [_row(r, subs.get(int(r[0]), ())) for r in rows]
+
+    def _subjects_of(self, idxs: list[int]) -> dict[int, tuple[str, ...]]:
+        out: dict[int, list[str]] = {}
+        for i in range(0, len(idxs), 500):
+            chunk = idxs[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            for subject, idx in self._c.execute(
+                f"SELECT subject, idx FROM audit_subjects WHERE idx IN ({marks}) ORDER BY subject",
+                chunk,
+            ):
+                out.setdefault(int(idx), []).append(str(subject))
+        return {k: tuple(v) for k, v in out.items()}
+
+    async def checkpoints(self) -> list[SignedCheckpoint]:
+        return await self._run(self.checkpoints_sync)
+
+    def checkpoints_sync(self) -> list[SignedCheckpoint]:
+        cur = self._c.execute("SELECT note, key_id, signature FROM audit_checkpoints ORDER BY seq")
+        return [_checkpoint_row(r) for r in cur.fetchall()]
+
+    async def find(self, event_id: str) -> LogRow | None:
+        return await self._run(lambda: self.find_sync(event_id))
+
+    def find_sync(self, event_id: str) -> LogRow | None:
+        r = self._c.execute(
+            f"SELECT {_COLUMNS} FROM audit_events WHERE event_id = ?", (event_id,)
+        ).fetchone()
+        if r is None:
+            return None
+        return _row(r, self._subjects_of([int(r[0])]).get(int(r[0]), ()))
+
+    async def leaf_hashes(self, size: int) -> list[bytes]:
+        return await self._run(lambda: self.leaf_hashes_sync(size))
+
+    def leaf_hashes_sync(self, size: int) -> list[bytes]:
+        cur = self._c.execute(
+            "SELECT leaf_hash FROM audit_events WHERE idx < ? ORDER BY idx", (size,)
+        )
+        return [bytes(r[0]) for r in cur.fetchall()]
+
+    async def query(self, q: AuditQuery) -> list[LogRow]:
+        return await self._run(lambda: self.query_sync(q))
+
+    def query_sync(self, q: AuditQuery) -> list[LogRow]:
+        sql, args = _query_sql(q, "?")
+        rows = self._c.execute(sql, args).fetchall()
+        subs = self._subjects_of([int(r[0]) for r in rows])
+        return [_row(r, subs.get(int(r[0]), ())) for r in rows]
+
+
+def _query_sql(q: AuditQuery, ph: str) -> tuple[str, list[Any]]:
+    """SELECT for ``q``; ``ph`` is "?" (SQLite) or "$" (PostgreSQL numbered)."""
+    where: list[str] = []
+    args: list[Any] = []
+
+    def p(value: Any) -> str:
+        args.append(value)
+        return "?" if ph == "?" else f"${len(args)}"
+
+    for col, val in (
+        ("actor_token_id", q.actor_token_id),
+        ("actor_role", q.actor_role),
+        ("purpose", q.purpose),
+        ("case_id", q.case_id),
+        ("kind", q.kind),
+    ):
+        if val is not None:
+            where.append(f"e.{col} = {p(val)}")
+    if q.since is not None:
+        where.append(f"e.time >= {p(format_time(q.since))}")
+    if q.until is not None:
+        where.append(f"e.time < {p(format_time(q.until))}")
+    where.append(f"e.idx > {p(q.after_index)}")
+    join = ""
+    if q.subject is not None:
+        join = f" JOIN audit_subjects s ON s.idx = e.idx AND s.subject = {p(q.subject)}"
+    cols = ", ".join(f"e.{c.strip()}" for c in _COLUMNS.split(","))
+    sql = (
+        f"SELECT {cols} FROM audit_events e{join} WHERE {' AND '.join(where)} "
+        f"ORDER BY e.idx LIMIT {p(q.limit)}"
+    )
+    return sql, args
+
+
+# ---------------------------------------------------------------------------- PostgreSQL
+
+PG_SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS audit_events (
+    idx BIGINT PRIMARY KEY,
+    event_id TEXT NOT NULL UNIQUE,
+    body BYTEA NOT NULL,
+    leaf_hash BYTEA NOT NULL,
+    time TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    actor_token_id TEXT NOT NULL,
+    actor_role TEXT NOT NULL,
+    purpose TEXT,
+    case_id TEXT
+);
+CREATE INDEX IF NOT EXISTS audit_events_actor ON audit_events (actor_token_id, idx);
+CREATE INDEX IF NOT EXISTS audit_events_purpose ON audit_events (purpose, idx);
+CREATE INDEX IF NOT EXISTS audit_events_case ON audit_events (case_id, idx);
+CREATE INDEX IF NOT EXISTS audit_events_time ON audit_events (time);
+CREATE TABLE IF NOT EXISTS audit_subjects (
+    subject TEXT NOT NULL, idx BIGINT NOT NULL, PRIMARY KEY (subject, idx)
+);
+CREATE TABLE IF NOT EXISTS audit_checkpoints (
+    seq BIGSERIAL PRIMARY KEY,
+    size BIGINT NOT NULL,
+    note BYTEA NOT NULL,
+    key_id TEXT NOT NULL,
+    signature BYTEA NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit_head (id INT PRIMARY KEY CHECK (id = 1), frontier BYTEA NOT NULL);
+CREATE OR REPLACE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'audit tables are append-only'; END $$;
+"""
+
+
+def _pg_triggers() -> list[str]:
+    out = []
+    for table in _APPEND_ONLY:
+        out.append(
+            "DO $$ BEGIN IF NOT EXISTS "
+            f"(SELECT 1 FROM pg_trigger WHERE tgname = '{table}_append_only') "
+            f"THEN CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+            f"FOR EACH ROW EXECUTE FUNCTION audit_append_only(); "
+            f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only(); END IF; END $$;"
+        )
+    return out
+
+
+class PostgresAuditStore:
+    """The scale-out store: many proxy replicas append through one head row lock.
+
+    ``statement_timeout`` bounds every statement server-side, so a write the trail gave
+    up on (its own timeout) does not hold a connection and the head lock for long.
+    """
+
+    def __init__(self, dsn: str, *, statement_timeout: float = 5.0, pool_size: int = 4) -> None:
+        self._dsn = dsn
+        self._stmt_ms = int(statement_timeout * 1000)
+        self._pool_size = pool_size
+        self._pool: Any = None
+        self._origin = ""
+
+    @property
+    def origin(self) -> str:
+        return self._origin
+
+    async def open(self) -> None:
+        # Imported here: the PostgreSQL backend is optional at import time. asyncpg
+        # ships no type information.
+        import asyncpg  # type: ignore[import-untyped]
+
+        self._pool = await asyncpg.create_pool(
+            self._dsn,
+            min_size=1,
+            max_size=self._pool_size,
+            server_settings={"statement_timeout": str(self._stmt_ms)},
+        )
+        async with self._pool.acquire() as conn, conn.transaction():
+            # One setup at a time across replicas.
+            await conn.execute("SELECT pg_advisory_xact_lock(727001)")
+            await conn.execute(PG_SCHEMA)
+            for stmt in _pg_triggers():
+                await conn.execute(stmt)
+            origin = await conn.fetchval("SELECT value FROM audit_meta WHERE key = 'origin'")
+            if origin is None:
+                origin = ORIGIN_PREFIX + uuid.uuid4().hex
+                await conn.execute(
+                    "INSERT INTO audit_meta (key, value) VALUES ('origin', $1)", origin
+                )
+                await conn.execute(
+                    "INSERT INTO audit_head (id, frontier) VALUES (1, $1)", Frontier().encode()
+                )
+        self._origin = str(origin)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def append(self, step: AppendStep) -> tuple[LogRow | None, SignedCheckpoint | None]:
+        async with self._pool.acquire() as conn, conn.transaction():
+            blob = await conn.fetchval("SELECT frontier FROM audit_head WHERE id = 1 FOR UPDATE")
+            head = Frontier.decode(bytes(blob))
+            top = await conn.fetchval("SELECT MAX(idx) FROM audit_events")
+            if head.size != (-1 if top is None else int(top)) + 1:
+                raise StoreCorrupt("audit head does not match the stored entries; run audit verify")
+            last = await conn.fetchval(
+                "SELECT note FROM audit_checkpoints ORDER BY seq DESC LIMIT 1"
+            )
+            last_cp = Checkpoint.parse(bytes(last)) if last is not None else None
+            row, new_head, cp = step(head, last_cp, self._origin)
+            if row is not None:
+                await conn.execute(
+                    f"INSERT INTO audit_events ({_COLUMNS}) "
+                    "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
+                    row.index,
+                    row.event_id,
+                    row.body,
+                    row.leaf_hash,
+                    row.time,
+                    row.kind,
+                    row.actor_token_id,
+                    row.actor_role,
+                    row.purpose,
+                    row.case_id,
+                )
+                if row.subjects:
+                    await conn.executemany(
+                        "INSERT INTO audit_subjects (subject, idx) VALUES ($1, $2)",
+                        [(s, row.index) for s in row.subjects],
+                    )
+                await conn.execute(
+                    "UPDATE audit_head SET frontier = $1 WHERE id = 1", new_head.encode()
+                )
+            if cp is not None:
+                await conn.execute(
+                    "INSERT INTO audit_checkpoints (size, note, key_id, signature) "
+                    "VALUES ($1,$2,$3,$4)",
+                    cp.checkpoint.size,
+                    cp.note,
+                    cp.key_id,
+                    cp.signature,
+                )
+        return row, cp
+
+    async def _subjects_of(self, conn: Any, idxs: list[int]) -> dict[int, tuple[str, ...]]:
+        if not idxs:
+            return {}
+        out: dict[int, list[str]] = {}
+        for r in await conn.fetch(
+            "SELECT subject, idx FROM audit_subjects WHERE idx = ANY($1::bigint[]) "
+            "ORDER BY subject",
+            idxs,
+        ):
+            out.setdefault(int(r["idx"]), []).append(str(r["subject"]))
+        return {k: tuple(v) for k, v in out.items()}
+
+    async def _rows(self, sql: str, *args: Any) -> list[LogRow]:
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(sql, *args)
+            subs = await self._subjects_of(conn, [int(r[0]) for r in rows])
+        return [_row(tuple(r), subs.get(int(r[0]), ())) for r in rows]
+
+    async def read_rows(self, start: int, limit: int) -> list[LogRow]:
+        return await self._rows(
+            f"SELECT {_COLUMNS} FROM audit_events WHERE idx >= $1 ORDER BY idx LIMIT $2",
+            start,
+            limit,
+        )
+
+    async def all_rows(self) -> list[LogRow]:
+        return await self._rows(f"SELECT {_COLUMNS} FROM audit_events ORDER BY idx, ctid")
+
+    async def checkpoints(self) -> list[SignedCheckpoint]:
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT note, key_id, signature FROM audit_checkpoints ORDER BY seq"
+            )
+        return [_checkpoint_row(tuple(r)) for r in rows]
+
+    async def find(self, event_id: str) -> LogRow | None:
+        rows = await self._rows(
+            f"SELECT {_COLUMNS} FROM audit_events WHERE event_id = $1", event_id
+        )
+        return rows[0] if rows else None
+
+    async def leaf_hashes(self, size: int) -> list[bytes]:
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT leaf_hash FROM audit_events WHERE idx < $1 ORDER BY idx", size
+            )
+        return [bytes(r[0]) for r in rows]
+
+    async def query(self, q: AuditQuery) -> list[LogRow]:
+        sql, args = _query_sql(q, "$")
+        return await self._rows(sql, *args)
+
+
+def store_from_url(url: str, *, read_only: bool = False, timeout: float = 5.0) -> AuditStore:
+    """``sqlite:///abs/path``, ``sqlite:rel/path`` or a bare path -> SQLite;
+    ``postgresql://...`` / ``postgres://...`` -> PostgreSQL."""
+    parsed = urlparse(url)
+    if parsed.scheme in ("postgresql", "postgres"):
+        return PostgresAuditStore(url, statement_timeout=max(timeout * 2, 1.0))
+    if parsed.scheme == "sqlite":
+        path = unquote(parsed.path if parsed.netloc == "" else parsed.netloc + parsed.path)
+        if url.startswith("sqlite:") and not url.startswith("sqlite://"):
+            path = url[len("sqlite:") :]
+        return SQLiteAuditStore(path, read_only=read_only)
+    if parsed.scheme in ("", "file"):
+        return SQLiteAuditStore(
+            parsed.path if parsed.scheme == "file" else url, read_only=read_only
+        )
+    raise AuditError("storage url scheme is not supported; use sqlite:///PATH or postgresql://...")

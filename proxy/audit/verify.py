@@ -1,0 +1,308 @@
+"""Recompute the whole trail and name the first broken link.
+
+The checks, in the order a reader would want them:
+
+1. Every checkpoint: known key, valid Ed25519 signature, this log's origin, well formed.
+   A failure names the checkpoint's sequence number.
+2. Walking the entries in storage order, entry ``i`` must: be stored at position ``i``;
+   carry a leaf hash equal to ``H(0x00 || bytes)``; decode as a canonical entry; claim
+   index ``i``; have an event id not seen before; commit (``prev_root``) to the tree head
+   recomputed over entries ``0..i-1``; and agree with its query columns. After entry
+   ``i`` every checkpoint of size ``i+1`` must carry the recomputed root.
+3. No checkpoint may cover more entries than the log holds (truncation).
+4. Against a pin (the state a verifier saved last time): the same origin, at least as
+   many entries as pinned (a log never shrinks; a restored older copy does), and the
+   same tree head over the pinned prefix (no fork).
+
+Because every entry commits to the head before it, a consistently rewritten entry (its
+leaf hash recomputed too) is still caught where its successor's link, or the checkpoint
+or pin over it, no longer matches; and as entries ``0..i-1`` are then already pinned down
+by entry ``i``, the rewritten entry is entry ``i``'s predecessor or the last entry under
+the checkpoint — the index the report names.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from proxy.audit.checkpoint import (
+    Checkpoint,
+    SignatureVerifier,
+    SignedCheckpoint,
+    open_checkpoint,
+)
+from proxy.audit.errors import InvalidEvent, VerificationFailed
+from proxy.audit.log import LogRow, decode_entry
+from proxy.audit.merkle import EMPTY_ROOT, Frontier, leaf_hash
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """The first broken link: an entry position or a checkpoint number, and what is wrong."""
+
+    what: str
+    index: int | None = None
+    event_id: str | None = None
+    checkpoint: int | None = None
+
+    def __str__(self) -> str:
+        where = []
+        if self.index is not None:
+            where.append(f"event index {self.index}")
+        if self.event_id is not None:
+            where.append(f"id {self.event_id}")
+        if self.checkpoint is not None:
+            where.append(f"checkpoint #{self.checkpoint}")
+        return f"{' '.join(where) or 'trail'}: {self.what}"
+
+
+@dataclass(frozen=True, slots=True)
+class Pin:
+    """What a verifier saw last time: the log's origin, its size and tree head, and the
+    latest signed checkpoint. Saved as JSON in a state file."""
+
+    origin: str
+    size: int
+    root: bytes
+    checkpoint: SignedCheckpoint | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "origin": self.origin,
+            "size": self.size,
+            "root": self.root.hex(),
+            "checkpoint": self.checkpoint.to_json() if self.checkpoint else None,
+        }
+
+    @classmethod
+    def from_json(cls, d: Any) -> Pin:
+        try:
+            cp = d.get("checkpoint")
+            return cls(
+                origin=str(d["origin"]),
+                size=int(d["size"]),
+                root=bytes.fromhex(str(d["root"])),
+                checkpoint=SignedCheckpoint.from_json(cp) if cp else None,
+            )
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise VerificationFailed(
+                "pin state file is malformed; restore it or start afresh"
+            ) from None
+
+    @classmethod
+    def load(cls, path: Path) -> Pin | None:
+        if not path.exists():
+            return None
+        try:
+            return cls.from_json(json.loads(path.read_text()))
+        except json.JSONDecodeError:
+            raise VerificationFailed(
+                "pin state file is not JSON; restore it or start afresh"
+            ) from None
+
+    def save(self, path: Path) -> None:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+        tmp.replace(path)
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """The outcome: ``problem`` is None when everything verified."""
+
+    size: int
+    root: bytes
+    checkpoints: int
+    latest: SignedCheckpoint | None
+    problem: Problem | None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+    def pin(self, origin: str) -> Pin:
+        return Pin(origin=origin, size=self.size, root=self.root, checkpoint=self.latest)
+
+
+def verify_trail(
+    rows: Iterable[LogRow],
+    checkpoints: list[SignedCheckpoint],
+    verifier: SignatureVerifier,
+    origin: str,
+    pin: Pin | None = None,
+) -> Report:
+    """Verify everything; stop at the first problem and report it."""
+    head = Frontier()
+    opened: list[Checkpoint] = []
+
+    def report(problem: Problem | None) -> Report:
+        latest = checkpoints[-1] if checkpoints and problem is None else None
+        return Report(head.size, head.root(), len(opened), latest, problem)
+
+    for seq, sc in enumerate(checkpoints, 1):
+        try:
+            opened.append(open_checkpoint(sc, verifier, origin))
+        except VerificationFailed as exc:
+            return report(Problem(f"forged or damaged checkpoint: {exc}", checkpoint=seq))
+    by_size: dict[int, list[tuple[int, Checkpoint]]] = {}
+    for seq, cp in enumerate(opened, 1):
+        by_size.setdefault(cp.size, []).append((seq, cp))
+    for seq, cp in by_size.get(0, []):
+        if cp.root != EMPTY_ROOT:
+            return report(
+                Problem("checkpoint of the empty log has a non-empty root", checkpoint=seq)
+            )
+
+    # Tree heads the pin vouches for: its own observed head and its signed checkpoint.
+    pinned: dict[int, bytes] = {}
+    if pin is not None:
+        problem = _check_pin(pin, verifier, origin)
+        if problem is not None:
+            return report(problem)
+        pinned[pin.size] = pin.root
+        if pin.checkpoint is not None:
+            pcp = pin.checkpoint.checkpoint
+            pinned.setdefault(pcp.size, pcp.root)
+
+    seen: dict[str, int] = {}
+    prev_id: str | None = None
+    for row in rows:
+        i = head.size
+        problem = _check_row(row, i, head, seen, prev_id)
+        if problem is not None:
+            return report(problem)
+        seen[row.event_id] = i
+        prev_id = row.event_id
+        head = head.append(row.leaf_hash)
+        for seq, cp in by_size.get(head.size, []):
+            if cp.root != head.root():
+                return report(
+                    Problem(
+                        f"tree head over events 0..{i} differs from the signed checkpoint: "
+                        "this event was rewritten",
+                        index=i,
+                        event_id=row.event_id,
+                        checkpoint=seq,
+                    )
+                )
+        if head.size in pinned and pinned[head.size] != head.root():
+            return report(
+                Problem(
+                    f"fork: the tree head over events 0..{i} differs from the pinned one: "
+                    "this event was rewritten",
+                    index=i,
+                    event_id=row.event_id,
+                )
+            )
+
+    n = head.size
+    for seq, cp in enumerate(opened, 1):
+        if cp.size > n:
+            return report(
+                Problem(
+                    f"log truncated: checkpoint #{seq} covers {cp.size} events but the log "
+                    f"holds {n}; this event and the ones after it are missing",
+                    index=n,
+                )
+            )
+    if pin is not None and max(pinned) > n:
+        return report(
+            Problem(
+                f"log shrank: the pin saw {max(pinned)} events, the log holds {n} "
+                "(an older copy was restored or entries were cut)",
+                index=n,
+            )
+        )
+    return report(None)
+
+
+def _check_row(
+    row: LogRow, i: int, head: Frontier, seen: dict[str, int], prev_id: str | None
+) -> Problem | None:
+    if row.index > i:
+        return Problem(
+            f"event missing: the next stored position is {row.index} (deleted entries)", index=i
+        )
+    if row.index < i:
+        return Problem(
+            f"position {row.index} is stored twice (duplicated entry)",
+            index=i,
+            event_id=row.event_id,
+        )
+    if leaf_hash(row.body) != row.leaf_hash:
+        return Problem(
+            "stored leaf hash does not match the entry bytes (altered entry)",
+            index=i,
+            event_id=row.event_id,
+        )
+    try:
+        entry = decode_entry(row.body)
+    except InvalidEvent as exc:
+        return Problem(f"entry bytes are malformed: {exc}", index=i, event_id=row.event_id)
+    eid = entry.event.event_id
+    if eid in seen:
+        return Problem(f"duplicate of the event at index {seen[eid]}", index=i, event_id=eid)
+    if entry.index != i:
+        return Problem(
+            f"entry was written at index {entry.index} but is stored at {i} "
+            "(reordered, deleted or inserted entries)",
+            index=i,
+            event_id=eid,
+        )
+    if entry.prev_root != head.root():
+        # Entries 0..i-2 are already bound by entry i-1's own link, so the entry this
+        # link disagrees with is entry i-1 (or this link itself was rewritten).
+        return Problem(
+            f"event {i} committed to a different tree head before it: this event was "
+            f"rewritten (or event {i}'s link was)",
+            index=i - 1,
+            event_id=prev_id,
+        )
+    ev = entry.event
+    cols = {
+        "event_id": (row.event_id, eid),
+        "time": (row.time, ev.to_dict()["time"]),
+        "kind": (row.kind, ev.kind),
+        "actor_token_id": (row.actor_token_id, ev.actor.token_id),
+        "actor_role": (row.actor_role, ev.actor.role),
+        "purpose": (row.purpose, ev.purpose),
+        "case_id": (row.case_id, ev.case_id),
+        "subjects": (tuple(sorted(row.subjects)), tuple(sorted(ev.subjects))),
+    }
+    for name, (stored, hashed) in cols.items():
+        if stored != hashed:
+            return Problem(
+                f"query column {name} disagrees with the hashed entry", index=i, event_id=eid
+            )
+    return None
+
+
+def _check_pin(pin: Pin, verifier: SignatureVerifier, origin: str) -> Problem | None:
+    if pin.origin != origin:
+        return Problem("this is another log than the pinned one (origin differs)")
+    if pin.checkpoint is not None:
+        try:
+            open_checkpoint(pin.checkpoint, verifier, origin)
+        except VerificationFailed as exc:
+            return Problem(f"pinned checkpoint does not verify: {exc}")
+    return None
+
+
+async def verify_store(store: Any, verifier: SignatureVerifier, pin: Pin | None = None) -> Report:
+    """Read every row and checkpoint of an opened store and verify them."""
+    rows = await store.all_rows() if hasattr(store, "all_rows") else None
+    if rows is None:
+        rows = []
+        start = 0
+        while True:
+            batch = await store.read_rows(start, 10_000)
+            if not batch:
+                break
+            rows.extend(batch)
+            start = batch[-1].index + 1
+    checkpoints = await store.checkpoints()
+    return verify_trail(rows, checkpoints, verifier, store.origin, pin)
