@@ -333,6 +333,10 @@ def _query_sql(q: AuditQuery, ph: str) -> tuple[str, list[Any]]:
         args.append(value)
         return "?" if ph == "?" else f"${len(args)}"
 
+    # The join comes first in the SQL text, so its "?" must be bound first too.
+    join = ""
+    if q.subject is not None:
+        join = f" JOIN audit_subjects s ON s.idx = e.idx AND s.subject = {p(q.subject)}"
     for col, val in (
         ("actor_token_id", q.actor_token_id),
         ("actor_role", q.actor_role),
@@ -347,9 +351,6 @@ def _query_sql(q: AuditQuery, ph: str) -> tuple[str, list[Any]]:
     if q.until is not None:
         where.append(f"e.time < {p(format_time(q.until))}")
     where.append(f"e.idx > {p(q.after_index)}")
-    join = ""
-    if q.subject is not None:
-        join = f" JOIN audit_subjects s ON s.idx = e.idx AND s.subject = {p(q.subject)}"
     cols = ", ".join(f"e.{c.strip()}" for c in _COLUMNS.split(","))
     sql = (
         f"SELECT {cols} FROM audit_events e{join} WHERE {' AND '.join(where)} "
@@ -460,6 +461,8 @@ class PostgresAuditStore:
             self._pool = None
 
     async def append(self, step: AppendStep) -> tuple[LogRow | None, SignedCheckpoint | None]:
+        if self._pool is None:
+            raise AuditError("audit store is not open")
         async with self._pool.acquire() as conn, conn.transaction():
             blob = await conn.fetchval("SELECT frontier FROM audit_head WHERE id = 1 FOR UPDATE")
             head = Frontier.decode(bytes(blob))

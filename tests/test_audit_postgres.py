@@ -1,0 +1,164 @@
+"""The PostgreSQL audit store against the machine's real server (127.0.0.1:5432)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from proxy.audit import AuditUnavailable
+from proxy.audit.log import AuditQuery, AuditTrail, CheckpointPolicy
+from proxy.audit.store import PostgresAuditStore, store_from_url
+from proxy.audit.testing import FakeSigner, FrozenClock, make_event
+from proxy.audit.verify import verify_store
+
+asyncpg = pytest.importorskip("asyncpg")
+
+BASE = os.environ.get("CHATWARDEN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+SIGNER = FakeSigner()
+
+
+async def _admin(sql: str) -> None:
+    conn = await asyncpg.connect(BASE)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="module")
+def pg_url() -> Iterator[str]:
+    """A throwaway database for this module, dropped afterwards."""
+    name = f"cw_audit_{uuid.uuid4().hex[:10]}"
+    try:
+        asyncio.run(_admin(f"CREATE DATABASE {name}"))
+    except (OSError, asyncpg.PostgresError) as exc:
+        pytest.fail(f"PostgreSQL is not reachable for the audit store tests ({type(exc).__name__})")
+    yield BASE.rsplit("/", 1)[0] + "/" + name
+    asyncio.run(_admin(f"DROP DATABASE {name} WITH (FORCE)"))
+
+
+@pytest.fixture
+async def store(pg_url: str) -> AsyncIterator[PostgresAuditStore]:
+    s = PostgresAuditStore(pg_url)
+    await s.open()
+    async with s._pool.acquire() as conn:
+        # A fresh log per test: the tables are append-only, so recreate them.
+        await conn.execute(
+            "DROP TABLE IF EXISTS audit_events, audit_subjects, audit_checkpoints, "
+            "audit_head, audit_meta"
+        )
+    await s.close()
+    s = PostgresAuditStore(pg_url)
+    await s.open()
+    yield s
+    await s.close()
+
+
+def _trail(store: PostgresAuditStore, **kw: object) -> AuditTrail:
+    return AuditTrail(
+        store, SIGNER, policy=CheckpointPolicy(every=4, interval=None), clock=FrozenClock(), **kw
+    )  # type: ignore[arg-type]
+
+
+def test_url_selects_the_postgres_store(pg_url: str) -> None:
+    """A postgresql:// storage url gives the PostgreSQL store."""
+    assert isinstance(store_from_url(pg_url), PostgresAuditStore)
+
+
+async def test_recorded_trail_verifies(store: PostgresAuditStore) -> None:
+    """Events recorded on PostgreSQL verify with their checkpoints."""
+    trail = _trail(store)
+    for i in range(9):
+        await trail.record(make_event(i))
+    await trail.checkpoint(force=True)
+    report = await verify_store(store, SIGNER)
+    assert report.ok, str(report.problem)
+    assert (report.size, report.checkpoints) == (9, 3)
+
+
+async def test_concurrent_writers_get_consecutive_positions(
+    pg_url: str, store: PostgresAuditStore
+) -> None:
+    """Two store instances (two replicas) appending at once never fork or skip."""
+    other = PostgresAuditStore(pg_url)
+    await other.open()
+    a, b = _trail(store), _trail(other)
+    await asyncio.gather(*(t.record(make_event(i)) for i, t in enumerate([a, b] * 10)))
+    await other.close()
+    report = await verify_store(store, SIGNER)
+    assert report.ok and report.size == 20
+
+
+async def test_update_and_delete_are_refused(store: PostgresAuditStore) -> None:
+    """The append-only triggers reject UPDATE, DELETE and TRUNCATE of audit rows."""
+    await _trail(store).record(make_event(0))
+    async with store._pool.acquire() as conn:
+        for sql in (
+            "UPDATE audit_events SET purpose = 'x'",
+            "DELETE FROM audit_events",
+            "TRUNCATE audit_events",
+        ):
+            with pytest.raises(asyncpg.PostgresError):
+                await conn.execute(sql)
+
+
+async def test_altered_row_is_named_by_verify(store: PostgresAuditStore) -> None:
+    """A row edited behind the triggers' back is reported at its index."""
+    trail = _trail(store)
+    for i in range(6):
+        await trail.record(make_event(i))
+    async with store._pool.acquire() as conn:
+        await conn.execute("ALTER TABLE audit_events DISABLE TRIGGER USER")
+        await conn.execute(
+            "UPDATE audit_events SET body = overlay(body placing '\\x21'::bytea from 20 for 1) "
+            "WHERE idx = 3"
+        )
+    report = await verify_store(store, SIGNER)
+    assert report.problem is not None and report.problem.index == 3
+
+
+async def test_query_by_subject_and_case(store: PostgresAuditStore) -> None:
+    """Subject and case filters select the same rows as on SQLite."""
+    alice = hashlib.sha256(b"alice").hexdigest()
+    trail = _trail(store)
+    for i in range(4):
+        await trail.record(make_event(i, subjects=(alice,) if i != 2 else ()))
+    rows = await store.query(AuditQuery(subject=alice, case_id="case-1"))
+    assert [r.event_id for r in rows] == ["ev000001", "ev000003"]
+
+
+async def test_locked_head_row_times_out_without_blocking(store: PostgresAuditStore) -> None:
+    """While another session holds the head row lock, record() answers AuditUnavailable
+    within the timeout, the loop keeps running, and the log stays intact."""
+    await _trail(store).record(make_event(0))
+    trail = _trail(store, timeout=0.2)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    blocker = await asyncpg.connect(store._dsn)
+    tx = blocker.transaction()
+    await tx.start()
+    await blocker.execute("SELECT frontier FROM audit_head WHERE id = 1 FOR UPDATE")
+    t = asyncio.create_task(ticker())
+    try:
+        with pytest.raises(AuditUnavailable) as err:
+            await trail.record(make_event(1))
+    finally:
+        t.cancel()
+        await tx.rollback()
+        await blocker.close()
+    assert err.value.cause == "timeout" and ticks > 1
+    while trail._pending:  # the shielded write completes once the lock is released
+        await asyncio.sleep(0.01)
+    report = await verify_store(store, SIGNER)
+    assert report.ok and report.size == 2
