@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import shutil
 import sqlite3
 from collections.abc import Callable
@@ -351,3 +352,34 @@ def test_truncation_after_the_last_checkpoint_is_caught_by_the_pin(
     truncate(N - 1)(Tamper(db), built)
     report = _verify(db, Pin(built.pin.origin, N, built.pin.root, None))
     assert report.problem is not None and report.problem.index == N - 1
+
+
+@pytest.mark.parametrize(
+    ("name", "corrupt", "index", "checkpoint"), CASES, ids=[c[0] for c in CASES]
+)
+def test_cli_verify_names_the_broken_link(
+    built: Built,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    corrupt: Corruption,
+    index: int | None,
+    checkpoint: int | None,
+) -> None:
+    """`chatwarden audit verify` exits 1 on each corruption and names where it is."""
+    from proxy import cli
+    from proxy.commands import audit as audit_cmd
+
+    monkeypatch.setattr(audit_cmd, "verifier_for", lambda settings: SIGNER)
+    db = tmp_path / "audit.db"
+    shutil.copy(built.db, db)
+    state = tmp_path / "pin.json"
+    built.pin.save(state)
+    corrupt(Tamper(db), built)
+    code = cli.main(["audit", "verify", "--store", f"sqlite:///{db}", "--state", str(state)])
+    err = capsys.readouterr().err
+    assert code == 1, f"{name}: exit {code}"
+    want = rf"event index {index}\b" if index is not None else rf"checkpoint #{checkpoint}\b"
+    assert re.search(want, err), f"{name}: {err.strip()}"
+    assert Pin.load(state) == built.pin, "a failed verification must not move the pin"

@@ -1,0 +1,193 @@
+"""`chatwarden audit` subcommands: verify, prove, consistency, verify-proof, settings."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from proxy import cli
+from proxy.audit.log import AuditTrail, CheckpointPolicy
+from proxy.audit.settings import load_settings
+from proxy.audit.store import SQLiteAuditStore
+from proxy.audit.testing import FakeSigner, FrozenClock, make_event
+from proxy.commands import audit as audit_cmd
+
+SIGNER = FakeSigner()
+
+
+@pytest.fixture(autouse=True)
+def fake_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI resolves the audit key through verifier_for; tests use the fake signer."""
+    monkeypatch.setattr(audit_cmd, "verifier_for", lambda settings: SIGNER)
+
+    def load(path: Path) -> FakeSigner:
+        return SIGNER
+
+    monkeypatch.setattr("proxy.audit.signing.load_public_key", load, raising=False)
+
+
+def _make_log(db: Path, n: int, every: int = 4, start: int = 0) -> None:
+    async def go() -> None:
+        s = SQLiteAuditStore(db)
+        await s.open()
+        t = AuditTrail(
+            s, SIGNER, policy=CheckpointPolicy(every=every, interval=None), clock=FrozenClock()
+        )
+        for i in range(start, start + n):
+            await t.record(make_event(i))
+        await s.close()
+
+    asyncio.run(go())
+
+
+def _config(tmp_path: Path, db: Path) -> Path:
+    cfg = tmp_path / "chatwarden.toml"
+    cfg.write_text(
+        f'[storage]\nurl = "sqlite:///{db}"\n\n[audit]\nverify_state = "pin.json"\n'
+        "timeout = 1.5\ncheckpoint_every = 10\n"
+    )
+    return cfg
+
+
+def test_verify_ok_prints_summary_and_writes_pin(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An intact log verifies (exit 0) and the pin file records what was seen."""
+    db = tmp_path / "audit.db"
+    _make_log(db, 9)
+    code = cli.main(["audit", "verify", "--config", str(_config(tmp_path, db))])
+    out = capsys.readouterr().out
+    assert code == 0 and "OK: 9 events, 2 signed checkpoints" in out
+    assert json.loads((tmp_path / "pin.json").read_text())["size"] == 9
+
+
+def test_verify_rejects_a_restored_older_copy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After the pin saw 9 events, a store restored to 4 fails at index 4."""
+    db = tmp_path / "audit.db"
+    _make_log(db, 4)
+    shutil.copy(db, tmp_path / "old.db")
+    _make_log(db, 5, start=4)
+    cfg = _config(tmp_path, db)
+    assert cli.main(["audit", "verify", "--config", str(cfg)]) == 0
+    for suffix in ("-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    shutil.copy(tmp_path / "old.db", db)
+    capsys.readouterr()
+    assert cli.main(["audit", "verify", "--config", str(cfg)]) == 1
+    assert "event index 4: log shrank" in capsys.readouterr().err
+
+
+def test_verify_without_store_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """No config and no --store: exit 2 with a message naming the fix."""
+    assert cli.main(["audit", "verify"]) == 2
+    assert "--store" in capsys.readouterr().err
+
+
+def test_prove_prints_a_proof_that_verifies_offline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """prove EVENT_ID prints a document verify-proof accepts."""
+    db = tmp_path / "audit.db"
+    _make_log(db, 8)
+    assert cli.main(["audit", "prove", "ev000005", "--store", str(db)]) == 0
+    proof = tmp_path / "proof.json"
+    proof.write_text(capsys.readouterr().out)
+    assert json.loads(proof.read_text())["index"] == 5
+    assert cli.main(["audit", "verify-proof", str(proof), "--public-key", "k"]) == 0
+    assert "event ev000005 is entry 5 of the log of 8 events" in capsys.readouterr().out
+
+
+def test_verify_proof_rejects_an_altered_entry(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Editing the proven entry (here its purpose) makes verify-proof exit 1."""
+    db = tmp_path / "audit.db"
+    _make_log(db, 8)
+    cli.main(["audit", "prove", "ev000002", "--store", str(db)])
+    doc = json.loads(capsys.readouterr().out)
+    doc["entry"] = doc["entry"].replace("dispute_handling", "risk_control")
+    doc.pop("leaf_hash")
+    proof = tmp_path / "proof.json"
+    proof.write_text(json.dumps(doc))
+    assert cli.main(["audit", "verify-proof", str(proof), "--public-key", "k"]) == 1
+    assert "does not lead to the checkpoint's root" in capsys.readouterr().err
+
+
+def test_prove_unknown_event_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An id that is not in the log is reported, exit 2."""
+    db = tmp_path / "audit.db"
+    _make_log(db, 4)
+    assert cli.main(["audit", "prove", "nope", "--store", str(db)]) == 2
+    assert "no audit event has this id" in capsys.readouterr().err
+
+
+def test_prove_uncovered_event_asks_for_a_checkpoint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An event after the latest checkpoint cannot be proven yet; the message says how."""
+    db = tmp_path / "audit.db"
+    _make_log(db, 6)  # checkpoint at 4; events 4 and 5 uncovered
+    assert cli.main(["audit", "prove", "ev000005", "--store", str(db)]) == 2
+    assert "audit checkpoint" in capsys.readouterr().err
+
+
+def test_consistency_between_checkpoints_verifies(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """consistency --from 1 --to 3 prints a proof that verify-proof accepts."""
+    db = tmp_path / "audit.db"
+    _make_log(db, 12, every=4)
+    assert cli.main(["audit", "consistency", "--store", str(db), "--from", "1", "--to", "3"]) == 0
+    proof = tmp_path / "c.json"
+    proof.write_text(capsys.readouterr().out)
+    assert cli.main(["audit", "verify-proof", str(proof), "--public-key", "k"]) == 0
+    assert "log of 12 events extends the one of 4" in capsys.readouterr().out
+
+
+def test_consistency_proof_fails_for_a_forked_old_checkpoint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A consistency proof whose old checkpoint is from another history fails."""
+    db = tmp_path / "audit.db"
+    _make_log(db, 12, every=4)
+    cli.main(["audit", "consistency", "--store", str(db), "--from", "1", "--to", "3"])
+    doc = json.loads(capsys.readouterr().out)
+    other = tmp_path / "other.db"
+    _make_log(other, 4, every=4)
+    cli.main(["audit", "consistency", "--store", str(other), "--from", "1", "--to", "1"])
+    doc["old"] = json.loads(capsys.readouterr().out)["old"]
+    proof = tmp_path / "c.json"
+    proof.write_text(json.dumps(doc))
+    assert cli.main(["audit", "verify-proof", str(proof), "--public-key", "k"]) == 1
+
+
+def test_settings_read_config_and_resolve_relative_paths(tmp_path: Path) -> None:
+    """Relative paths in the config are relative to its directory; flags override."""
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        '[storage]\nurl = "sqlite:data/cw.db"\n[audit]\npublic_key = "audit.pub"\n'
+        'checkpoint_every = 7\n[keys]\nfile = "keys.json"\n'
+    )
+    s = load_settings(cfg, timeout=0.5)
+    assert s.store_url == f"sqlite:///{tmp_path / 'data/cw.db'}"
+    assert s.public_key_file == tmp_path / "audit.pub"
+    assert s.keys_file == tmp_path / "keys.json"
+    assert (s.checkpoint_every, s.timeout) == (7, 0.5)
+
+
+def test_settings_reject_a_mistyped_value(tmp_path: Path) -> None:
+    """A string where a number belongs is a usage error naming the key."""
+    from proxy.errors import UsageError
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[audit]\ntimeout = "soon"\n')
+    with pytest.raises(UsageError, match=r"\[audit\] timeout"):
+        load_settings(cfg)
