@@ -1,0 +1,210 @@
+"""Audit HTTP endpoints: audit queries, disclosure reports, case exports, fail-closed."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from proxy.audit.bundle import verify_bundle
+from proxy.audit.events import Actor, AuditEvent, Decision, subject_refs
+from proxy.audit.http import AuditService, ExportCase, ExportMessage, register
+from proxy.audit.log import AuditQuery, AuditTrail, CheckpointPolicy
+from proxy.audit.store import SQLiteAuditStore
+from proxy.audit.testing import BrokenStore, FakeSigner, FrozenClock
+
+SIGNER = FakeSigner()
+SUBJECT_KEY = b"subject-key-for-tests"
+
+
+def hash_subject(subject_id: str) -> str:
+    return hmac.new(SUBJECT_KEY, subject_id.encode(), "sha256").hexdigest()
+
+
+async def authenticate(request: web.Request) -> Actor:
+    role = request.headers.get("X-Test-Role")
+    if role is None:
+        raise web.HTTPUnauthorized()
+    return Actor(token_id=request.headers.get("X-Test-Token", f"tok-{role}"), role=role)
+
+
+class Cases:
+    def __init__(self) -> None:
+        self.cases: dict[str, ExportCase] = {
+            "reg-1": ExportCase("reg-1", "regulatory_request", "approved", "tok-co1", "tok-co2"),
+            "reg-self": ExportCase(
+                "reg-self", "regulatory_request", "approved", "tok-co1", "tok-co1"
+            ),
+            "reg-pending": ExportCase(
+                "reg-pending", "regulatory_request", "pending", "tok-co1", None
+            ),
+        }
+
+    async def get_case(self, case_id: str) -> ExportCase | None:
+        return self.cases.get(case_id)
+
+    async def export_messages(self, case_id: str, actor: Actor) -> Sequence[ExportMessage]:
+        return [
+            ExportMessage(
+                {"message_id": "m1", "conversation_id": "c1", "text": "[IBAN_1] sent"},
+                ("buyer-1", "seller-1"),
+            ),
+            ExportMessage(
+                {"message_id": "m2", "conversation_id": "c1", "text": "ok"}, ("seller-1", "buyer-1")
+            ),
+        ]
+
+
+def read_event(
+    n: int, token: str, subjects: Sequence[str], allow: bool = True, **kw: Any
+) -> AuditEvent:
+    return AuditEvent(
+        kind="read",
+        actor=Actor(token, "dispute_agent"),
+        decision=Decision(allow, "dispute_agent.dispute_handling"),
+        purpose="dispute_handling",
+        case_id=kw.pop("case_id", None),
+        justification="ticket 7",
+        message_ids=(f"m{n}",),
+        count=1 if allow else 0,
+        subjects=subject_refs(hash_subject, subjects),
+        event_id=f"read{n:03d}",
+        **kw,
+    )
+
+
+@pytest.fixture
+async def env(tmp_path: Path) -> AsyncIterator[tuple[TestClient[Any, Any], AuditTrail]]:
+    store = SQLiteAuditStore(tmp_path / "audit.db")
+    await store.open()
+    trail = AuditTrail(
+        store, SIGNER, policy=CheckpointPolicy(every=50, interval=None), clock=FrozenClock()
+    )
+    app = web.Application()
+    register(app, AuditService(trail, SIGNER, authenticate, hash_subject, Cases(), FrozenClock()))
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    yield client, trail
+    await client.close()
+    await store.close()
+
+
+def h(role: str, token: str | None = None) -> dict[str, str]:
+    return {"X-Test-Role": role, "X-Test-Token": token or f"tok-{role}"}
+
+
+async def test_audit_query_requires_the_auditor_role(env: Any) -> None:
+    """A dispute agent may not read the audit trail."""
+    client, _ = env
+    resp = await client.get("/v1/audit", headers=h("dispute_agent"))
+    assert resp.status == 403
+
+
+async def test_audit_query_filters_by_actor_and_is_itself_audited(env: Any) -> None:
+    """Filter by actor returns that actor's events; the query is recorded afterwards."""
+    client, trail = env
+    for n in range(5):
+        await trail.record(read_event(n, f"tok{n % 2}", ["buyer-1"]))
+    resp = await client.get("/v1/audit", params={"actor": "tok1"}, headers=h("auditor"))
+    body = await resp.json()
+    assert resp.status == 200
+    assert [e["event_id"] for e in body["events"]] == ["read001", "read003"]
+    resp = await client.get("/v1/audit", params={"kind": "audit.query"}, headers=h("auditor"))
+    assert [e["actor"]["role"] for e in (await resp.json())["events"]] == ["auditor"]
+
+
+async def test_audit_query_pages_with_a_cursor(env: Any) -> None:
+    """limit and next_after walk the log without gaps or repeats."""
+    client, trail = env
+    for n in range(5):
+        await trail.record(read_event(n, "tok", ["buyer-1"]))
+    seen: list[str] = []
+    after = -1
+    while after is not None:
+        resp = await client.get(
+            "/v1/audit",
+            params={"kind": "read", "limit": "2", "after": str(after)},
+            headers=h("auditor"),
+        )
+        body = await resp.json()
+        seen += [e["event_id"] for e in body["events"]]
+        after = body["next_after"]
+    assert seen == [f"read{n:03d}" for n in range(5)]
+
+
+async def test_audit_query_rejects_a_bad_time(env: Any) -> None:
+    """since must be RFC 3339."""
+    client, _ = env
+    resp = await client.get("/v1/audit", params={"since": "yesterday"}, headers=h("auditor"))
+    assert resp.status == 400
+
+
+async def test_disclosures_list_exactly_the_reads_that_touched_the_subject(env: Any) -> None:
+    """The report holds every allowed read of the subject's messages, and nothing else."""
+    client, trail = env
+    touched: list[str] = []
+    plan = [  # (subjects of the read, allowed?)
+        (["buyer-1", "seller-1"], True),
+        (["seller-2"], True),
+        (["buyer-1"], False),  # denied: nothing was disclosed
+        (["seller-1", "buyer-1"], True),
+        ([], True),
+        (["buyer-10"], True),  # a different subject with a common prefix
+    ]
+    for n, (subjects, allow) in enumerate(plan):
+        await trail.record(read_event(n, "tok", subjects, allow))
+        if allow and "buyer-1" in subjects:
+            touched.append(f"read{n:03d}")
+    resp = await client.get("/v1/subjects/buyer-1/disclosures", headers=h("compliance_officer"))
+    body = await resp.json()
+    assert [d["event_id"] for d in body["disclosures"]] == touched
+    assert body["disclosures"][0]["purpose"] == "dispute_handling"
+    assert "buyer-1" not in await (await client.get("/v1/audit", headers=h("auditor"))).text()
+
+
+async def test_disclosures_fail_closed_when_the_trail_is_down(env: Any, tmp_path: Path) -> None:
+    """If the report's own audit record cannot be written, the answer is 503 with no data."""
+    client, trail = env
+    await trail.record(read_event(0, "tok", ["buyer-1"]))
+    trail.store = BrokenStore(trail.store)
+    resp = await client.get("/v1/subjects/buyer-1/disclosures", headers=h("auditor"))
+    body = await resp.json()
+    assert resp.status == 503 and "disclosures" not in body
+
+
+async def test_export_builds_a_bundle_that_verifies(env: Any) -> None:
+    """An approved four-eyes case exports a bundle holding its events, export included."""
+    client, trail = env
+    await trail.record(read_event(0, "tok", ["buyer-1"], case_id="reg-1"))
+    await trail.record(read_event(1, "tok", ["buyer-1"], case_id="other"))
+    resp = await client.post("/v1/cases/reg-1/exports", headers=h("compliance_officer", "tok-co3"))
+    assert resp.status == 201
+    bundle = await resp.json()
+    assert "2 messages and 2 audit events" in verify_bundle(bundle, SIGNER)
+    kinds = [e["entry"] for e in bundle["events"]]
+    assert '"kind":"case.export"' in kinds[-1]
+
+
+@pytest.mark.parametrize(
+    ("case_id", "role", "status"),
+    [
+        ("reg-self", "compliance_officer", 403),  # approved by its own requester
+        ("reg-pending", "compliance_officer", 403),  # not approved yet
+        ("reg-1", "dispute_agent", 403),  # wrong role
+        ("nope", "compliance_officer", 404),  # unknown case
+    ],
+)
+async def test_export_refusals_are_answered_and_recorded(
+    env: Any, case_id: str, role: str, status: int
+) -> None:
+    """A refused export returns no bundle and leaves a denied case.export event."""
+    client, trail = env
+    resp = await client.post(f"/v1/cases/{case_id}/exports", headers=h(role))
+    assert resp.status == status
+    rows = await trail.store.query(AuditQuery(kind="case.export"))
+    assert len(rows) == 1 and '"allow":false' in rows[0].body.decode()
