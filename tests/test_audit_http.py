@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from proxy.audit.bundle import verify_bundle
 from proxy.audit.events import Actor, AuditEvent, Decision, subject_refs
-from proxy.audit.http import AuditService, ExportCase, ExportMessage, register
+from proxy.audit.http import AUDIT_TRAIL, AuditService, ExportCase, ExportMessage, register
 from proxy.audit.log import AuditQuery, AuditTrail, CheckpointPolicy
 from proxy.audit.store import SQLiteAuditStore
 from proxy.audit.testing import BrokenStore, FakeSigner, FrozenClock
@@ -86,7 +86,8 @@ async def env(tmp_path: Path) -> AsyncIterator[tuple[TestClient[Any, Any], Audit
         store, SIGNER, policy=CheckpointPolicy(every=50, interval=None), clock=FrozenClock()
     )
     app = web.Application()
-    register(app, AuditService(trail, SIGNER, authenticate, hash_subject, Cases(), FrozenClock()))
+    register(app, AuditService(SIGNER, authenticate, hash_subject, Cases(), FrozenClock()))
+    app[AUDIT_TRAIL] = trail
     client = TestClient(TestServer(app))
     await client.start_server()
     yield client, trail
@@ -171,7 +172,7 @@ async def test_disclosures_fail_closed_when_the_trail_is_down(env: Any, tmp_path
     """If the report's own audit record cannot be written, the answer is 503 with no data."""
     client, trail = env
     await trail.record(read_event(0, "tok", ["buyer-1"]))
-    trail.store = BrokenStore(trail.store)
+    trail.store = BrokenStore(trail.store)  # type: ignore[assignment]
     resp = await client.get("/v1/subjects/buyer-1/disclosures", headers=h("auditor"))
     body = await resp.json()
     assert resp.status == 503 and "disclosures" not in body

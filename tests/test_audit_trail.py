@@ -236,3 +236,11 @@ async def test_erasure_keeps_events_and_proofs_verifiable(store: SQLiteAuditStor
     assert row is not None
     proof = inclusion_proof(row.index, leaves)
     assert verify_inclusion(row.leaf_hash, row.index, cp.size, proof, cp.root)
+
+
+async def test_justification_is_scrubbed_before_storing(store: SQLiteAuditStore) -> None:
+    """A value pasted into the justification is replaced by the configured scrubber."""
+    trail = _trail(store, scrub=lambda text: text.replace("4111111111111111", "[CARD]"))
+    await trail.record(make_event(0, justification="card 4111111111111111 disputed"))
+    row = await store.find("ev000000")
+    assert row is not None and b"4111" not in row.body and b"[CARD]" in row.body

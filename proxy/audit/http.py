@@ -72,7 +72,9 @@ class CaseSource(Protocol):
 
 @dataclass(slots=True)
 class AuditService:
-    trail: AuditTrail
+    """What the endpoints need from the service. The trail itself is ``app[AUDIT_TRAIL]``,
+    set by :func:`proxy.audit.runtime.trail_context` when the app starts."""
+
     signer: Signer
     authenticate: Callable[[web.Request], Awaitable[Actor]]
     hash_subject: Callable[[str], str]
@@ -81,6 +83,7 @@ class AuditService:
 
 
 AUDIT_SERVICE = web.AppKey("chatwarden.audit.service", AuditService)
+AUDIT_TRAIL = web.AppKey("chatwarden.audit.trail", AuditTrail)
 
 
 def register(app: web.Application, service: AuditService) -> None:
@@ -106,9 +109,9 @@ def _require(actor: Actor, roles: frozenset[str]) -> None:
         raise _json_error(web.HTTPForbidden, "this role may not use this endpoint")
 
 
-async def _record(svc: AuditService, event: AuditEvent) -> None:
+async def _record(trail: AuditTrail, event: AuditEvent) -> None:
     try:
-        await svc.trail.record(event)
+        await trail.record(event)
     except AuditUnavailable as exc:
         raise _json_error(
             web.HTTPServiceUnavailable,
@@ -151,6 +154,7 @@ def _param_int(request: web.Request, name: str, default: int, lo: int, hi: int) 
 
 async def list_events(request: web.Request) -> web.Response:
     svc = request.app[AUDIT_SERVICE]
+    trail = request.app[AUDIT_TRAIL]
     actor = await svc.authenticate(request)
     _require(actor, AUDIT_READERS)
     q = AuditQuery(
@@ -164,9 +168,9 @@ async def list_events(request: web.Request) -> web.Response:
         after_index=_param_int(request, "after", -1, -1, 2**62),
         limit=_param_int(request, "limit", 100, 1, MAX_PAGE),
     )
-    rows = await svc.trail.store.query(q)
+    rows = await trail.store.query(q)
     await _record(
-        svc,
+        trail,
         AuditEvent(
             kind="audit.query",
             actor=actor,
@@ -186,15 +190,14 @@ async def list_events(request: web.Request) -> web.Response:
 
 async def disclosures(request: web.Request) -> web.Response:
     svc = request.app[AUDIT_SERVICE]
+    trail = request.app[AUDIT_TRAIL]
     actor = await svc.authenticate(request)
     _require(actor, DISCLOSURE_READERS)
     ref = svc.hash_subject(request.match_info["subject_id"])
     found: list[dict[str, Any]] = []
     after = -1
     while True:
-        rows = await svc.trail.store.query(
-            AuditQuery(subject=ref, after_index=after, limit=MAX_PAGE)
-        )
+        rows = await trail.store.query(AuditQuery(subject=ref, after_index=after, limit=MAX_PAGE))
         for row in rows:
             ev = decode_entry(row.body).event
             if ev.kind in DISCLOSING_KINDS and ev.decision.allow:
@@ -215,7 +218,7 @@ async def disclosures(request: web.Request) -> web.Response:
             break
         after = rows[-1].index
     await _record(
-        svc,
+        trail,
         AuditEvent(
             kind="subject.disclosures",
             actor=actor,
@@ -230,6 +233,7 @@ async def disclosures(request: web.Request) -> web.Response:
 
 async def export_case(request: web.Request) -> web.Response:
     svc = request.app[AUDIT_SERVICE]
+    trail = request.app[AUDIT_TRAIL]
     actor = await svc.authenticate(request)
     case_id = request.match_info["case_id"]
     if svc.cases is None:
@@ -238,7 +242,7 @@ async def export_case(request: web.Request) -> web.Response:
     refusal = _export_refusal(actor, case)
     if refusal is not None:
         await _record(
-            svc,
+            trail,
             AuditEvent(
                 kind="case.export",
                 actor=actor,
@@ -272,22 +276,22 @@ async def export_case(request: web.Request) -> web.Response:
         raise _json_error(
             web.HTTPInternalServerError, f"cannot build the export record: {exc}"
         ) from None
-    await _record(svc, export_event)
+    await _record(trail, export_event)
     try:
-        checkpoint = await svc.trail.checkpoint(force=True)
+        checkpoint = await trail.checkpoint(force=True)
         if checkpoint is None:
-            checkpoint = (await svc.trail.store.checkpoints())[-1]
+            checkpoint = (await trail.store.checkpoints())[-1]
         rows: list[LogRow] = []
         after = -1
         while True:
-            page = await svc.trail.store.query(
+            page = await trail.store.query(
                 AuditQuery(case_id=case_id, after_index=after, limit=MAX_PAGE)
             )
             rows += [r for r in page if r.index < checkpoint.checkpoint.size]
             if len(page) < MAX_PAGE:
                 break
             after = page[-1].index
-        leaves = await svc.trail.store.leaf_hashes(checkpoint.checkpoint.size)
+        leaves = await trail.store.leaf_hashes(checkpoint.checkpoint.size)
     except AuditUnavailable as exc:
         raise _json_error(
             web.HTTPServiceUnavailable,

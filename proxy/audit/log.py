@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -239,6 +239,7 @@ class AuditTrail:
         policy: CheckpointPolicy | None = None,
         max_pending: int = 64,
         clock: Callable[[], datetime] = _utcnow,
+        scrub: Callable[[str], str] | None = None,
     ) -> None:
         if timeout <= 0:
             raise ValueError("audit timeout must be positive")
@@ -250,6 +251,9 @@ class AuditTrail:
         self._max_pending = max_pending
         self._pending = 0
         self._clock = clock
+        # The justification is the one free-text field and a reader may paste a value
+        # into it; the service passes its redactor here so none is ever stored.
+        self._scrub = scrub
 
     async def record(self, event: AuditEvent) -> Appended:
         """Append ``event`` and return once it is durably committed.
@@ -258,6 +262,8 @@ class AuditTrail:
         already saturated; the caller must then answer 503 and return no data.
         """
         now = self._clock()
+        if self._scrub is not None and event.justification:
+            event = replace(event, justification=self._scrub(event.justification))
 
         def step(
             head: Frontier, last: Checkpoint | None, origin: str

@@ -122,9 +122,9 @@ def load_public_key(path: Path) -> Ed25519Verifier:
 
 def signer_from_settings(settings: Any) -> Ed25519Signer:
     """The audit signing key from the keyring named by ``[keys] file``."""
-    from proxy import keys  # the keyring; imported late so verifiers need no keyring
+    from proxy.keys import load_keyring  # imported late: verifiers need no keyring
 
     if settings.keys_file is None:
         raise AuditError("no keyring: set [keys] file in the config (or give --public-key)")
-    ring = keys.load_keyring(settings.keys_file)
+    ring = load_keyring(settings.keys_file)
     return Ed25519Signer(ring.audit_signing_key())
