@@ -1,0 +1,319 @@
+"""The storage interface: records, the :class:`Storage` protocol, shared encodings.
+
+Two backends implement it with the same behaviour and the same test suite
+(``tests/test_storage.py``): :mod:`proxy.storage.sqlite` (embedded, default) and
+:mod:`proxy.storage.postgres` (many stateless replicas). :func:`proxy.storage.open_storage`
+picks one from a URL.
+
+Contract every backend keeps
+----------------------------
+* ``put_messages`` runs in ONE transaction and returns only once it is durable (SQLite WAL
+  with ``synchronous=FULL``; PostgreSQL COMMIT). It is idempotent on
+  ``(tenant, message_id)``, also for two concurrent puts of the same id: exactly one
+  record is created, the other call gets the stored record back with ``created=False``
+  (and its ``response`` bytes, so a replayed request answers the same body). Outbox
+  items for a message are enqueued in the same transaction, only when it was created.
+* ``seq`` is assigned by storage in ingest order (monotonic, may have gaps).
+* Purposes are conversation-scoped: a put merges the message's purposes into its
+  conversation and stores the union; ``add_conversation_purposes`` re-tags every stored
+  message of the conversation in one transaction; later messages inherit.
+* ``query_messages`` orders by ``seq`` and pages with an opaque cursor.
+* Every database failure is raised as :class:`~proxy.storage.errors.StorageUnavailable`
+  (the service answers 503 + Retry-After); the database's own message is never passed on.
+
+Blobs: ``entities`` are stored as msgpack ``[schema, [[start, end, type], ...]]`` — offsets
+and types, never values. ``sealed`` is the crypto blob (see :mod:`proxy.crypto`),
+``response`` the exact ack body.
+
+Hooks for holds and retention (added by the policies work, not implemented here):
+``retention_until`` is a stored, indexed column; a backend may grow ``set_hold(tenant,
+conversation_id, case_id)``, ``release_hold(...)`` and ``purge_expired(now, limit)``
+(delete messages whose ``retention_until`` passed and whose conversation has no hold).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol, runtime_checkable
+
+import msgpack
+
+from proxy.storage.errors import InvalidCursor
+
+__all__ = [
+    "RECORD_SCHEMA_VERSION",
+    "ConversationState",
+    "DataKeyRecord",
+    "Entity",
+    "OutboxItem",
+    "OutboxRow",
+    "Page",
+    "Storage",
+    "StoredMessage",
+    "decode_cursor",
+    "decode_entities",
+    "decode_purposes",
+    "encode_cursor",
+    "encode_entities",
+    "encode_purposes",
+]
+
+RECORD_SCHEMA_VERSION = 1
+"""Schema version of :class:`StoredMessage` and its msgpack blobs; bound into the AAD."""
+
+Entity = tuple[int, int, str]
+"""(start, end, type) of one detected span, in offsets of the original text."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """One ingested chat message as stored: redacted text, sealed original, metadata.
+
+    ``seq`` is 0 on the way in and assigned by storage. ``sent_at``, ``ingested_at`` and
+    ``retention_until`` are timezone-aware (UTC).
+    """
+
+    tenant: str
+    message_id: str
+    conversation_id: str
+    sender_id: str
+    sender_role: str
+    sent_at: datetime
+    region: str
+    redacted: str
+    sealed: bytes
+    ingested_at: datetime
+    response: bytes = b""
+    recipient_id: str | None = None
+    order_id: str | None = None
+    dispute_id: str | None = None
+    lang: str | None = None
+    entities: tuple[Entity, ...] = ()
+    purposes: frozenset[str] = frozenset()
+    retention_until: datetime | None = None
+    schema_version: int = RECORD_SCHEMA_VERSION
+    seq: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """A payload to forward upstream for one message, enqueued with the message."""
+
+    tenant: str
+    message_id: str
+    destination: str
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """An outbox row due for delivery. ``attempts`` counts earlier tries."""
+
+    id: int
+    tenant: str
+    message_id: str
+    destination: str
+    payload: bytes
+    attempts: int
+    next_at: datetime
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DataKeyRecord:
+    """A conversation's data key, wrapped by its region's KEK (``key_id`` names the KEK
+    version). ``dek_id`` is the 16-byte id sealed blobs carry."""
+
+    tenant: str
+    conversation_id: str
+    region: str
+    dek_id: bytes
+    key_id: str
+    wrapped: bytes
+    created_at: datetime
+
+    def __repr__(self) -> str:  # the wrapped key is not secret, but it is noise
+        return (
+            f"DataKeyRecord(tenant={self.tenant!r}, conversation_id={self.conversation_id!r},"
+            f" region={self.region!r}, dek_id={self.dek_id.hex()!r}, key_id={self.key_id!r})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationState:
+    """Opaque per-conversation state (msgpack, e.g. placeholder digest -> number maps)
+    with a version for compare-and-set updates."""
+
+    data: bytes
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a query; ``next_cursor`` is None on the last page."""
+
+    items: tuple[StoredMessage, ...]
+    next_cursor: str | None = None
+
+
+@runtime_checkable
+class Storage(Protocol):
+    """What the service needs from a database. All methods may raise StorageUnavailable."""
+
+    # -- messages
+    async def put_messages(
+        self, records: Sequence[StoredMessage], outbox: Sequence[OutboxItem] = ()
+    ) -> list[tuple[StoredMessage, bool]]:
+        """Store ``records`` in one durable transaction; return, in input order, each
+        stored record (with ``seq`` and merged purposes) and whether it was created."""
+        ...
+
+    async def get_message(self, tenant: str, message_id: str) -> StoredMessage | None: ...
+
+    async def query_messages(
+        self,
+        tenant: str,
+        *,
+        purpose: str | None,
+        conversation_id: str | None = None,
+        sender_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> Page:
+        """Messages of ``tenant`` serving ``purpose`` (None: any), ``since <= sent_at <
+        until``, in ``seq`` order, starting after the cursor ``after``."""
+        ...
+
+    # -- conversations
+    async def add_conversation_purposes(
+        self, tenant: str, conversation_id: str, purposes: Iterable[str]
+    ) -> frozenset[str]:
+        """Add purposes to a conversation and re-tag all its stored messages; returns
+        the conversation's purposes afterwards."""
+        ...
+
+    async def conversation_purposes(self, tenant: str, conversation_id: str) -> frozenset[str]:
+        ...
+
+    async def get_conversation_state(
+        self, tenant: str, conversation_id: str
+    ) -> ConversationState | None: ...
+
+    async def put_conversation_state(
+        self,
+        tenant: str,
+        conversation_id: str,
+        data: bytes,
+        *,
+        expected_version: int | None = None,
+    ) -> bool:
+        """Store ``data``. With ``expected_version`` (0 = must not exist yet) it is a
+        compare-and-set: False when another writer got there first."""
+        ...
+
+    # -- data keys
+    async def get_data_key(self, tenant: str, conversation_id: str) -> DataKeyRecord | None: ...
+
+    async def put_data_key_if_absent(self, record: DataKeyRecord) -> DataKeyRecord:
+        """Store ``record`` unless the conversation already has a key; return the stored
+        one (the winner when two writers race)."""
+        ...
+
+    async def replace_data_key_wrapping(
+        self, record: DataKeyRecord, *, expected_key_id: str
+    ) -> bool:
+        """Update ``key_id``/``wrapped`` of the key with ``record.dek_id`` if it is still
+        wrapped under ``expected_key_id`` (for rewrap); False if it changed or is gone."""
+        ...
+
+    async def delete_data_key(self, tenant: str, conversation_id: str) -> bool:
+        """Destroy the conversation's data key (crypto-shredding); True if one existed."""
+        ...
+
+    def iter_data_keys(self, *, batch: int = 500) -> AsyncIterator[DataKeyRecord]:
+        """Every stored data key, in a stable order, fetched in batches."""
+        ...
+
+    # -- outbox
+    async def outbox_fetch_due(
+        self, now: datetime, limit: int, *, lease_seconds: float = 30.0
+    ) -> list[OutboxRow]:
+        """Rows with ``next_at <= now``, oldest first. Each returned row is leased: its
+        ``next_at`` moves to ``now + lease_seconds`` so another worker skips it."""
+        ...
+
+    async def outbox_done(self, id: int) -> None: ...
+
+    async def outbox_retry(self, id: int, next_at: datetime, error_kind: str) -> None:
+        """Schedule another attempt; ``error_kind`` is a short label, never content."""
+        ...
+
+    # -- lifecycle
+    async def ping(self) -> None:
+        """Raise StorageUnavailable unless the database answers."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+# --------------------------------------------------------------------------- encodings
+
+
+def encode_entities(entities: Sequence[Entity]) -> bytes:
+    return msgpack.packb([RECORD_SCHEMA_VERSION, [list(e) for e in entities]])
+
+
+def decode_entities(blob: bytes) -> tuple[Entity, ...]:
+    _version, items = msgpack.unpackb(blob)
+    return tuple((int(s), int(e), str(t)) for s, e, t in items)
+
+
+_PURPOSE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+def encode_purposes(purposes: Iterable[str]) -> str:
+    """``,a,b,`` (sorted) so that ``LIKE '%,a,%'`` selects by purpose on both backends."""
+    ps = sorted(set(purposes))
+    for p in ps:
+        if not _PURPOSE.fullmatch(p):
+            raise ValueError("a purpose name is lower-case letters, digits and _")
+    return "," + ",".join(ps) + "," if ps else ""
+
+
+def decode_purposes(text: str | None) -> frozenset[str]:
+    return frozenset(p for p in (text or "").split(",") if p)
+
+
+def purpose_pattern(purpose: str) -> str:
+    """LIKE pattern for one purpose (``_`` escaped with ``\\``)."""
+    return "%," + purpose.replace("_", "\\_") + ",%"
+
+
+def encode_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"s1:{seq}".encode()).decode("ascii").rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> int:
+    """The seq after which a page starts (0 for no cursor); InvalidCursor if malformed."""
+    if cursor is None:
+        return 0
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+        kind, _, num = text.partition(":")
+        if kind != "s1" or not num.isdigit():
+            raise ValueError
+        return int(num)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidCursor("the cursor is malformed; pass next_cursor from the last page") from None
+
+
+def utc(dt: datetime) -> datetime:
+    """``dt`` as an aware UTC datetime (naive values are taken to be UTC)."""
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)

@@ -1,0 +1,35 @@
+"""Errors of the storage layer. Messages name the kind of problem and the fix, never
+content (database error texts can quote values, so they are never passed on)."""
+
+from __future__ import annotations
+
+from proxy.errors import ChatwardenError, UsageError
+
+
+class StorageError(ChatwardenError):
+    """Base class of every storage error."""
+
+
+class StorageUnavailable(StorageError):
+    """The database could not be reached or did not complete the operation. Nothing was
+    stored (a transaction is all or nothing); the service answers 503 with
+    ``Retry-After: retry_after`` and the client retries."""
+
+    def __init__(self, message: str, cause: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        # The failing exception's class name, e.g. "OperationalError": a /metrics label.
+        self.cause = cause
+        self.retry_after = retry_after
+
+
+class InvalidStorageUrl(StorageError, UsageError):
+    """The storage URL has an unknown scheme or a malformed path."""
+
+
+class ConflictingRecord(StorageError):
+    """A record violates a storage invariant the caller can fix (e.g. a conversation's
+    region or tenant differs from the one its data key was created for)."""
+
+
+class InvalidCursor(StorageError, UsageError):
+    """A query cursor that this service did not issue (or that was altered)."""

@@ -1,0 +1,562 @@
+"""SQLite backend: the embedded default (``sqlite:///path/to/chatwarden.db``).
+
+One connection, owned by one dedicated thread (a single-thread executor), so the event
+loop never blocks on disk and there is exactly one writer per process. Writes run in
+``BEGIN IMMEDIATE`` transactions with ``journal_mode=WAL`` and ``synchronous=FULL``: when
+a call returns, its transaction is on disk. ``busy_timeout`` lets other processes (the
+CLI, a second proxy on the same file) wait their turn instead of failing at once.
+
+Tables::
+
+    messages       seq INTEGER PRIMARY KEY AUTOINCREMENT (ingest order), UNIQUE(tenant,
+                   message_id); times as integer microseconds since the epoch (UTC)
+    conversations  (tenant, conversation_id) -> purposes, placeholder state + version
+    data_keys      (tenant, conversation_id) -> region, dek_id, key_id, wrapped, created_at
+    outbox         id, tenant, message_id, destination, payload, attempts, next_at, last_error
+
+Invariant: a stored message's ``purposes`` equal its conversation's purposes (a put or
+``add_conversation_purposes`` that widens them re-tags the conversation's messages).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from proxy.storage.base import (
+    ConversationState,
+    DataKeyRecord,
+    OutboxItem,
+    OutboxRow,
+    Page,
+    StoredMessage,
+    decode_cursor,
+    decode_entities,
+    decode_purposes,
+    encode_cursor,
+    encode_entities,
+    encode_purposes,
+    purpose_pattern,
+)
+from proxy.storage.errors import StorageUnavailable
+
+__all__ = ["SQLiteStorage"]
+
+T = TypeVar("T")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant          TEXT NOT NULL,
+    message_id      TEXT NOT NULL,
+    conversation_id TEXT NOT NULL,
+    sender_id       TEXT NOT NULL,
+    sender_role     TEXT NOT NULL,
+    recipient_id    TEXT,
+    sent_at         INTEGER NOT NULL,
+    order_id        TEXT,
+    dispute_id      TEXT,
+    region          TEXT NOT NULL,
+    lang            TEXT,
+    redacted        TEXT NOT NULL,
+    entities        BLOB NOT NULL,
+    purposes        TEXT NOT NULL,
+    retention_until INTEGER,
+    sealed          BLOB NOT NULL,
+    schema_version  INTEGER NOT NULL,
+    ingested_at     INTEGER NOT NULL,
+    response        BLOB NOT NULL,
+    UNIQUE (tenant, message_id)
+);
+CREATE INDEX IF NOT EXISTS messages_conversation ON messages (tenant, conversation_id, seq);
+CREATE INDEX IF NOT EXISTS messages_sender ON messages (tenant, sender_id, seq);
+CREATE INDEX IF NOT EXISTS messages_sent_at ON messages (tenant, sent_at);
+CREATE INDEX IF NOT EXISTS messages_retention ON messages (retention_until);
+CREATE TABLE IF NOT EXISTS conversations (
+    tenant          TEXT NOT NULL,
+    conversation_id TEXT NOT NULL,
+    purposes        TEXT NOT NULL DEFAULT '',
+    state           BLOB,
+    state_version   INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant, conversation_id)
+);
+CREATE TABLE IF NOT EXISTS data_keys (
+    tenant          TEXT NOT NULL,
+    conversation_id TEXT NOT NULL,
+    region          TEXT NOT NULL,
+    dek_id          BLOB NOT NULL,
+    key_id          TEXT NOT NULL,
+    wrapped         BLOB NOT NULL,
+    created_at      INTEGER NOT NULL,
+    PRIMARY KEY (tenant, conversation_id)
+);
+CREATE TABLE IF NOT EXISTS outbox (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant      TEXT NOT NULL,
+    message_id  TEXT NOT NULL,
+    destination TEXT NOT NULL,
+    payload     BLOB NOT NULL,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    next_at     INTEGER NOT NULL,
+    last_error  TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (next_at);
+"""
+
+_COLUMNS = (
+    "seq, tenant, message_id, conversation_id, sender_id, sender_role, recipient_id, sent_at,"
+    " order_id, dispute_id, region, lang, redacted, entities, purposes, retention_until,"
+    " sealed, schema_version, ingested_at, response"
+)
+
+
+def to_us(dt: datetime) -> int:
+    """Aware datetime -> integer microseconds since the epoch."""
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return (dt - _EPOCH) // timedelta(microseconds=1)
+
+
+def from_us(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
+
+
+def _opt_us(dt: datetime | None) -> int | None:
+    return None if dt is None else to_us(dt)
+
+
+def _message(r: Sequence[Any]) -> StoredMessage:
+    return StoredMessage(
+        seq=r[0],
+        tenant=r[1],
+        message_id=r[2],
+        conversation_id=r[3],
+        sender_id=r[4],
+        sender_role=r[5],
+        recipient_id=r[6],
+        sent_at=from_us(r[7]),
+        order_id=r[8],
+        dispute_id=r[9],
+        region=r[10],
+        lang=r[11],
+        redacted=r[12],
+        entities=decode_entities(r[13]),
+        purposes=decode_purposes(r[14]),
+        retention_until=None if r[15] is None else from_us(r[15]),
+        sealed=bytes(r[16]),
+        schema_version=r[17],
+        ingested_at=from_us(r[18]),
+        response=bytes(r[19]),
+    )
+
+
+def _data_key(r: Sequence[Any]) -> DataKeyRecord:
+    return DataKeyRecord(
+        tenant=r[0],
+        conversation_id=r[1],
+        region=r[2],
+        dek_id=bytes(r[3]),
+        key_id=r[4],
+        wrapped=bytes(r[5]),
+        created_at=from_us(r[6]),
+    )
+
+
+class SQLiteStorage:
+    """:class:`~proxy.storage.base.Storage` on one SQLite file. Build with
+    :func:`proxy.storage.open_storage` or ``await SQLiteStorage(path).open()``."""
+
+    def __init__(self, path: Path | str, *, busy_timeout: float = 5.0) -> None:
+        self._path = str(path)
+        self._busy_ms = int(busy_timeout * 1000)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chatwarden-sqlite")
+        self._conn: sqlite3.Connection | None = None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"SQLiteStorage(path={self._path!r})"
+
+    # -- plumbing
+    async def _run(self, fn: Callable[[], T]) -> T:
+        if self._closed:
+            raise StorageUnavailable("storage is closed; restart the service", "closed")
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, fn)
+        except (sqlite3.OperationalError, sqlite3.DatabaseError, OSError) as exc:
+            raise StorageUnavailable(
+                "the SQLite database did not complete the operation; check disk space and "
+                "file permissions, then retry",
+                type(exc).__name__,
+            ) from None
+
+    def _c(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise sqlite3.OperationalError("not open")
+        return self._conn
+
+    def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        c = self._c()
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            out = fn(c)
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        c.execute("COMMIT")
+        return out
+
+    async def open(self) -> SQLiteStorage:
+        await self._run(self._open_sync)
+        return self
+
+    def _open_sync(self) -> None:
+        if self._path != ":memory:":
+            Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+        c = sqlite3.connect(self._path, isolation_level=None)
+        c.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
+        c.execute("PRAGMA journal_mode = WAL")
+        c.execute("PRAGMA synchronous = FULL")
+        # Deleted content (a shredded data key) is overwritten, not left in free pages.
+        c.execute("PRAGMA secure_delete = ON")
+        c.executescript(_SCHEMA)
+        self._conn = c
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        try:
+            await self._run(self._close_sync)
+        finally:
+            self._closed = True
+            self._executor.shutdown(wait=True)
+
+    def _close_sync(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    async def ping(self) -> None:
+        await self._run(lambda: self._c().execute("SELECT 1").fetchone())
+
+    # -- messages
+    async def put_messages(
+        self, records: Sequence[StoredMessage], outbox: Sequence[OutboxItem] = ()
+    ) -> list[tuple[StoredMessage, bool]]:
+        records = list(records)
+        items = list(outbox)
+        return await self._run(lambda: self._write(lambda c: self._put(c, records, items)))
+
+    def _put(
+        self, c: sqlite3.Connection, records: list[StoredMessage], outbox: list[OutboxItem]
+    ) -> list[tuple[StoredMessage, bool]]:
+        results: list[tuple[StoredMessage, bool]] = []
+        created_ids: dict[tuple[str, str], datetime] = {}
+        convs: set[tuple[str, str]] = set()
+        for rec in records:
+            row = c.execute(
+                f"SELECT {_COLUMNS} FROM messages WHERE tenant = ? AND message_id = ?",
+                (rec.tenant, rec.message_id),
+            ).fetchone()
+            if row is not None:
+                results.append((_message(row), False))
+                continue
+            purposes = self._merge_purposes(c, rec.tenant, rec.conversation_id, rec.purposes)
+            cur = c.execute(
+                f"INSERT INTO messages ({_COLUMNS}) VALUES "
+                "(NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    rec.tenant,
+                    rec.message_id,
+                    rec.conversation_id,
+                    rec.sender_id,
+                    rec.sender_role,
+                    rec.recipient_id,
+                    to_us(rec.sent_at),
+                    rec.order_id,
+                    rec.dispute_id,
+                    rec.region,
+                    rec.lang,
+                    rec.redacted,
+                    encode_entities(rec.entities),
+                    encode_purposes(purposes),
+                    _opt_us(rec.retention_until),
+                    rec.sealed,
+                    rec.schema_version,
+                    to_us(rec.ingested_at),
+                    rec.response,
+                ),
+            )
+            seq = cur.lastrowid
+            assert seq is not None
+            created_ids[(rec.tenant, rec.message_id)] = rec.ingested_at
+            convs.add((rec.tenant, rec.conversation_id))
+            results.append((_replace(rec, seq=seq), True))
+        for item in outbox:
+            if (item.tenant, item.message_id) in created_ids:
+                c.execute(
+                    "INSERT INTO outbox (tenant, message_id, destination, payload, next_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (item.tenant, item.message_id, item.destination, item.payload,
+                     to_us(created_ids[(item.tenant, item.message_id)])),
+                )
+        # Every message of a conversation carries the conversation's (final) purposes.
+        final = {k: self._purposes_sync(c, *k) for k in convs}
+        return [
+            (_replace(m, purposes=final[(m.tenant, m.conversation_id)]), True) if created
+            else (m, False)
+            for m, created in results
+        ]
+
+    @staticmethod
+    def _purposes_sync(c: sqlite3.Connection, tenant: str, cid: str) -> frozenset[str]:
+        row = c.execute(
+            "SELECT purposes FROM conversations WHERE tenant = ? AND conversation_id = ?",
+            (tenant, cid),
+        ).fetchone()
+        return decode_purposes(row[0] if row else None)
+
+    def _merge_purposes(
+        self, c: sqlite3.Connection, tenant: str, cid: str, add: Iterable[str]
+    ) -> frozenset[str]:
+        """Add ``add`` to the conversation (creating it); re-tag its messages if widened."""
+        old = self._purposes_sync(c, tenant, cid)
+        new = old | frozenset(add)
+        enc = encode_purposes(new)
+        c.execute(
+            "INSERT INTO conversations (tenant, conversation_id, purposes) VALUES (?, ?, ?)"
+            " ON CONFLICT (tenant, conversation_id) DO UPDATE SET purposes = excluded.purposes",
+            (tenant, cid, enc),
+        )
+        if new != old:
+            c.execute(
+                "UPDATE messages SET purposes = ? WHERE tenant = ? AND conversation_id = ?",
+                (enc, tenant, cid),
+            )
+        return new
+
+    async def get_message(self, tenant: str, message_id: str) -> StoredMessage | None:
+        def q() -> StoredMessage | None:
+            row = self._c().execute(
+                f"SELECT {_COLUMNS} FROM messages WHERE tenant = ? AND message_id = ?",
+                (tenant, message_id),
+            ).fetchone()
+            return None if row is None else _message(row)
+
+        return await self._run(q)
+
+    async def query_messages(
+        self,
+        tenant: str,
+        *,
+        purpose: str | None,
+        conversation_id: str | None = None,
+        sender_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> Page:
+        start = decode_cursor(after)
+        limit = max(1, limit)
+        sql = [f"SELECT {_COLUMNS} FROM messages WHERE tenant = ? AND seq > ?"]
+        args: list[Any] = [tenant, start]
+        if purpose is not None:
+            sql.append("AND purposes LIKE ? ESCAPE '\\'")
+            args.append(purpose_pattern(purpose))
+        if conversation_id is not None:
+            sql.append("AND conversation_id = ?")
+            args.append(conversation_id)
+        if sender_id is not None:
+            sql.append("AND sender_id = ?")
+            args.append(sender_id)
+        if since is not None:
+            sql.append("AND sent_at >= ?")
+            args.append(to_us(since))
+        if until is not None:
+            sql.append("AND sent_at < ?")
+            args.append(to_us(until))
+        sql.append("ORDER BY seq LIMIT ?")
+        args.append(limit + 1)
+        text = " ".join(sql)
+        rows = await self._run(lambda: self._c().execute(text, args).fetchall())
+        items = tuple(_message(r) for r in rows[:limit])
+        more = len(rows) > limit
+        return Page(items, encode_cursor(items[-1].seq) if more else None)
+
+    # -- conversations
+    async def add_conversation_purposes(
+        self, tenant: str, conversation_id: str, purposes: Iterable[str]
+    ) -> frozenset[str]:
+        add = frozenset(purposes)
+        encode_purposes(add)  # validate before touching the database
+        return await self._run(
+            lambda: self._write(lambda c: self._merge_purposes(c, tenant, conversation_id, add))
+        )
+
+    async def conversation_purposes(self, tenant: str, conversation_id: str) -> frozenset[str]:
+        return await self._run(lambda: self._purposes_sync(self._c(), tenant, conversation_id))
+
+    async def get_conversation_state(
+        self, tenant: str, conversation_id: str
+    ) -> ConversationState | None:
+        def q() -> ConversationState | None:
+            row = self._c().execute(
+                "SELECT state, state_version FROM conversations"
+                " WHERE tenant = ? AND conversation_id = ?",
+                (tenant, conversation_id),
+            ).fetchone()
+            if row is None or row[0] is None:
+                return None
+            return ConversationState(bytes(row[0]), row[1])
+
+        return await self._run(q)
+
+    async def put_conversation_state(
+        self,
+        tenant: str,
+        conversation_id: str,
+        data: bytes,
+        *,
+        expected_version: int | None = None,
+    ) -> bool:
+        def w(c: sqlite3.Connection) -> bool:
+            row = c.execute(
+                "SELECT state_version FROM conversations WHERE tenant = ? AND conversation_id = ?",
+                (tenant, conversation_id),
+            ).fetchone()
+            current = row[0] if row else 0
+            if expected_version is not None and current != expected_version:
+                return False
+            c.execute(
+                "INSERT INTO conversations (tenant, conversation_id, state, state_version)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (tenant, conversation_id) DO UPDATE"
+                " SET state = excluded.state, state_version = excluded.state_version",
+                (tenant, conversation_id, data, current + 1),
+            )
+            return True
+
+        return await self._run(lambda: self._write(w))
+
+    # -- data keys
+    async def get_data_key(self, tenant: str, conversation_id: str) -> DataKeyRecord | None:
+        def q() -> DataKeyRecord | None:
+            row = self._c().execute(
+                "SELECT tenant, conversation_id, region, dek_id, key_id, wrapped, created_at"
+                " FROM data_keys WHERE tenant = ? AND conversation_id = ?",
+                (tenant, conversation_id),
+            ).fetchone()
+            return None if row is None else _data_key(row)
+
+        return await self._run(q)
+
+    async def put_data_key_if_absent(self, record: DataKeyRecord) -> DataKeyRecord:
+        def w(c: sqlite3.Connection) -> DataKeyRecord:
+            c.execute(
+                "INSERT INTO data_keys (tenant, conversation_id, region, dek_id, key_id,"
+                " wrapped, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (record.tenant, record.conversation_id, record.region, record.dek_id,
+                 record.key_id, record.wrapped, to_us(record.created_at)),
+            )
+            row = c.execute(
+                "SELECT tenant, conversation_id, region, dek_id, key_id, wrapped, created_at"
+                " FROM data_keys WHERE tenant = ? AND conversation_id = ?",
+                (record.tenant, record.conversation_id),
+            ).fetchone()
+            return _data_key(row)
+
+        return await self._run(lambda: self._write(w))
+
+    async def replace_data_key_wrapping(
+        self, record: DataKeyRecord, *, expected_key_id: str
+    ) -> bool:
+        def w(c: sqlite3.Connection) -> bool:
+            cur = c.execute(
+                "UPDATE data_keys SET key_id = ?, wrapped = ? WHERE tenant = ?"
+                " AND conversation_id = ? AND dek_id = ? AND key_id = ?",
+                (record.key_id, record.wrapped, record.tenant, record.conversation_id,
+                 record.dek_id, expected_key_id),
+            )
+            return cur.rowcount == 1
+
+        return await self._run(lambda: self._write(w))
+
+    async def delete_data_key(self, tenant: str, conversation_id: str) -> bool:
+        def w(c: sqlite3.Connection) -> bool:
+            cur = c.execute(
+                "DELETE FROM data_keys WHERE tenant = ? AND conversation_id = ?",
+                (tenant, conversation_id),
+            )
+            return cur.rowcount == 1
+
+        deleted = await self._run(lambda: self._write(w))
+        if deleted:
+            # Copy the WAL into the main file and truncate it, so the old page holding
+            # the wrapped key does not linger in the log (best effort: readers may pin it).
+            await self._run(lambda: self._c().execute("PRAGMA wal_checkpoint(TRUNCATE)"))
+        return deleted
+
+    async def iter_data_keys(self, *, batch: int = 500) -> AsyncIterator[DataKeyRecord]:
+        last = ("", "")
+        while True:
+            rows = await self._run(
+                lambda last=last: self._c().execute(  # type: ignore[misc]
+                    "SELECT tenant, conversation_id, region, dek_id, key_id, wrapped,"
+                    " created_at FROM data_keys WHERE (tenant, conversation_id) > (?, ?)"
+                    " ORDER BY tenant, conversation_id LIMIT ?",
+                    (last[0], last[1], batch),
+                ).fetchall()
+            )
+            for r in rows:
+                yield _data_key(r)
+            if len(rows) < batch:
+                return
+            last = (rows[-1][0], rows[-1][1])
+
+    # -- outbox
+    async def outbox_fetch_due(
+        self, now: datetime, limit: int, *, lease_seconds: float = 30.0
+    ) -> list[OutboxRow]:
+        def w(c: sqlite3.Connection) -> list[OutboxRow]:
+            rows = c.execute(
+                "SELECT id, tenant, message_id, destination, payload, attempts, next_at,"
+                " last_error FROM outbox WHERE next_at <= ? ORDER BY next_at, id LIMIT ?",
+                (to_us(now), limit),
+            ).fetchall()
+            lease = to_us(now + timedelta(seconds=lease_seconds))
+            c.executemany("UPDATE outbox SET next_at = ? WHERE id = ?",
+                          [(lease, r[0]) for r in rows])
+            return [
+                OutboxRow(r[0], r[1], r[2], r[3], bytes(r[4]), r[5], from_us(r[6]), r[7])
+                for r in rows
+            ]
+
+        return await self._run(lambda: self._write(w))
+
+    async def outbox_done(self, id: int) -> None:
+        await self._run(
+            lambda: self._write(lambda c: c.execute("DELETE FROM outbox WHERE id = ?", (id,)))
+        )
+
+    async def outbox_retry(self, id: int, next_at: datetime, error_kind: str) -> None:
+        await self._run(
+            lambda: self._write(
+                lambda c: c.execute(
+                    "UPDATE outbox SET attempts = attempts + 1, next_at = ?, last_error = ?"
+                    " WHERE id = ?",
+                    (to_us(next_at), error_kind[:100], id),
+                )
+            )
+        )
+
+
+def _replace(m: StoredMessage, **changes: Any) -> StoredMessage:
+    from dataclasses import replace
+
+    return replace(m, **changes)
