@@ -162,3 +162,17 @@ async def test_locked_head_row_times_out_without_blocking(store: PostgresAuditSt
         await asyncio.sleep(0.01)
     report = await verify_store(store, SIGNER)
     assert report.ok and report.size == 2
+
+
+async def test_duplicate_event_id_fails_alone(store: PostgresAuditStore) -> None:
+    """On PostgreSQL too, a duplicate id fails only its own record in a batch."""
+    from proxy.audit import InvalidEvent
+
+    trail = _trail(store)
+    await trail.record(make_event(0))
+    results = await asyncio.gather(
+        *(trail.record(make_event(i)) for i in (1, 0, 2)), return_exceptions=True
+    )
+    assert isinstance(results[1], InvalidEvent)
+    report = await verify_store(store, SIGNER)
+    assert report.ok and report.size == 3

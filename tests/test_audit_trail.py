@@ -244,3 +244,26 @@ async def test_justification_is_scrubbed_before_storing(store: SQLiteAuditStore)
     await trail.record(make_event(0, justification="card 4111111111111111 disputed"))
     row = await store.find("ev000000")
     assert row is not None and b"4111" not in row.body and b"[CARD]" in row.body
+
+
+async def test_concurrent_records_commit_together_in_order(store: SQLiteAuditStore) -> None:
+    """Many concurrent records (group-committed) all land, at distinct consecutive positions."""
+    trail = _trail(store)
+    receipts = await asyncio.gather(*(trail.record(make_event(i)) for i in range(50)))
+    assert sorted(r.index for r in receipts) == list(range(50))
+    report = await verify_store(store, SIGNER)
+    assert report.ok and report.size == 50
+
+
+async def test_duplicate_event_id_fails_alone(store: SQLiteAuditStore) -> None:
+    """An event id recorded twice fails that record only; its batch-mates commit."""
+    trail = _trail(store)
+    await trail.record(make_event(0))
+    results = await asyncio.gather(
+        *(trail.record(make_event(i)) for i in (1, 0, 2)), return_exceptions=True
+    )
+    assert isinstance(results[1], InvalidEvent)
+    assert not isinstance(results[0], BaseException) and not isinstance(results[2], BaseException)
+    assert trail.metrics.failures["unwritable"] == 0
+    report = await verify_store(store, SIGNER)
+    assert report.ok and report.size == 3

@@ -27,14 +27,14 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlparse
 
 from proxy.audit.checkpoint import ORIGIN_PREFIX, Checkpoint, SignedCheckpoint
-from proxy.audit.errors import AuditError
+from proxy.audit.errors import AuditError, InvalidEvent
 from proxy.audit.events import format_time
 from proxy.audit.log import AppendStep, AuditQuery, AuditStore, LogRow
 from proxy.audit.merkle import Frontier
@@ -92,6 +92,10 @@ def _sqlite_triggers() -> str:
     return "\n".join(out)
 
 
+class DuplicateEvent(InvalidEvent):
+    """An event id that is already in the log; the caller built two events with one id."""
+
+
 class StoreCorrupt(AuditError):
     """The store's head does not match its entries; the writer refuses to extend it."""
 
@@ -116,6 +120,71 @@ def _checkpoint_row(r: Sequence[Any]) -> SignedCheckpoint:
     return SignedCheckpoint(note=bytes(r[0]), key_id=str(r[1]), signature=bytes(r[2]))
 
 
+Result = tuple[LogRow | None, SignedCheckpoint | None]
+
+
+def _asyncpg_integrity_error() -> type[Exception]:
+    import asyncpg  # type: ignore[import-untyped]  # no type information shipped
+
+    err: type[Exception] = asyncpg.IntegrityConstraintViolationError
+    return err
+
+
+class GroupCommit:
+    """Appends that arrive while a batch is being written wait and go together into the
+    next transaction: one commit (one fsync) per batch instead of one per event, with
+    positions still assigned one by one inside it. Each caller gets its own result; a
+    failing append (its step raised, or its row violated a constraint) fails alone, a
+    failing transaction fails the whole batch — nothing of it is committed."""
+
+    def __init__(
+        self,
+        write: Callable[[list[AppendStep]], Awaitable[list[Result | Exception]]],
+        max_batch: int = 256,
+    ) -> None:
+        self._write = write
+        self._max = max_batch
+        self._queue: list[tuple[AppendStep, asyncio.Future[Result]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def submit(self, step: AppendStep) -> Result:
+        fut: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._queue.append((step, fut))
+        if self._task is None:
+            self._task = asyncio.create_task(self._drain())
+        return await fut
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                batch, self._queue = self._queue[: self._max], self._queue[self._max :]
+                results = await self._write_all([step for step, _ in batch])
+                for (_, fut), result in zip(batch, results, strict=True):
+                    if fut.done():  # its caller gave up (cancelled)
+                        continue
+                    if isinstance(result, Exception):
+                        fut.set_exception(result)
+                    else:
+                        fut.set_result(result)
+        finally:
+            self._task = None
+
+    async def _write_all(self, steps: list[AppendStep]) -> list[Result | Exception]:
+        try:
+            return await self._write(steps)
+        except DuplicateEvent as exc:
+            if len(steps) == 1:
+                return [exc]
+        except Exception as exc:
+            return [exc] * len(steps)
+        # One event of the batch was a duplicate and the batch rolled back: write each
+        # alone so only the duplicate fails.
+        out: list[Result | Exception] = []
+        for step in steps:
+            out += await self._write_all([step])
+        return out
+
+
 class SQLiteAuditStore:
     """The embedded store. Every call runs on one dedicated thread that owns the
     connection, so the event loop never blocks on disk I/O or fsync."""
@@ -129,6 +198,7 @@ class SQLiteAuditStore:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-sqlite")
         self._conn: sqlite3.Connection | None = None
         self._origin = ""
+        self._commits = GroupCommit(self._write_batch)
 
     @property
     def origin(self) -> str:
@@ -197,10 +267,13 @@ class SQLiteAuditStore:
             raise AuditError("audit store is not open")
         return self._conn
 
-    async def append(self, step: AppendStep) -> tuple[LogRow | None, SignedCheckpoint | None]:
-        return await self._run(lambda: self._append_sync(step))
+    async def append(self, step: AppendStep) -> Result:
+        return await self._commits.submit(step)
 
-    def _append_sync(self, step: AppendStep) -> tuple[LogRow | None, SignedCheckpoint | None]:
+    async def _write_batch(self, steps: list[AppendStep]) -> list[Result | Exception]:
+        return await self._run(lambda: self._write_batch_sync(steps))
+
+    def _write_batch_sync(self, steps: list[AppendStep]) -> list[Result | Exception]:
         c = self._c
         c.execute("BEGIN IMMEDIATE")
         try:
@@ -214,40 +287,62 @@ class SQLiteAuditStore:
                 "SELECT note FROM audit_checkpoints ORDER BY seq DESC LIMIT 1"
             ).fetchone()
             last_cp = Checkpoint.parse(bytes(last[0])) if last else None
-            row, new_head, cp = step(head, last_cp, self._origin)
-            if row is not None:
-                c.execute(
-                    f"INSERT INTO audit_events ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        row.index,
-                        row.event_id,
-                        row.body,
-                        row.leaf_hash,
-                        row.time,
-                        row.kind,
-                        row.actor_token_id,
-                        row.actor_role,
-                        row.purpose,
-                        row.case_id,
-                    ),
-                )
-                c.executemany(
-                    "INSERT INTO audit_subjects (subject, idx) VALUES (?, ?)",
-                    [(s, row.index) for s in row.subjects],
-                )
-                c.execute("UPDATE audit_head SET frontier = ? WHERE id = 1", (new_head.encode(),))
-            if cp is not None:
-                c.execute(
-                    "INSERT INTO audit_checkpoints (size, note, key_id, signature) "
-                    "VALUES (?,?,?,?)",
-                    (cp.checkpoint.size, cp.note, cp.key_id, cp.signature),
-                )
+            results: list[Result | Exception] = []
+            start = head.size
+            for step in steps:
+                try:
+                    row, new_head, cp = step(head, last_cp, self._origin)
+                except Exception as exc:  # a step's own failure fails only that append
+                    results.append(exc)
+                    continue
+                try:
+                    self._insert_sync(c, row, cp)
+                except sqlite3.IntegrityError:
+                    raise DuplicateEvent(
+                        "an audit event with this id is already recorded"
+                    ) from None
+                head = new_head
+                if cp is not None:
+                    last_cp = cp.checkpoint
+                results.append((row, cp))
+            if head.size != start:
+                c.execute("UPDATE audit_head SET frontier = ? WHERE id = 1", (head.encode(),))
             c.execute("COMMIT")
         except BaseException:
             if c.in_transaction:
                 c.execute("ROLLBACK")
             raise
-        return row, cp
+        return results
+
+    @staticmethod
+    def _insert_sync(
+        c: sqlite3.Connection, row: LogRow | None, cp: SignedCheckpoint | None
+    ) -> None:
+        if row is not None:
+            c.execute(
+                f"INSERT INTO audit_events ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (
+                    row.index,
+                    row.event_id,
+                    row.body,
+                    row.leaf_hash,
+                    row.time,
+                    row.kind,
+                    row.actor_token_id,
+                    row.actor_role,
+                    row.purpose,
+                    row.case_id,
+                ),
+            )
+            c.executemany(
+                "INSERT INTO audit_subjects (subject, idx) VALUES (?, ?)",
+                [(s, row.index) for s in row.subjects],
+            )
+        if cp is not None:
+            c.execute(
+                "INSERT INTO audit_checkpoints (size, note, key_id, signature) VALUES (?,?,?,?)",
+                (cp.checkpoint.size, cp.note, cp.key_id, cp.signature),
+            )
 
     # --- reads (also used synchronously by the CLI through the *_sync variants) ---
 
@@ -422,15 +517,15 @@ class PostgresAuditStore:
         self._pool_size = pool_size
         self._pool: Any = None
         self._origin = ""
+        self._commits = GroupCommit(self._write_batch)
 
     @property
     def origin(self) -> str:
         return self._origin
 
     async def open(self) -> None:
-        # Imported here: the PostgreSQL backend is optional at import time. asyncpg
-        # ships no type information.
-        import asyncpg  # type: ignore[import-untyped]
+        # Imported here: the PostgreSQL backend is optional at import time.
+        import asyncpg
 
         self._pool = await asyncpg.create_pool(
             self._dsn,
@@ -460,9 +555,13 @@ class PostgresAuditStore:
             await self._pool.close()
             self._pool = None
 
-    async def append(self, step: AppendStep) -> tuple[LogRow | None, SignedCheckpoint | None]:
+    async def append(self, step: AppendStep) -> Result:
         if self._pool is None:
             raise AuditError("audit store is not open")
+        return await self._commits.submit(step)
+
+    async def _write_batch(self, steps: list[AppendStep]) -> list[Result | Exception]:
+        results: list[Result | Exception] = []
         async with self._pool.acquire() as conn, conn.transaction():
             blob = await conn.fetchval("SELECT frontier FROM audit_head WHERE id = 1 FOR UPDATE")
             head = Frontier.decode(bytes(blob))
@@ -473,40 +572,59 @@ class PostgresAuditStore:
                 "SELECT note FROM audit_checkpoints ORDER BY seq DESC LIMIT 1"
             )
             last_cp = Checkpoint.parse(bytes(last)) if last is not None else None
-            row, new_head, cp = step(head, last_cp, self._origin)
-            if row is not None:
+            start = head.size
+            for step in steps:
+                try:
+                    row, new_head, cp = step(head, last_cp, self._origin)
+                except Exception as exc:  # a step's own failure fails only that append
+                    results.append(exc)
+                    continue
+                try:
+                    await self._insert(conn, row, cp)
+                except _asyncpg_integrity_error():
+                    raise DuplicateEvent(
+                        "an audit event with this id is already recorded"
+                    ) from None
+                head = new_head
+                if cp is not None:
+                    last_cp = cp.checkpoint
+                results.append((row, cp))
+            if head.size != start:
                 await conn.execute(
-                    f"INSERT INTO audit_events ({_COLUMNS}) "
-                    "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
-                    row.index,
-                    row.event_id,
-                    row.body,
-                    row.leaf_hash,
-                    row.time,
-                    row.kind,
-                    row.actor_token_id,
-                    row.actor_role,
-                    row.purpose,
-                    row.case_id,
+                    "UPDATE audit_head SET frontier = $1 WHERE id = 1", head.encode()
                 )
-                if row.subjects:
-                    await conn.executemany(
-                        "INSERT INTO audit_subjects (subject, idx) VALUES ($1, $2)",
-                        [(s, row.index) for s in row.subjects],
-                    )
-                await conn.execute(
-                    "UPDATE audit_head SET frontier = $1 WHERE id = 1", new_head.encode()
+        return results
+
+    @staticmethod
+    async def _insert(conn: Any, row: LogRow | None, cp: SignedCheckpoint | None) -> None:
+        if row is not None:
+            await conn.execute(
+                f"INSERT INTO audit_events ({_COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
+                row.index,
+                row.event_id,
+                row.body,
+                row.leaf_hash,
+                row.time,
+                row.kind,
+                row.actor_token_id,
+                row.actor_role,
+                row.purpose,
+                row.case_id,
+            )
+            if row.subjects:
+                await conn.executemany(
+                    "INSERT INTO audit_subjects (subject, idx) VALUES ($1, $2)",
+                    [(s, row.index) for s in row.subjects],
                 )
-            if cp is not None:
-                await conn.execute(
-                    "INSERT INTO audit_checkpoints (size, note, key_id, signature) "
-                    "VALUES ($1,$2,$3,$4)",
-                    cp.checkpoint.size,
-                    cp.note,
-                    cp.key_id,
-                    cp.signature,
-                )
-        return row, cp
+        if cp is not None:
+            await conn.execute(
+                "INSERT INTO audit_checkpoints (size, note, key_id, signature) "
+                "VALUES ($1,$2,$3,$4)",
+                cp.checkpoint.size,
+                cp.note,
+                cp.key_id,
+                cp.signature,
+            )
 
     async def _subjects_of(self, conn: Any, idxs: list[int]) -> dict[int, tuple[str, ...]]:
         if not idxs:
