@@ -5,29 +5,37 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from proxy import cli
 from proxy.audit.log import AuditTrail, CheckpointPolicy
+from proxy.audit.runtime import signer_of
 from proxy.audit.settings import load_settings
 from proxy.audit.store import SQLiteAuditStore
-from proxy.audit.testing import FakeSigner, FrozenClock, make_event
-from proxy.commands import audit as audit_cmd
+from proxy.audit.testing import FrozenClock, make_event
+from proxy.keys import generate_keyring
 
-SIGNER = FakeSigner()
+KEYDIR = Path(tempfile.mkdtemp(prefix="cw-audit-cli-"))
+RING = generate_keyring(KEYDIR / "keys.json")
+SIGNER = signer_of(RING)
+PUB = str(KEYDIR / "audit.pub")
 
 
-@pytest.fixture(autouse=True)
-def fake_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The CLI resolves the audit key through verifier_for; tests use the fake signer."""
-    monkeypatch.setattr(audit_cmd, "verifier_for", lambda settings: SIGNER)
+@pytest.fixture(scope="module", autouse=True)
+def public_key_file() -> None:
+    """The public key file an auditor would hold, written by `audit public-key`."""
+    cfg = KEYDIR / "keys-only.toml"
+    cfg.write_text(f'[keys]\nfile = "{KEYDIR / "keys.json"}"\n')
+    import contextlib
+    import io
 
-    def load(path: Path) -> FakeSigner:
-        return SIGNER
-
-    monkeypatch.setattr("proxy.audit.signing.load_public_key", load, raising=False)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert cli.main(["audit", "public-key", "--config", str(cfg)]) == 0
+    Path(PUB).write_text(out.getvalue())
 
 
 def _make_log(db: Path, n: int, every: int = 4, start: int = 0) -> None:
@@ -48,7 +56,7 @@ def _config(tmp_path: Path, db: Path) -> Path:
     cfg = tmp_path / "chatwarden.toml"
     cfg.write_text(
         f'[storage]\nurl = "sqlite:///{db}"\n\n[audit]\nverify_state = "pin.json"\n'
-        "timeout = 1.5\ncheckpoint_every = 10\n"
+        f'timeout = 1.5\ncheckpoint_every = 10\n\n[keys]\nfile = "{KEYDIR / "keys.json"}"\n'
     )
     return cfg
 
@@ -95,11 +103,11 @@ def test_prove_prints_a_proof_that_verifies_offline(
     """prove EVENT_ID prints a document verify-proof accepts."""
     db = tmp_path / "audit.db"
     _make_log(db, 8)
-    assert cli.main(["audit", "prove", "ev000005", "--store", str(db)]) == 0
+    assert cli.main(["audit", "prove", "ev000005", "--store", str(db), "--public-key", PUB]) == 0
     proof = tmp_path / "proof.json"
     proof.write_text(capsys.readouterr().out)
     assert json.loads(proof.read_text())["index"] == 5
-    assert cli.main(["audit", "verify-proof", str(proof), "--public-key", "k"]) == 0
+    assert cli.main(["audit", "verify-proof", str(proof), "--public-key", PUB]) == 0
     assert "event ev000005 is entry 5 of the log of 8 events" in capsys.readouterr().out
 
 
@@ -109,13 +117,13 @@ def test_verify_proof_rejects_an_altered_entry(
     """Editing the proven entry (here its purpose) makes verify-proof exit 1."""
     db = tmp_path / "audit.db"
     _make_log(db, 8)
-    cli.main(["audit", "prove", "ev000002", "--store", str(db)])
+    cli.main(["audit", "prove", "ev000002", "--store", str(db), "--public-key", PUB])
     doc = json.loads(capsys.readouterr().out)
     doc["entry"] = doc["entry"].replace("dispute_handling", "risk_control")
     doc.pop("leaf_hash")
     proof = tmp_path / "proof.json"
     proof.write_text(json.dumps(doc))
-    assert cli.main(["audit", "verify-proof", str(proof), "--public-key", "k"]) == 1
+    assert cli.main(["audit", "verify-proof", str(proof), "--public-key", PUB]) == 1
     assert "does not lead to the checkpoint's root" in capsys.readouterr().err
 
 
@@ -125,7 +133,7 @@ def test_prove_unknown_event_is_an_error(
     """An id that is not in the log is reported, exit 2."""
     db = tmp_path / "audit.db"
     _make_log(db, 4)
-    assert cli.main(["audit", "prove", "nope", "--store", str(db)]) == 2
+    assert cli.main(["audit", "prove", "nope", "--store", str(db), "--public-key", PUB]) == 2
     assert "no audit event has this id" in capsys.readouterr().err
 
 
@@ -135,7 +143,7 @@ def test_prove_uncovered_event_asks_for_a_checkpoint(
     """An event after the latest checkpoint cannot be proven yet; the message says how."""
     db = tmp_path / "audit.db"
     _make_log(db, 6)  # checkpoint at 4; events 4 and 5 uncovered
-    assert cli.main(["audit", "prove", "ev000005", "--store", str(db)]) == 2
+    assert cli.main(["audit", "prove", "ev000005", "--store", str(db), "--public-key", PUB]) == 2
     assert "audit checkpoint" in capsys.readouterr().err
 
 
@@ -145,10 +153,26 @@ def test_consistency_between_checkpoints_verifies(
     """consistency --from 1 --to 3 prints a proof that verify-proof accepts."""
     db = tmp_path / "audit.db"
     _make_log(db, 12, every=4)
-    assert cli.main(["audit", "consistency", "--store", str(db), "--from", "1", "--to", "3"]) == 0
+    assert (
+        cli.main(
+            [
+                "audit",
+                "consistency",
+                "--store",
+                str(db),
+                "--public-key",
+                PUB,
+                "--from",
+                "1",
+                "--to",
+                "3",
+            ]
+        )
+        == 0
+    )
     proof = tmp_path / "c.json"
     proof.write_text(capsys.readouterr().out)
-    assert cli.main(["audit", "verify-proof", str(proof), "--public-key", "k"]) == 0
+    assert cli.main(["audit", "verify-proof", str(proof), "--public-key", PUB]) == 0
     assert "log of 12 events extends the one of 4" in capsys.readouterr().out
 
 
@@ -158,15 +182,41 @@ def test_consistency_proof_fails_for_a_forked_old_checkpoint(
     """A consistency proof whose old checkpoint is from another history fails."""
     db = tmp_path / "audit.db"
     _make_log(db, 12, every=4)
-    cli.main(["audit", "consistency", "--store", str(db), "--from", "1", "--to", "3"])
+    cli.main(
+        [
+            "audit",
+            "consistency",
+            "--store",
+            str(db),
+            "--public-key",
+            PUB,
+            "--from",
+            "1",
+            "--to",
+            "3",
+        ]
+    )
     doc = json.loads(capsys.readouterr().out)
     other = tmp_path / "other.db"
     _make_log(other, 4, every=4)
-    cli.main(["audit", "consistency", "--store", str(other), "--from", "1", "--to", "1"])
+    cli.main(
+        [
+            "audit",
+            "consistency",
+            "--store",
+            str(other),
+            "--public-key",
+            PUB,
+            "--from",
+            "1",
+            "--to",
+            "1",
+        ]
+    )
     doc["old"] = json.loads(capsys.readouterr().out)["old"]
     proof = tmp_path / "c.json"
     proof.write_text(json.dumps(doc))
-    assert cli.main(["audit", "verify-proof", str(proof), "--public-key", "k"]) == 1
+    assert cli.main(["audit", "verify-proof", str(proof), "--public-key", PUB]) == 1
 
 
 def test_settings_read_config_and_resolve_relative_paths(tmp_path: Path) -> None:
@@ -191,3 +241,39 @@ def test_settings_reject_a_mistyped_value(tmp_path: Path) -> None:
     cfg.write_text('[audit]\ntimeout = "soon"\n')
     with pytest.raises(UsageError, match=r"\[audit\] timeout"):
         load_settings(cfg)
+
+
+def test_public_key_file_round_trips_to_the_signing_key() -> None:
+    """The exported key file parses back to the keyring's audit public key."""
+    from proxy.audit.signing import load_public_key
+
+    assert load_public_key(Path(PUB)).public_key == SIGNER.public_key  # type: ignore[attr-defined]
+
+
+def test_verify_with_another_public_key_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Checkpoints signed by the keyring do not verify under a stranger's key."""
+    from proxy.audit.signing import format_public_key
+
+    db = tmp_path / "audit.db"
+    _make_log(db, 5)
+    other = generate_keyring(tmp_path / "other-keys.json")
+    key = tmp_path / "other.pub"
+    key.write_text(format_public_key(signer_of(other).public_key))  # type: ignore[attr-defined]
+    assert cli.main(["audit", "verify", "--store", str(db), "--public-key", str(key)]) == 1
+    assert "checkpoint #1: forged or damaged checkpoint" in capsys.readouterr().err
+
+
+def test_checkpoint_command_signs_the_current_head(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`audit checkpoint` covers events written since the last checkpoint, once."""
+    db = tmp_path / "audit.db"
+    _make_log(db, 6)  # checkpoint at 4
+    cfg = _config(tmp_path, db)
+    assert cli.main(["audit", "checkpoint", "--config", str(cfg)]) == 0
+    assert "signed checkpoint of 6 events" in capsys.readouterr().out
+    assert cli.main(["audit", "checkpoint", "--config", str(cfg)]) == 0
+    assert "already covers" in capsys.readouterr().out
+    assert cli.main(["audit", "prove", "ev000005", "--config", str(cfg)]) == 0

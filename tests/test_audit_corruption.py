@@ -22,17 +22,21 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from proxy import crypto
 from proxy.audit.checkpoint import Checkpoint, sign_checkpoint
 from proxy.audit.events import AuditEvent
 from proxy.audit.log import AuditTrail, CheckpointPolicy, decode_entry, encode_entry
 from proxy.audit.merkle import leaf_hash
+from proxy.audit.signing import Ed25519Signer, format_public_key
 from proxy.audit.store import SQLiteAuditStore
-from proxy.audit.testing import FakeSigner, FrozenClock, Tamper, make_event
+from proxy.audit.testing import FrozenClock, Tamper, make_event
 from proxy.audit.verify import Pin, Report, verify_store
 
 N = 10
 EVERY = 4
-SIGNER = FakeSigner()
+SIGNER = Ed25519Signer(crypto.generate_signing_key())
+VERIFIER = SIGNER.verifier()
+ATTACKER = Ed25519Signer(crypto.generate_signing_key())
 # Column positions in ``SELECT * FROM audit_events``.
 IDX, EVENT_ID, BODY, LEAF, TIME, KIND, TOKEN, ROLE, PURPOSE, CASE = range(10)
 
@@ -66,7 +70,7 @@ async def _build(dirpath: Path) -> Built:
                 clock=FrozenClock(),
             )
     await trail.checkpoint(force=True)
-    report = await verify_store(store, SIGNER)
+    report = await verify_store(store, VERIFIER)
     assert report.ok, report.problem
     pin = report.pin(store.origin)
     await store.close()
@@ -83,7 +87,7 @@ def _verify(db: Path, pin: Pin | None) -> Report:
         store = SQLiteAuditStore(db, read_only=True)
         await store.open()
         try:
-            return await verify_store(store, SIGNER, pin)
+            return await verify_store(store, VERIFIER, pin)
         finally:
             await store.close()
 
@@ -235,20 +239,17 @@ def forge_checkpoint(seq: int, how: str) -> Corruption:
         elif how == "flip-signature":
             sig = bytes([sig[0] ^ 1]) + sig[1:]
         elif how == "other-key":
-            other = sign_checkpoint(
-                Checkpoint(cp.origin, cp.size, bytes(32), cp.time), FakeSigner(b"attacker")
-            )
-            note, sig = other.note, other.signature
-        elif how == "other-key-id":
-            forged = sign_checkpoint(
-                Checkpoint(cp.origin, cp.size, bytes(32), cp.time),
-                FakeSigner(b"attacker", key_id="0123456789abcdef"),
-            )
+            # An attacker's key signs a checkpoint of another root; it carries their key id.
+            forged = sign_checkpoint(Checkpoint(cp.origin, cp.size, bytes(32), cp.time), ATTACKER)
             t.execute(
                 "UPDATE audit_checkpoints SET note = ?, signature = ?, key_id = ? WHERE seq = ?",
                 (forged.note, forged.signature, forged.key_id, seq),
             )
             return
+        elif how == "claims-our-key-id":
+            # The same, but stored under the audit key's id.
+            forged = sign_checkpoint(Checkpoint(cp.origin, cp.size, bytes(32), cp.time), ATTACKER)
+            note, sig = forged.note, forged.signature
         t.execute(
             "UPDATE audit_checkpoints SET note = ?, signature = ? WHERE seq = ?", (note, sig, seq)
         )
@@ -282,7 +283,7 @@ def _cases() -> list[Case]:
     cases.append(("restore-older-copy", restore_older, EVERY, None))
     n_checkpoints = N // EVERY + 1
     for seq in range(1, n_checkpoints + 1):
-        for how in ("flip-note", "flip-signature", "other-key", "other-key-id"):
+        for how in ("flip-note", "flip-signature", "other-key", "claims-our-key-id"):
             cases.append((f"forge-checkpoint-{seq}-{how}", forge_checkpoint(seq, how), None, seq))
     return cases
 
@@ -360,7 +361,6 @@ def test_truncation_after_the_last_checkpoint_is_caught_by_the_pin(
 def test_cli_verify_names_the_broken_link(
     built: Built,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     name: str,
     corrupt: Corruption,
@@ -369,15 +369,26 @@ def test_cli_verify_names_the_broken_link(
 ) -> None:
     """`chatwarden audit verify` exits 1 on each corruption and names where it is."""
     from proxy import cli
-    from proxy.commands import audit as audit_cmd
 
-    monkeypatch.setattr(audit_cmd, "verifier_for", lambda settings: SIGNER)
+    key = tmp_path / "audit.pub"
+    key.write_text(format_public_key(SIGNER.public_key))
     db = tmp_path / "audit.db"
     shutil.copy(built.db, db)
     state = tmp_path / "pin.json"
     built.pin.save(state)
     corrupt(Tamper(db), built)
-    code = cli.main(["audit", "verify", "--store", f"sqlite:///{db}", "--state", str(state)])
+    code = cli.main(
+        [
+            "audit",
+            "verify",
+            "--store",
+            f"sqlite:///{db}",
+            "--state",
+            str(state),
+            "--public-key",
+            str(key),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 1, f"{name}: exit {code}"
     want = rf"event index {index}\b" if index is not None else rf"checkpoint #{checkpoint}\b"

@@ -330,3 +330,13 @@ def _export_refusal(actor: Actor, case: ExportCase | None) -> str | None:
     if case.approved_by is None or case.approved_by == case.requested_by:
         return "case lacks an approval by someone other than its requester (four eyes)"
     return None
+
+
+def response_for(exc: AuditUnavailable) -> web.Response:
+    """The answer to a read whose audit record could not be written: 503, Retry-After,
+    no data. For the service's error middleware, which maps every error in one place."""
+    return web.json_response(
+        {"error": "audit trail unavailable; nothing was returned, retry later", "cause": exc.cause},
+        status=503,
+        headers={"Retry-After": "1"},
+    )

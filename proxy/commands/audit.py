@@ -96,12 +96,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def _settings(args: argparse.Namespace) -> AuditSettings:
-    return load_settings(
+    settings = load_settings(
         getattr(args, "config", None),
         store_url=getattr(args, "store", None),
         public_key_file=getattr(args, "public_key", None),
         state_file=getattr(args, "state", None),
     )
+    if settings.store_url is None:
+        raise UsageError("no audit store: give --config with [storage] url, or --store URL")
+    return settings
 
 
 def verifier_for(settings: AuditSettings) -> SignatureVerifier:
