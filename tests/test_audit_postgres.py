@@ -176,3 +176,13 @@ async def test_duplicate_event_id_fails_alone(store: PostgresAuditStore) -> None
     assert isinstance(results[1], InvalidEvent)
     report = await verify_store(store, SIGNER)
     assert report.ok and report.size == 3
+
+
+async def test_scan_pages_through_every_row_in_order(store: PostgresAuditStore) -> None:
+    """The server-side cursor yields every row once, in log order, in pages."""
+    trail = _trail(store)
+    for i in range(7):
+        await trail.record(make_event(i))
+    pages = [page async for page in store.scan(batch=3)]
+    assert [len(p) for p in pages] == [3, 3, 1]
+    assert [r.index for p in pages for r in p] == list(range(7))

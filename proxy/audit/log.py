@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -169,6 +169,10 @@ class AuditStore(Protocol):
     async def append(self, step: AppendStep) -> tuple[LogRow | None, SignedCheckpoint | None]: ...
 
     async def read_rows(self, start: int, limit: int) -> list[LogRow]: ...
+
+    def scan(self, batch: int = 5000) -> AsyncIterator[list[LogRow]]:
+        """Every stored row in storage order, in pages (for the verifier)."""
+        ...
 
     async def checkpoints(self) -> list[SignedCheckpoint]: ...
 

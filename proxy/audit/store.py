@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -362,6 +362,28 @@ class SQLiteAuditStore:
     async def all_rows(self) -> list[LogRow]:
         return await self._run(self.all_rows_sync)
 
+    async def scan(self, batch: int = 5000) -> AsyncIterator[list[LogRow]]:
+        """Every stored row in storage order (duplicated positions included), in pages.
+        Keyset paging on (idx, rowid): rows appended meanwhile come at the end."""
+        after = (-(2**63), -(2**63))
+        while True:
+            page = await self._run(lambda a=after: self._scan_page_sync(a, batch))  # type: ignore[misc]
+            if not page:
+                return
+            yield [row for row, _ in page]
+            after = page[-1][1]
+
+    def _scan_page_sync(
+        self, after: tuple[int, int], limit: int
+    ) -> list[tuple[LogRow, tuple[int, int]]]:
+        rows = self._c.execute(
+            f"SELECT rowid, {_COLUMNS} FROM audit_events WHERE (idx, rowid) > (?, ?) "
+            "ORDER BY idx, rowid LIMIT ?",
+            (*after, limit),
+        ).fetchall()
+        subs = self._subjects_of([int(r[1]) for r in rows])
+        return [(_row(r[1:], subs.get(int(r[1]), ())), (int(r[1]), int(r[0]))) for r in rows]
+
     def all_rows_sync(self) -> list[LogRow]:
         """Every stored row in storage order, including rows with duplicate positions."""
         rows = self._c.execute(
@@ -653,6 +675,28 @@ class PostgresAuditStore:
 
     async def all_rows(self) -> list[LogRow]:
         return await self._rows(f"SELECT {_COLUMNS} FROM audit_events ORDER BY idx, ctid")
+
+    async def scan(self, batch: int = 5000) -> AsyncIterator[list[LogRow]]:
+        """Every stored row in storage order, in pages, from one server-side cursor in a
+        read-only snapshot."""
+        async with (
+            self._pool.acquire() as conn,
+            conn.transaction(readonly=True, isolation="repeatable_read"),
+        ):
+            page: list[Any] = []
+            async for rec in conn.cursor(
+                f"SELECT {_COLUMNS} FROM audit_events ORDER BY idx, ctid", prefetch=batch
+            ):
+                page.append(tuple(rec))
+                if len(page) == batch:
+                    yield await self._page(conn, page)
+                    page = []
+            if page:
+                yield await self._page(conn, page)
+
+    async def _page(self, conn: Any, records: list[Any]) -> list[LogRow]:
+        subs = await self._subjects_of(conn, [int(r[0]) for r in records])
+        return [_row(r, subs.get(int(r[0]), ())) for r in records]
 
     async def checkpoints(self) -> list[SignedCheckpoint]:
         async with self._pool.acquire() as conn:

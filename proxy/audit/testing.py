@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -72,6 +72,10 @@ class _Wrapper:
 
     async def read_rows(self, start: int, limit: int) -> list[LogRow]:
         return list(await self.inner.read_rows(start, limit))
+
+    async def scan(self, batch: int = 5000) -> AsyncIterator[list[LogRow]]:
+        async for page in self.inner.scan(batch):
+            yield page
 
     async def checkpoints(self) -> list[SignedCheckpoint]:
         return list(await self.inner.checkpoints())

@@ -23,6 +23,7 @@ the checkpoint — the index the report names.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -128,6 +129,108 @@ class Report:
         return Pin(origin=origin, size=self.size, root=self.root, checkpoint=self.latest)
 
 
+class TrailVerifier:
+    """Incremental verification: :meth:`feed` rows in storage order (stop at the first
+    problem it returns), then :meth:`finish`. Memory is O(log n) for the tree plus the
+    set of event ids seen, so a log is checked as it streams out of the database."""
+
+    def __init__(
+        self,
+        checkpoints: list[SignedCheckpoint],
+        verifier: SignatureVerifier,
+        origin: str,
+        pin: Pin | None = None,
+    ) -> None:
+        self._checkpoints = checkpoints
+        self._opened: list[Checkpoint] = []
+        self._by_size: dict[int, list[tuple[int, Checkpoint]]] = {}
+        self._pinned: dict[int, bytes] = {}
+        self._seen: dict[str, int] = {}
+        self._prev_id: str | None = None
+        self.head = Frontier()
+        self.problem: Problem | None = self._start(verifier, origin, pin)
+
+    def _start(self, verifier: SignatureVerifier, origin: str, pin: Pin | None) -> Problem | None:
+        for seq, sc in enumerate(self._checkpoints, 1):
+            try:
+                self._opened.append(open_checkpoint(sc, verifier, origin))
+            except VerificationFailed as exc:
+                return Problem(f"forged or damaged checkpoint: {exc}", checkpoint=seq)
+        for seq, cp in enumerate(self._opened, 1):
+            self._by_size.setdefault(cp.size, []).append((seq, cp))
+        for seq, cp in self._by_size.get(0, []):
+            if cp.root != EMPTY_ROOT:
+                return Problem("checkpoint of the empty log has a non-empty root", checkpoint=seq)
+        # Tree heads the pin vouches for: its own observed head and its signed checkpoint.
+        if pin is not None:
+            problem = _check_pin(pin, verifier, origin)
+            if problem is not None:
+                return problem
+            self._pinned[pin.size] = pin.root
+            if pin.checkpoint is not None:
+                pcp = pin.checkpoint.checkpoint
+                self._pinned.setdefault(pcp.size, pcp.root)
+        return None
+
+    def feed(self, row: LogRow) -> Problem | None:
+        """Check the next stored row; return (and remember) the first problem."""
+        if self.problem is not None:
+            return self.problem
+        i = self.head.size
+        problem = _check_row(row, i, self.head, self._seen, self._prev_id)
+        if problem is None:
+            self._seen[row.event_id] = i
+            self._prev_id = row.event_id
+            self.head = self.head.append(row.leaf_hash)
+            problem = self._check_heads(i, row.event_id)
+        self.problem = problem
+        return problem
+
+    def _check_heads(self, i: int, event_id: str) -> Problem | None:
+        root = self.head.root()
+        for seq, cp in self._by_size.get(self.head.size, []):
+            if cp.root != root:
+                return Problem(
+                    f"tree head over events 0..{i} differs from the signed checkpoint: "
+                    "this event was rewritten",
+                    index=i,
+                    event_id=event_id,
+                    checkpoint=seq,
+                )
+        if self._pinned.get(self.head.size, root) != root:
+            return Problem(
+                f"fork: the tree head over events 0..{i} differs from the pinned one: "
+                "this event was rewritten",
+                index=i,
+                event_id=event_id,
+            )
+        return None
+
+    def finish(self) -> Report:
+        """The report, once every row was fed (or a problem stopped the feed)."""
+        if self.problem is None:
+            self.problem = self._check_end()
+        latest = self._checkpoints[-1] if self._checkpoints and self.problem is None else None
+        return Report(self.head.size, self.head.root(), len(self._opened), latest, self.problem)
+
+    def _check_end(self) -> Problem | None:
+        n = self.head.size
+        for seq, cp in enumerate(self._opened, 1):
+            if cp.size > n:
+                return Problem(
+                    f"log truncated: checkpoint #{seq} covers {cp.size} events but the log "
+                    f"holds {n}; this event and the ones after it are missing",
+                    index=n,
+                )
+        if self._pinned and max(self._pinned) > n:
+            return Problem(
+                f"log shrank: the pin saw {max(self._pinned)} events, the log holds {n} "
+                "(an older copy was restored or entries were cut)",
+                index=n,
+            )
+        return None
+
+
 def verify_trail(
     rows: Iterable[LogRow],
     checkpoints: list[SignedCheckpoint],
@@ -136,88 +239,11 @@ def verify_trail(
     pin: Pin | None = None,
 ) -> Report:
     """Verify everything; stop at the first problem and report it."""
-    head = Frontier()
-    opened: list[Checkpoint] = []
-
-    def report(problem: Problem | None) -> Report:
-        latest = checkpoints[-1] if checkpoints and problem is None else None
-        return Report(head.size, head.root(), len(opened), latest, problem)
-
-    for seq, sc in enumerate(checkpoints, 1):
-        try:
-            opened.append(open_checkpoint(sc, verifier, origin))
-        except VerificationFailed as exc:
-            return report(Problem(f"forged or damaged checkpoint: {exc}", checkpoint=seq))
-    by_size: dict[int, list[tuple[int, Checkpoint]]] = {}
-    for seq, cp in enumerate(opened, 1):
-        by_size.setdefault(cp.size, []).append((seq, cp))
-    for seq, cp in by_size.get(0, []):
-        if cp.root != EMPTY_ROOT:
-            return report(
-                Problem("checkpoint of the empty log has a non-empty root", checkpoint=seq)
-            )
-
-    # Tree heads the pin vouches for: its own observed head and its signed checkpoint.
-    pinned: dict[int, bytes] = {}
-    if pin is not None:
-        problem = _check_pin(pin, verifier, origin)
-        if problem is not None:
-            return report(problem)
-        pinned[pin.size] = pin.root
-        if pin.checkpoint is not None:
-            pcp = pin.checkpoint.checkpoint
-            pinned.setdefault(pcp.size, pcp.root)
-
-    seen: dict[str, int] = {}
-    prev_id: str | None = None
+    v = TrailVerifier(checkpoints, verifier, origin, pin)
     for row in rows:
-        i = head.size
-        problem = _check_row(row, i, head, seen, prev_id)
-        if problem is not None:
-            return report(problem)
-        seen[row.event_id] = i
-        prev_id = row.event_id
-        head = head.append(row.leaf_hash)
-        for seq, cp in by_size.get(head.size, []):
-            if cp.root != head.root():
-                return report(
-                    Problem(
-                        f"tree head over events 0..{i} differs from the signed checkpoint: "
-                        "this event was rewritten",
-                        index=i,
-                        event_id=row.event_id,
-                        checkpoint=seq,
-                    )
-                )
-        if head.size in pinned and pinned[head.size] != head.root():
-            return report(
-                Problem(
-                    f"fork: the tree head over events 0..{i} differs from the pinned one: "
-                    "this event was rewritten",
-                    index=i,
-                    event_id=row.event_id,
-                )
-            )
-
-    n = head.size
-    for seq, cp in enumerate(opened, 1):
-        if cp.size > n:
-            return report(
-                Problem(
-                    f"log truncated: checkpoint #{seq} covers {cp.size} events but the log "
-                    f"holds {n}; this event and the ones after it are missing",
-                    index=n,
-                )
-            )
-    if pin is not None and max(pinned) > n:
-        return report(
-            Problem(
-                f"log shrank: the pin saw {max(pinned)} events, the log holds {n} "
-                "(an older copy was restored or entries were cut)",
-                index=n,
-            )
-        )
-    return report(None)
+        if v.problem is not None or v.feed(row) is not None:
+            break
+    return v.finish()
 
 
 def _check_row(
@@ -293,16 +319,19 @@ def _check_pin(pin: Pin, verifier: SignatureVerifier, origin: str) -> Problem | 
 
 
 async def verify_store(store: Any, verifier: SignatureVerifier, pin: Pin | None = None) -> Report:
-    """Read every row and checkpoint of an opened store and verify them."""
-    rows = await store.all_rows() if hasattr(store, "all_rows") else None
-    if rows is None:
-        rows = []
-        start = 0
-        while True:
-            batch = await store.read_rows(start, 10_000)
-            if not batch:
-                break
-            rows.extend(batch)
-            start = batch[-1].index + 1
+    """Stream every row of an opened store through :class:`TrailVerifier`.
+
+    Checkpoints are read before the rows: the log only grows, so on a live service
+    every checkpoint read covers rows that the later row scan will see.
+    """
     checkpoints = await store.checkpoints()
-    return verify_trail(rows, checkpoints, verifier, store.origin, pin)
+    v = TrailVerifier(checkpoints, verifier, store.origin, pin)
+    if v.problem is None:
+        async with contextlib.aclosing(store.scan()) as pages:
+            async for page in pages:
+                for row in page:
+                    if v.feed(row) is not None:
+                        break
+                if v.problem is not None:
+                    break
+    return v.finish()
