@@ -58,6 +58,24 @@ SCORE = 0.5  # context-free model output: the lowest score, loses ties in resolu
 _CAP_WORD = re.compile(r"(?<![^\W_])[^\W\d_]*[A-Z\u00c0-\u00de\u0100-\u024f\u0370-\u03ff\u0400-\u042f][^\W\d_]*")
 _WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
 _LOWER_WORD = re.compile(r"(?<![^\W\d_'’-])[a-z][^\W\d_]*(?:['’-][^\W\d_]+)*")
+# Words of street names: an entity holding one is (part of) an address, not a person.
+_STREET_WORDS = frozenset(
+    """str str. street st. road rd avenue ave blvd boulevard lane ln drive dr. square sq place
+    plaza court ct terrace way strasse straße gasse weg allee platz ring rua avenida calle
+    carrer piazza viale vicolo rue chemin laan straat gate vej katu utca ulica""".split()
+)
+# Labels of form lines and transcripts that are not speakers ("Phone: ...").
+_LABEL_WORDS = frozenset(
+    """name address phone mobile tel fax desk email e-mail date time when where who what
+    subject note notes re fw user bot agent customer client system admin q a answer question
+    price total order status reply from to cc bcc website web url id ref amount""".split()
+)
+# Verbs whose subject is a person ("Magnus spent a year", "Jacob lives on ...").
+_PERSON_VERBS = re.compile(
+    r"\s+(?:lives|lived|shouted|says|said|told|asked|replied|answered|wrote|writes|began|spent|"
+    r"had\s+given|has\s+given|is\s+from|was\s+born|will\s+be\s+talking|listed|explained|flew|"
+    r"is\s+very|is\s+a\s+very|moved|works|worked|studied|graduated|married|speaks|smiled|laughed)\b"
+)
 # Role words the model often glues to the front of a name ("Producer Jane Doe").
 _ROLE_WORDS = frozenset(
     """producer director singer songwriter writer author actor actress player coach
@@ -84,6 +102,9 @@ def load_vocabulary(nlp: Any) -> frozenset[str]:
     words: set[str] = set()
     for entries in lookups.get_table("lemma_index").values():
         words.update(w for w in entries if w.isalpha())
+    if "lemma_exc" in lookups.tables:  # irregular forms: "began", "flew", "children"
+        for table in lookups.get_table("lemma_exc").values():
+            words.update(w for w in table if isinstance(w, str) and w.isalpha())
     return frozenset(words)
 
 
@@ -153,7 +174,7 @@ def clean_person(text: str, start: int, end: int) -> list[tuple[int, int]]:
         words = [(m.start(), m.end(), m.group()) for m in _WORD.finditer(text, p_start, p_end)]
         if not words or re.search(r"\d", text[p_start:p_end]):
             continue
-        if any(_plain(w) in COMPANY_WORDS for _, _, w in words):
+        if any(_plain(w) in COMPANY_WORDS or _plain(w) in _STREET_WORDS for _, _, w in words):
             continue
         # Leading common, role and lower-case words are not part of the name.
         while words and (
@@ -162,7 +183,9 @@ def clean_person(text: str, start: int, end: int) -> list[tuple[int, int]]:
             or (words[0][2][0].islower() and _plain(words[0][2]) not in PARTICLES)
         ):
             words.pop(0)
-        while words and (_plain(words[-1][2]) in COMMON_WORDS or _plain(words[-1][2]) in PARTICLES):
+        while words and (
+            _plain(words[-1][2]) in COMMON_WORDS or _plain(words[-1][2]) in PARTICLES or not words[-1][2][0].isupper()
+        ):
             words.pop()
         if not words:
             continue
@@ -195,8 +218,11 @@ _LIST = re.compile(rf"{_LIST_ITEM}(?:\s*,\s*{_LIST_ITEM})*\s*,?\s+(?:and|&|or|un
 _ITEM = re.compile(_LIST_ITEM)
 
 
-def list_members(text: str, spans: Sequence[Span]) -> list[Span]:
-    """Members of a capitalised list ("A, B and C") in which one member is a name."""
+def list_members(text: str, spans: Sequence[Span], vocab: frozenset[str] = frozenset()) -> list[Span]:
+    """Members of a capitalised list ("A, B and C") in which one member is a name.
+
+    In a truecased message (``vocab`` given) dictionary words are never members.
+    """
     if not spans:
         return []
     out: list[Span] = []
@@ -208,6 +234,8 @@ def list_members(text: str, spans: Sequence[Span]) -> list[Span]:
         for i in items:
             w = i.group()
             if i in known or not w[0].isupper() or not all(_is_name_like(x) for x in w.split()):
+                continue
+            if vocab and any(in_vocabulary(x, vocab) for x in w.split()):
                 continue
             out.append(Span(i.start(), i.end(), "PERSON", SCORE, "spacy_ner"))
     return out
@@ -249,6 +277,107 @@ def _name_shaped(text: str, start: int, end: int) -> bool:
     return full >= 1
 
 
+_TOK = r"[^\W\d_]+(?:[-'’][^\W\d_]+)*"
+_PREV_TOKEN = re.compile(rf"(?<![^\W\d_'’.-])({_TOK}\.?) $")
+_NEXT_TOKEN = re.compile(rf" ({_TOK}\.?)(?![^\W\d_])")
+_MIDDLE_INITIAL = re.compile(rf"(?<![^\W\d_'’-])({_TOK}) ([^\W\d_])\.? ({_TOK})(?![^\W\d_])")
+_LINE = re.compile(r"^[ \t>*•·-]*(.*?)[ \t]*$", re.MULTILINE)
+_SPEAKER = re.compile(rf"^[ \t>]*({_TOK}(?: {_TOK})?)[ \t]*:", re.MULTILINE)
+_SUBJECT = re.compile(rf"(?<![^\W\d_'’-])({_TOK}(?: {_TOK}){{0,2}})(?=(?:'s?)?{_PERSON_VERBS.pattern})")
+
+
+def _initial(word: str) -> bool:
+    core = word.rstrip(".")
+    return len(core) == 1 and core.isalpha()
+
+
+def _word_ok(word: str, vocab: frozenset[str], allow_vocab: bool) -> bool:
+    """A capitalised word that can be part of a name."""
+    b = _plain(word)
+    if not word[:1].isupper() or b in COMMON_WORDS or b in COMPANY_WORDS or b in _STREET_WORDS:
+        return False
+    if b in _ROLE_WORDS or b in _LABEL_WORDS or b in TITLES or word.isupper() and len(b) > 3:
+        return False
+    return allow_vocab or not in_vocabulary(b, vocab)
+
+
+def extend(text: str, start: int, end: int, vocab: frozenset[str]) -> tuple[int, int]:
+    """Grow a name over adjacent capitalised words the model left out ("Ubul [Csonka]")."""
+    for _ in range(2):
+        m = _PREV_TOKEN.search(text, max(0, start - 40), start)
+        if m is None:
+            break
+        w = m.group(1)
+        if w.endswith(("'s", "’s", "'", "’")):
+            break  # "Pave's Irena Bílá": a possessive owner is not part of the name
+        if not (_initial(w) and w[0].isupper()) and not _word_ok(w.rstrip("."), vocab, allow_vocab=False):
+            break
+        start = m.start(1)
+    for _ in range(2):
+        m = _NEXT_TOKEN.match(text, end)
+        if m is None:
+            break
+        w = m.group(1)
+        if _initial(w) and w[0].isupper():
+            nxt = _NEXT_TOKEN.match(text, m.end())  # an initial counts only before a surname
+            if nxt is None or not _word_ok(nxt.group(1).rstrip("."), vocab, allow_vocab=True):
+                break
+            end = nxt.end(1) - (1 if nxt.group(1).endswith(".") else 0)
+            break
+        if not _word_ok(w.rstrip("."), vocab, allow_vocab=False):
+            break
+        end = m.end(1) - (1 if w.endswith(".") else 0)
+    return start, end
+
+
+def _drop_possessive(text: str, span: Span) -> Span:
+    if span.end - span.start > 3 and text[span.end - 2 : span.end] in ("'s", "’s"):
+        return Span(span.start, span.end - 2, span.type, span.score, span.detector)
+    return span
+
+
+def structural_names(text: str, vocab: frozenset[str], lower_chat: bool) -> list[tuple[int, int]]:
+    """Names recognisable by their shape alone, without the model.
+
+    * first name, middle initial, surname: "Ravil G Yefimov", "Sari J. Paavolainen";
+    * a line holding nothing but two to four name words (signature and address blocks);
+    * transcript speakers: two or more lines starting with "Name:";
+    * the subject of a verb only people do: "Magnus spent a year", "Jacob lives on".
+    """
+    out: list[tuple[int, int]] = []
+    pos = 0
+    while (m := _MIDDLE_INITIAL.search(text, pos)) is not None:
+        first, init, last = m.group(1), m.group(2), m.group(3)
+        ok = init.isupper() or lower_chat
+        if ok and _word_ok(first, vocab, not lower_chat) and _word_ok(last, vocab, not lower_chat):
+            out.append((m.start(), m.end()))
+            pos = m.end()
+        else:
+            pos = m.start(2)  # matches may overlap: "to a Ravil G Yefimov"
+    if "\n" in text:
+        for m in _LINE.finditer(text):
+            line = m.group(1)
+            words = line.split(" ")
+            if not 2 <= len(words) <= 4 or any(c.isdigit() for c in line):
+                continue
+            if not all(_WORD.fullmatch(w) or (_initial(w) and w[0].isupper()) for w in words):
+                continue  # "Name: X", "Personal Info:" are form lines, not names
+            full = [w for w in words if not _initial(w) and _plain(w) not in PARTICLES]
+            if full and all(_word_ok(w, vocab, True) for w in full) and not all(in_vocabulary(w, vocab) for w in full):
+                out.append((m.start(1), m.end(1)))
+        speakers = [m for m in _SPEAKER.finditer(text) if all(_word_ok(w, vocab, True) for w in m.group(1).split())]
+        if len({m.group(1) for m in speakers}) >= 2:
+            out.extend((m.start(1), m.end(1)) for m in speakers)
+    for m in _SUBJECT.finditer(text):
+        words = m.group(1).split(" ")
+        # Keep the trailing run of name words ("Yesterday Magnus" -> "Magnus").
+        while words and not _word_ok(words[0], vocab, True):
+            words.pop(0)
+        if words and all(_word_ok(w, vocab, True) for w in words):
+            out.append((m.end(1) - len(" ".join(words)), m.end(1)))
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class SpacyNer:
     """Person names from spaCy NER; batch detector over normalised texts."""
@@ -270,35 +399,41 @@ class SpacyNer:
         words = [w for w in _WORD.findall(name) if len(w) > 1]
         return bool(words) and all(in_vocabulary(w.removesuffix("'s"), self.vocab) for w in words)
 
+    def _inflected(self, name: str) -> bool:
+        """A single word that is a dictionary word only once inflected ("Tales", "Pleasures")."""
+        if " " in name:
+            return False
+        w = name.lower()
+        return w not in self.vocab and in_vocabulary(w, self.vocab)
+
     def detect_batch(self, texts: Sequence[str]) -> list[tuple[Span, ...]]:
-        feed: list[int] = []
-        fed: list[str] = []
-        for i, t in enumerate(texts):
-            if is_lower_chat(t):
-                t = truecase(t, self.vocab)
-            if needs_ner(t):
-                feed.append(i)
-                fed.append(t)
-        found: list[list[Span]] = [[] for _ in texts]
-        for i, seen, doc in zip(feed, fed, self.nlp.pipe(fed, batch_size=self.batch_size), strict=True):
+        seen_texts = [truecase(t, self.vocab) if is_lower_chat(t) else t for t in texts]
+        feed = [i for i, t in enumerate(seen_texts) if needs_ner(t)]
+        found: list[list[tuple[int, int]]] = [[] for _ in texts]
+        docs = self.nlp.pipe([seen_texts[i] for i in feed], batch_size=self.batch_size)
+        for i, doc in zip(feed, docs, strict=True):
+            seen = seen_texts[i]
             for e in doc.ents:
-                if e.label_ == "PERSON":
-                    pieces = clean_person(seen, e.start_char, e.end_char)
-                elif e.label_ in _MISLABELLED:
-                    pieces = [
-                        p
-                        for p in clean_person(seen, e.start_char, e.end_char)
-                        if _name_shaped(seen, *p) and not self._all_vocabulary(seen[p[0] : p[1]])
-                    ]
-                else:
+                if e.label_ not in _MISLABELLED and e.label_ != "PERSON":
                     continue
-                for s, t_end in pieces:
-                    found[i].append(Span(s, t_end, "PERSON", SCORE, self.name))
+                pieces = clean_person(seen, e.start_char, e.end_char)
+                for p in pieces:
+                    name = seen[p[0] : p[1]]
+                    if e.label_ != "PERSON" and not _name_shaped(seen, *p):
+                        continue
+                    if self._all_vocabulary(name) and (
+                        e.label_ != "PERSON" or len(pieces) > 1 or seen is not texts[i] or self._inflected(name)
+                    ):
+                        continue  # "Western Union", "Employment", "Tales", a lower-case "debate"
+                    found[i].append(extend(seen, *p, self.vocab))
         out: list[tuple[Span, ...]] = []
-        for text, spans in zip(texts, found, strict=True):
+        for i, text in enumerate(texts):
+            seen = seen_texts[i]
+            spans = [Span(s, e, "PERSON", SCORE, self.name) for s, e in found[i]]
+            spans += [Span(s, e, "PERSON", SCORE, self.name) for s, e in structural_names(seen, self.vocab, seen is not text)]
             seeds = spans + [Span(m.start, m.end, "PERSON", SCORE, self.name) for m in context_names(text)]
             if seeds:
                 spans = spans + propagate(text, seeds, self.name, SCORE)
-                spans = spans + list_members(text, seeds + spans)
-            out.append(tuple(spans))
+                spans = spans + list_members(seen, seeds + spans, self.vocab if seen is not text else frozenset())
+            out.append(tuple(_drop_possessive(text, sp) for sp in spans))
         return out

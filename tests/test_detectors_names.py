@@ -55,6 +55,11 @@ def _found(text: str) -> set[str]:
         ("身份证号 430723194703259985，收货人 彭海燕", "彭海燕"),  # three Han characters after an id
         ("联系人：欧阳娜娜 电话 13800000000", "欧阳娜娜"),  # contact person, stops at the phone label
         ("姓名:王先生", "王先生"),  # surname with honorific
+        ("Zak shouted at Scott: stop", "Scott"),  # object of a speech verb
+        ("Directed By:    Johannes Varvio", "Johannes Varvio"),  # credit line, spaces after colon
+        ("She named him Luís", "Luís"),  # naming phrase
+        ("Billing address: Ana Dias\n31401 ul. Słowicza 1", "Ana Dias"),  # name heading an address block
+        ("Ship to: Chidi Okafor\n12 Allen Ave", "Chidi Okafor"),  # ship-to block
     ],
 )
 def test_finds_name(text: str, name: str) -> None:
@@ -78,6 +83,8 @@ def test_finds_name(text: str, name: str) -> None:
         "Please ship to Shenzhen.",  # a city alone
         "I'm from Germany",  # weak trigger then a preposition
         "MOQ 500 pcs, ETA 20 days",  # capitals that are not names
+        "CAN I SPEAK TO A REAL PERSON?!",  # shouting: capitals after a weak trigger are not names
+        "Billing address: Unit 5, Main Road",  # address block that starts with no name
     ],
 )
 def test_finds_no_name(text: str) -> None:

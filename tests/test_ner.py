@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from redact.errors import ModelUnavailable
-from redact.ner import SpacyNer, clean_person, load_pipeline, needs_ner, truecase
+from redact.ner import SpacyNer, clean_person, extend, load_pipeline, needs_ner, structural_names, truecase
 from redact.redactor import Redactor
 
 
@@ -150,3 +150,49 @@ def test_redactor_hides_lowercase_name(redactor: Redactor) -> None:
 
     (out,) = redact_texts(redactor, ["hi, my name is anna li and I want 200 pcs"])
     assert "anna" not in out and "200 pcs" in out
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("Have you been to a Ravil G Yefimov concert before?", "Ravil G Yefimov"),  # middle initial
+        ("Directed by Sari J. Paavolainen", "Sari J. Paavolainen"),  # dotted middle initial
+        ("Thanks\nMaureen Thibault\n\n41086 Kiannonkatu 98", "Maureen Thibault"),  # name alone on a line
+        ("> Mijail C Adomo\n> Asc Partners", "Mijail C Adomo"),  # quoted signature line
+        ("Ubul: What a wife.\nNicole: Remember me?", "Ubul"),  # transcript speaker
+        ("Magnus spent a year at Simpletuition", "Magnus"),  # subject of a person verb
+        ("Yesterday Timotea lives on Via dei Fiorentini", "Timotea"),  # subject after an adverb
+    ],
+)
+def test_structural_names(ner: SpacyNer, text: str, name: str) -> None:
+    """Names recognisable by shape alone are found without the model."""
+    assert name in {text[s:e] for s, e in structural_names(text, ner.vocab, lower_chat=False)}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Personal Info:\nPhone: 123",  # form labels are not speakers or names
+        "Sales Manager\nShenzhen Office",  # a line of dictionary words
+        "Unit 5 B Road",  # digits: an address, not a name
+        "Name: Anna\nPhone: 123",  # form labels, even twice, are not speakers
+    ],
+)
+def test_structural_names_rejects(ner: SpacyNer, text: str) -> None:
+    """Form labels, job titles and address lines are not taken for names."""
+    assert structural_names(text, ner.vocab, lower_chat=False) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "start", "end", "expected"),
+    [
+        ("Ubul Csonka listed his songs", 5, 11, "Ubul Csonka"),  # first name the model left out
+        ("Producer Mashuu Samurakami explained", 16, 26, "Mashuu Samurakami"),  # role word not taken
+        ("we need to add Ryan P Costa as guardian", 15, 19, "Ryan P Costa"),  # initial and surname
+        ("Pave's Irena Bílá said", 7, 17, "Irena Bílá"),  # possessive owner not taken
+    ],
+)
+def test_extend(ner: SpacyNer, text: str, start: int, end: int, expected: str) -> None:
+    """A partial name grows over the adjacent name words only."""
+    s, e = extend(text, start, end, ner.vocab)
+    assert text[s:e] == expected

@@ -97,6 +97,8 @@ COMMON_WORDS = frozenset(
     le les un une est suis je nous avec pour que
     il lo gli uno sono con per che
     het een ik ben is zijn met voor dat
+    children child people men women kids
+    everyone everybody someone somebody nobody anyone anybody people
     unit units lead quality half notice tracking shipped whats wire insurance national
     total balance deposit refund dispute discount shipping sample confirmed noted
     meu minha seu sua mein meine dein deine mi mis tu su mon ma mes mio mia mijn""".split()
@@ -247,7 +249,8 @@ _WEAK = [
     r"called", r"my\s+(?:colleague|manager|boss|assistant|partner|wife|husband|son|daughter|"
     r"brother|sister|friend|kid|mother|father|mom|dad|uncle|aunt|cousin|agent|director)",
     r"speak\s+(?:to|with)", r"talk\s+(?:to|with)", r"ask\s+for", r"follow\s+up\s+with", r"signed",
-    r"call\s+me", r"calls\s+me", r"(?:western\s+union|moneygram|paypal)(?:\s+\w+){0,3}?\s+to",
+    r"call\s+me", r"calls\s+me", r"(?:shouted|yelled|screamed|waved|smiled|spoke|talked|replied|said)\s+(?:at|to)",
+    r"(?:named|called)\s+(?:him|her|them)", r"(?:directed|written|produced|composed|performed|sung|painted)\s+by:?", r"(?:western\s+union|moneygram|paypal)(?:\s+\w+){0,3}?\s+to",
     r"(?:pay|payment|transfer|remit|wire)(?:\s+(?:it|them|the\s+\w+|money|funds))?\s+to",
     r"dear", r"hi", r"hello", r"hey", r"good\s+(?:morning|afternoon|evening)",
     r"ich\s+bin", r"sou\s+(?:o|a)", r"soy", r"je\s+suis", r"sono",
@@ -261,6 +264,13 @@ _CLOSINGS = [
     r"cordialement", r"cordiali\s+saluti", r"distinti\s+saluti", r"met\s+vriendelijke\s+groet(?:en)?",
     r"groeten", r"--+", r"—",
 ]
+# Address labels after which a name stands alone on its line ("Ship to: Ana Dias\n...").
+_BLOCK_RE = re.compile(
+    r"(?<![^\W\d_])(?:(?:billing|shipping|delivery|mailing|postal|return)\s+address|ship\s+to|bill\s+to|"
+    r"deliver\s+to|send\s+to|sold\s+to|lieferadresse|rechnungsadresse|endereço\s+de\s+entrega|"
+    r"dirección\s+de\s+envío)\s*:[ \t]*",
+    re.IGNORECASE,
+)
 _HAN_TRIGGERS = r"收货人|收件人|联系人|姓名|户名|开户名|开户人|持卡人|收款人|签收人|我叫|名字是|名字叫|负责人"
 
 
@@ -312,7 +322,7 @@ def context_names(text: str) -> list[NameMatch]:
         trig = t.group().lower()
         if trig.startswith("name") and _NOT_PERSON_NAME.search(text, max(0, t.start() - 24), t.start()):
             continue
-        nm = scan_name(text, t.end(), lowercase_ok=upper_chat)
+        nm = scan_name(text, t.end(), lowercase_ok=False)
         if nm is not None:
             found.append(nm)
         elif lower_chat:
@@ -328,6 +338,10 @@ def context_names(text: str) -> list[NameMatch]:
         if nm.lowercase and (nm.end < len(text.rstrip(" .!")) or not _plausible_lower(nm)):
             continue  # "thanks, got it" is no signature; "thanks, anna" at the end is
         found.append(nm)
+    for t in _BLOCK_RE.finditer(text):
+        nm = scan_name(text, t.end(), lowercase_ok=lower_chat or upper_chat)
+        if nm is not None and re.match(r"[ \t]*(?:\r?\n|,)", text[nm.end :]):
+            found.append(nm)
     for t in _TITLE_RE.finditer(text):
         nm = scan_name(text, t.start(), lowercase_ok=upper_chat)
         if nm is not None:
