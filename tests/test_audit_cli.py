@@ -277,3 +277,54 @@ def test_checkpoint_command_signs_the_current_head(
     assert cli.main(["audit", "checkpoint", "--config", str(cfg)]) == 0
     assert "already covers" in capsys.readouterr().out
     assert cli.main(["audit", "prove", "ev000005", "--config", str(cfg)]) == 0
+
+
+def _real_bundle(tmp_path: Path) -> Path:
+    from proxy.audit.bundle import build_bundle
+    from proxy.audit.events import Actor
+    from proxy.audit.log import AuditQuery
+
+    db = tmp_path / "audit.db"
+    _make_log(db, 8, every=8)
+
+    async def go() -> dict[str, object]:
+        s = SQLiteAuditStore(db, read_only=True)
+        await s.open()
+        cp = (await s.checkpoints())[-1]
+        rows = await s.query(AuditQuery(case_id="case-1"))
+        leaves = await s.leaf_hashes(cp.checkpoint.size)
+        await s.close()
+        return build_bundle(
+            case_id="case-1",
+            messages=[{"message_id": "m1", "text": "[CARD_1] refund"}],
+            events=rows,
+            leaves=leaves,
+            checkpoint=cp,
+            signer=SIGNER,
+            exported_by=Actor("tok-co", "compliance_officer"),
+            now=FrozenClock().now,
+        )
+
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps(asyncio.run(go())))
+    return path
+
+
+def test_verify_bundle_needs_only_the_bundle_and_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """verify-bundle runs with no config and no database, and exits 0 for a good bundle."""
+    bundle = _real_bundle(tmp_path)
+    (tmp_path / "audit.db").unlink()
+    assert cli.main(["audit", "verify-bundle", str(bundle), "--public-key", PUB]) == 0
+    assert "1 messages and 4 audit events verified" in capsys.readouterr().out
+
+
+def test_verify_bundle_rejects_an_edited_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One changed word in an exported message makes verify-bundle exit 1."""
+    bundle = _real_bundle(tmp_path)
+    bundle.write_text(bundle.read_text().replace("refund", "refunds"))
+    assert cli.main(["audit", "verify-bundle", str(bundle), "--public-key", PUB]) == 1
+    assert "message #0 does not match" in capsys.readouterr().err

@@ -209,3 +209,12 @@ async def test_export_refusals_are_answered_and_recorded(
     assert resp.status == status
     rows = await trail.store.query(AuditQuery(kind="case.export"))
     assert len(rows) == 1 and '"allow":false' in rows[0].body.decode()
+
+
+async def test_export_appears_in_the_subjects_disclosures(env: Any) -> None:
+    """An export discloses its subjects' messages, so it is listed for each of them."""
+    client, _ = env
+    await client.post("/v1/cases/reg-1/exports", headers=h("compliance_officer", "tok-co3"))
+    resp = await client.get("/v1/subjects/seller-1/disclosures", headers=h("auditor"))
+    kinds = [(d["kind"], d["case_id"]) for d in (await resp.json())["disclosures"]]
+    assert kinds == [("case.export", "reg-1")]

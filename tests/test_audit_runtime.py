@@ -144,3 +144,23 @@ async def test_verify_after_a_served_session(tmp_path: Path, client: Any) -> Non
     report = await verify_store(store, verifier)
     await store.close()
     assert report.ok and report.size == 3
+
+
+async def test_record_once_appends_from_outside_serve(tmp_path: Path) -> None:
+    """A CLI command can record one event (e.g. a key rotation) durably."""
+    from proxy.audit.runtime import record_once
+
+    ring = generate_keyring(tmp_path / "keys.json")
+    settings = AuditSettings(store_url=f"sqlite:///{tmp_path / 'cw.db'}")
+    event = AuditEvent(
+        kind="key.rotate",
+        actor=Actor("cli", "admin"),
+        decision=Decision(True, "keys.rotate"),
+        detail=(("region", "eu"), ("version", 2)),
+    )
+    await record_once(settings, ring, event)
+    store = SQLiteAuditStore(tmp_path / "cw.db", read_only=True)
+    await store.open()
+    row = await store.find(event.event_id)
+    await store.close()
+    assert row is not None and row.kind == "key.rotate"

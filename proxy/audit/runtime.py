@@ -108,4 +108,19 @@ def register_http(
     register(app, AuditService(signer_of(ring), authenticate, subject_hasher(ring), cases))
 
 
-__all__ = ["AUDIT_TRAIL", "register_http", "subject_hasher", "trail_context"]
+__all__ = ["AUDIT_TRAIL", "record_once", "register_http", "subject_hasher", "trail_context"]
+
+
+async def record_once(settings: AuditSettings, ring: Any, event: Any) -> None:
+    """Record one event from a command outside ``serve`` (``keys rotate``, ``retention
+    run``, ``policy`` loads...): open the store, append durably, close. Raises
+    AuditUnavailable like a read would, so the command can refuse to proceed."""
+    if settings.store_url is None:
+        raise UsageError("no audit store: set [storage] url (or [audit] url)")
+    store = store_from_url(settings.store_url, timeout=settings.timeout)
+    await store.open()
+    try:
+        trail = AuditTrail(store, signer_of(ring), timeout=settings.timeout, policy=settings.policy)
+        await trail.record(event)
+    finally:
+        await store.close()
