@@ -277,3 +277,21 @@ async def test_scan_pages_through_every_row_in_order(store: SQLiteAuditStore) ->
     pages = [page async for page in store.scan(batch=3)]
     assert [len(p) for p in pages] == [3, 3, 1]
     assert [r.index for p in pages for r in p] == list(range(7))
+
+
+def test_policy_decision_is_copied_by_field_name() -> None:
+    """A policy engine Decision (allow, reason, rule order) is stored with the right fields."""
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class PolicyDecision:  # the shape of policies.model.Decision
+        allow: bool
+        reason: str
+        rule: str
+
+    e = make_event(
+        0, decision=PolicyDecision(False, "no assigned case", "dispute_agent.needs_case")
+    )
+    assert e.decision == Decision(
+        allow=False, rule="dispute_agent.needs_case", reason="no assigned case"
+    )

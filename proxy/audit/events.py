@@ -66,6 +66,12 @@ class Decision:
     rule: str
     reason: str = ""
 
+    @classmethod
+    def of(cls, decision: Any) -> Decision:
+        """Copy any decision value with ``allow``, ``rule`` and ``reason`` attributes (the
+        policy engine's ``policies.model.Decision``) by name, never by position."""
+        return cls(allow=bool(decision.allow), rule=str(decision.rule), reason=str(decision.reason))
+
 
 @dataclass(frozen=True, slots=True)
 class AuditEvent:
@@ -89,6 +95,12 @@ class AuditEvent:
     event_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.decision, Decision):
+            # The policy engine's Decision is accepted as is and copied by field name.
+            try:
+                object.__setattr__(self, "decision", Decision.of(self.decision))
+            except AttributeError:
+                raise InvalidEvent("decision must have allow, rule and reason") from None
         if self.kind not in EVENT_KINDS:
             raise InvalidEvent("unknown audit event kind; use one of EVENT_KINDS")
         if self.time.tzinfo is None:
