@@ -273,9 +273,8 @@ _BUSINESS_WORDS = re.compile(
 )
 _CURRENCY_BEFORE = re.compile(
     r"(?:[$€£¥₹₩₽]|US\$|R\$|HK\$|A\$|C\$|S\$|\b(?:USD|EUR|GBP|CNY|RMB|JPY|INR|BRL|AUD|CAD|"
-    r"CHF|HKD|SGD|KRW|MXN|RUB|TRY|AED|SAR|Rs\.?))\s?$",
-    re.IGNORECASE,
-)
+    r"CHF|HKD|SGD|KRW|MXN|RUB|TRY|AED|SAR|Rs\.?))\s?$"
+)  # case-sensitive: "try 415-..." is not Turkish lira
 _UNIT_AFTER = re.compile(
     r"\s?(?:%|pcs|pc|pieces?|units?|sets?|pairs?|kg|kgs|g|mg|t|tons?|tonnes?|lbs?|oz|"
     r"mm|cm|m|km|meters?|metres?|inch|inches|ft|feet|yards?|l|ml|liters?|litres?|"
