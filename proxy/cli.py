@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from proxy.errors import ChatwardenError
 
 # Subcommand modules, in the order ``--help`` lists them.
-COMMANDS = ("redact", "audit")
+COMMANDS = ("redact", "audit", "keys")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -34,7 +34,7 @@ from proxy.errors import DecryptionError
 from proxy.keys import KeyStore
 from proxy.storage.base import RECORD_SCHEMA_VERSION, DataKeyRecord, Storage
 
-__all__ = ["SealContext", "Sealer", "wrap_aad"]
+__all__ = ["RewrapReport", "SealContext", "Sealer", "rewrap_data_keys", "wrap_aad"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,3 +179,50 @@ class Sealer:
         a key existed."""
         self.forget(tenant, conversation_id)
         return await self._storage.delete_data_key(tenant, conversation_id)
+
+
+@dataclass(frozen=True, slots=True)
+class RewrapReport:
+    """What :func:`rewrap_data_keys` did: keys seen, re-wrapped, already current, and
+    lost races (a key shredded or re-wrapped by someone else meanwhile)."""
+
+    seen: int
+    rewrapped: int
+    current: int
+    changed_meanwhile: int
+
+
+async def rewrap_data_keys(
+    keys: KeyStore, storage: Storage, *, regions: tuple[str, ...] | None = None
+) -> RewrapReport:
+    """Re-wrap every stored data key under its region's newest KEK version (after
+    ``keys rotate``). Blobs are untouched: they name the data key, not the KEK. Each key
+    is updated with a compare-and-set, so a concurrent shred is never undone."""
+    seen = rewrapped = current = raced = 0
+    newest: dict[str, str] = {}
+    async for rec in storage.iter_data_keys():
+        if regions is not None and rec.region not in regions:
+            continue
+        seen += 1
+        if rec.region not in newest:
+            newest[rec.region] = await keys.current(rec.region)
+        if rec.key_id == newest[rec.region]:
+            current += 1
+            continue
+        aad = wrap_aad(rec.tenant, rec.conversation_id, rec.region)
+        dek = await keys.unwrap(rec.key_id, rec.dek_id, rec.wrapped, aad)
+        key_id, wrapped = await keys.wrap(rec.region, dek, aad)
+        updated = DataKeyRecord(
+            tenant=rec.tenant,
+            conversation_id=rec.conversation_id,
+            region=rec.region,
+            dek_id=rec.dek_id,
+            key_id=key_id,
+            wrapped=wrapped,
+            created_at=rec.created_at,
+        )
+        if await storage.replace_data_key_wrapping(updated, expected_key_id=rec.key_id):
+            rewrapped += 1
+        else:
+            raced += 1
+    return RewrapReport(seen, rewrapped, current, raced)

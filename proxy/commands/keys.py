@@ -1,0 +1,114 @@
+"""``chatwarden keys``: manage the keyring.
+
+* ``keys list --config C``                 KEK versions per region (ids and dates, no keys)
+* ``keys rotate --config C [--region R]``  add a new KEK version (all regions by default);
+  data sealed before still opens — its data keys stay wrapped under the old version until
+* ``keys rewrap --config C [--region R]``  re-wraps every stored data key under the newest
+  KEK version of its region. Needs the storage; safe to run while the proxy serves.
+
+Config keys read: ``[keys] file`` and ``[storage] url`` (relative paths are relative to
+the config file's directory); ``--keys-file`` / ``--storage-url`` override them. Output is
+one JSON object on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tomllib
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from proxy.errors import UsageError
+from proxy.keys import Keyring, load_keyring
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("keys", help="list, rotate and rewrap encryption keys")
+    ksub = p.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    for name, help_ in (
+        ("list", "show KEK versions per region"),
+        ("rotate", "add a new KEK version"),
+        ("rewrap", "re-wrap stored data keys under the newest KEK version"),
+    ):
+        q = ksub.add_parser(name, help=help_)
+        q.add_argument("--config", type=Path, default=None, help="chatwarden.toml")
+        q.add_argument("--keys-file", type=Path, default=None, help="key file (overrides config)")
+        if name != "list":
+            q.add_argument("--region", action="append", default=None,
+                           help="region to act on (repeatable; default: every region)")
+        if name == "rewrap":
+            q.add_argument("--storage-url", default=None, help="storage URL (overrides config)")
+        q.set_defaults(func=run)
+
+
+def _resolve(base: Path, url: str) -> str:
+    if url.startswith("sqlite:") and not url.startswith("sqlite:///"):
+        rest = url[len("sqlite:") :].removeprefix("//")
+        if rest not in (":memory:",):
+            return "sqlite:///" + str((base / rest).resolve())
+    if "://" not in url and not url.startswith("sqlite:"):
+        return "sqlite:///" + str((base / url).resolve())
+    return url
+
+
+def read_config(config: Path | None) -> tuple[Path | None, str | None]:
+    """``([keys] file, [storage] url)`` from the config, resolved against its directory."""
+    if config is None:
+        return None, None
+    try:
+        doc: dict[str, Any] = tomllib.loads(config.read_text(encoding="utf-8"))
+    except OSError:
+        raise UsageError("cannot read the config file; check --config") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"config file is not valid TOML ({exc})") from None
+    base = config.resolve().parent
+    keys_file = doc.get("keys", {}).get("file")
+    url = doc.get("storage", {}).get("url")
+    if url is None and "path" in doc.get("storage", {}):
+        url = str(doc["storage"]["path"])
+    if keys_file is not None and not isinstance(keys_file, str):
+        raise UsageError("[keys] file must be a string path")
+    if url is not None and not isinstance(url, str):
+        raise UsageError("[storage] url must be a string")
+    return (
+        (base / keys_file) if keys_file else None,
+        _resolve(base, url) if url else None,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg_keys, cfg_url = read_config(args.config)
+    keys_file = args.keys_file or cfg_keys
+    if keys_file is None:
+        raise UsageError("no key file: give --config with [keys] file, or --keys-file")
+    ring = load_keyring(keys_file)
+    regions = tuple(args.region) if getattr(args, "region", None) else ring.regions
+    out: dict[str, Any]
+    if args.keys_command == "list":
+        out = {"keks": [
+            {**asdict(i), "created_at": i.created_at.isoformat()} for i in ring.kek_infos()
+        ]}
+    elif args.keys_command == "rotate":
+        out = {"rotated": {r: ring.rotate_sync(r) for r in regions}}
+    else:
+        url = args.storage_url or cfg_url
+        if url is None:
+            raise UsageError("no storage: give --config with [storage] url, or --storage-url")
+        out = {"rewrap": asyncio.run(_rewrap(ring, url, regions))}
+    print(json.dumps(out, sort_keys=True))
+    return 0
+
+
+async def _rewrap(ring: Keyring, url: str, regions: tuple[str, ...]) -> dict[str, int]:
+    from proxy.sealing import rewrap_data_keys
+    from proxy.storage import open_storage
+
+    storage = await open_storage(url)
+    try:
+        report = await rewrap_data_keys(ring, storage, regions=regions)
+    finally:
+        await storage.close()
+    return asdict(report)

@@ -1,0 +1,650 @@
+"""PostgreSQL backend (``postgresql://user@host:port/db[?schema=NAME]``) via an asyncpg pool.
+
+For many stateless proxy replicas sharing one database. Same behaviour as the SQLite
+backend (see :mod:`proxy.storage.base`); the differences are in the layout:
+
+``messages`` is partitioned by month on ``sent_at`` (declarative ``PARTITION BY RANGE``).
+Partitions are named ``messages_pYYYYMM``; the current month, the previous one and the next
+two are created when the storage opens, and a put for any other month creates its partition
+first, in its own short transaction under an advisory lock (so replicas do not race on the
+DDL). Dropping a month is ``DROP TABLE messages_pYYYYMM`` — the cheap retention path.
+
+Primary keys start with ``(tenant, conversation_id)`` on every conversation-scoped table
+(``messages``: ``(tenant, conversation_id, sent_at, seq)`` — the partition key must be in
+it; ``conversations``, ``data_keys``: ``(tenant, conversation_id)``; ``outbox``:
+``(tenant, conversation_id, id)``), so a Citus deployment can
+``create_distributed_table(..., 'conversation_id')`` on all of them, colocated, without
+any schema change. ``message_ids`` — the idempotency table, ``PRIMARY KEY (tenant,
+message_id)`` — is the one table keyed otherwise: under Citus it is distributed on
+``message_id`` in its own colocation group (or kept as a reference-free local table on a
+single node).
+
+Idempotency: a put inserts into ``message_ids`` with ``ON CONFLICT DO NOTHING RETURNING
+seq``. Two concurrent puts of one id: the second blocks on the first's unique-index entry
+until it commits, then inserts nothing and reads the committed record back.
+
+Lock order (no deadlocks): a put first locks its conversations' rows in sorted order
+(``SELECT ... FOR UPDATE``), then inserts message ids in sorted order. Re-tagging takes the
+same conversation row lock, so a message stored concurrently with a re-tag always ends up
+with the widened purposes.
+
+``seq`` comes from the sequence ``message_seq``: monotonic in allocation order, with gaps
+(rolled-back puts), and a transaction that commits late can make a smaller seq appear
+after a page was read — the cursor is a position, not a snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
+
+from proxy.storage.base import (
+    ConversationState,
+    DataKeyRecord,
+    OutboxItem,
+    OutboxRow,
+    Page,
+    StoredMessage,
+    decode_cursor,
+    decode_entities,
+    decode_purposes,
+    encode_cursor,
+    encode_entities,
+    encode_purposes,
+    purpose_pattern,
+    utc,
+)
+from proxy.storage.errors import InvalidStorageUrl, StorageUnavailable
+
+__all__ = ["PostgresStorage", "month_start", "partition_name"]
+
+T = TypeVar("T")
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+_COLUMNS = (
+    "seq, tenant, message_id, conversation_id, sender_id, sender_role, recipient_id, sent_at,"
+    " order_id, dispute_id, region, lang, redacted, entities, purposes, retention_until,"
+    " sealed, schema_version, ingested_at, response"
+)
+_DK_COLUMNS = "tenant, conversation_id, region, dek_id, key_id, wrapped, created_at"
+
+
+def _ddl(schema: str) -> list[str]:
+    s = f'"{schema}"'
+    return [
+        f"CREATE SCHEMA IF NOT EXISTS {s}",
+        f"CREATE SEQUENCE IF NOT EXISTS {s}.message_seq",
+        f"""CREATE TABLE IF NOT EXISTS {s}.message_ids (
+            tenant          text NOT NULL,
+            message_id      text NOT NULL,
+            conversation_id text NOT NULL,
+            sent_at         timestamptz NOT NULL,
+            seq             bigint NOT NULL,
+            PRIMARY KEY (tenant, message_id))""",
+        f"""CREATE TABLE IF NOT EXISTS {s}.messages (
+            tenant          text NOT NULL,
+            conversation_id text NOT NULL,
+            sent_at         timestamptz NOT NULL,
+            seq             bigint NOT NULL,
+            message_id      text NOT NULL,
+            sender_id       text NOT NULL,
+            sender_role     text NOT NULL,
+            recipient_id    text,
+            order_id        text,
+            dispute_id      text,
+            region          text NOT NULL,
+            lang            text,
+            redacted        text NOT NULL,
+            entities        bytea NOT NULL,
+            purposes        text NOT NULL,
+            retention_until timestamptz,
+            sealed          bytea NOT NULL,
+            schema_version  integer NOT NULL,
+            ingested_at     timestamptz NOT NULL,
+            response        bytea NOT NULL,
+            PRIMARY KEY (tenant, conversation_id, sent_at, seq)
+        ) PARTITION BY RANGE (sent_at)""",
+        f"CREATE INDEX IF NOT EXISTS messages_tenant_seq ON {s}.messages (tenant, seq)",
+        f"CREATE INDEX IF NOT EXISTS messages_message_id ON {s}.messages (tenant, message_id)",
+        f"CREATE INDEX IF NOT EXISTS messages_conversation ON {s}.messages"
+        " (tenant, conversation_id, seq)",
+        f"CREATE INDEX IF NOT EXISTS messages_sender ON {s}.messages (tenant, sender_id, seq)",
+        f"CREATE INDEX IF NOT EXISTS messages_retention ON {s}.messages (retention_until)",
+        f"""CREATE TABLE IF NOT EXISTS {s}.conversations (
+            tenant          text NOT NULL,
+            conversation_id text NOT NULL,
+            purposes        text NOT NULL DEFAULT '',
+            state           bytea,
+            state_version   integer NOT NULL DEFAULT 0,
+            PRIMARY KEY (tenant, conversation_id))""",
+        f"""CREATE TABLE IF NOT EXISTS {s}.data_keys (
+            tenant          text NOT NULL,
+            conversation_id text NOT NULL,
+            region          text NOT NULL,
+            dek_id          bytea NOT NULL,
+            key_id          text NOT NULL,
+            wrapped         bytea NOT NULL,
+            created_at      timestamptz NOT NULL,
+            PRIMARY KEY (tenant, conversation_id))""",
+        f"""CREATE TABLE IF NOT EXISTS {s}.outbox (
+            id              bigserial,
+            tenant          text NOT NULL,
+            conversation_id text NOT NULL,
+            message_id      text NOT NULL,
+            destination     text NOT NULL,
+            payload         bytea NOT NULL,
+            attempts        integer NOT NULL DEFAULT 0,
+            next_at         timestamptz NOT NULL,
+            last_error      text,
+            PRIMARY KEY (tenant, conversation_id, id))""",
+        f"CREATE INDEX IF NOT EXISTS outbox_due ON {s}.outbox (next_at)",
+        f"CREATE INDEX IF NOT EXISTS outbox_id ON {s}.outbox (id)",
+    ]
+
+
+def month_start(dt: datetime) -> datetime:
+    dt = utc(dt)
+    return datetime(dt.year, dt.month, 1, tzinfo=UTC)
+
+
+def _next_month(m: datetime) -> datetime:
+    return datetime(m.year + (m.month == 12), m.month % 12 + 1, 1, tzinfo=UTC)
+
+
+def partition_name(month: datetime) -> str:
+    return f"messages_p{month.year:04d}{month.month:02d}"
+
+
+def _message(r: Any) -> StoredMessage:
+    return StoredMessage(
+        seq=r["seq"],
+        tenant=r["tenant"],
+        message_id=r["message_id"],
+        conversation_id=r["conversation_id"],
+        sender_id=r["sender_id"],
+        sender_role=r["sender_role"],
+        recipient_id=r["recipient_id"],
+        sent_at=r["sent_at"],
+        order_id=r["order_id"],
+        dispute_id=r["dispute_id"],
+        region=r["region"],
+        lang=r["lang"],
+        redacted=r["redacted"],
+        entities=decode_entities(r["entities"]),
+        purposes=decode_purposes(r["purposes"]),
+        retention_until=r["retention_until"],
+        sealed=bytes(r["sealed"]),
+        schema_version=r["schema_version"],
+        ingested_at=r["ingested_at"],
+        response=bytes(r["response"]),
+    )
+
+
+def _data_key(r: Any) -> DataKeyRecord:
+    return DataKeyRecord(
+        tenant=r["tenant"],
+        conversation_id=r["conversation_id"],
+        region=r["region"],
+        dek_id=bytes(r["dek_id"]),
+        key_id=r["key_id"],
+        wrapped=bytes(r["wrapped"]),
+        created_at=r["created_at"],
+    )
+
+
+def _split_dsn(url: str) -> tuple[str, str | None]:
+    """Remove chatwarden's own ``schema`` query parameter (asyncpg would send it to the
+    server as a setting) and return it separately."""
+    parsed = urlparse(url)
+    query = parse_qsl(parsed.query, keep_blank_values=True)
+    schema = next((v for k, v in query if k == "schema"), None)
+    rest = urlencode([(k, v) for k, v in query if k != "schema"])
+    return urlunparse(parsed._replace(query=rest)), schema
+
+
+class PostgresStorage:
+    """:class:`~proxy.storage.base.Storage` on PostgreSQL. Build with
+    :func:`proxy.storage.open_storage` or ``await PostgresStorage(url).open()``."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        schema: str | None = None,
+        pool_size: int = 8,
+        command_timeout: float = 10.0,
+        connect_timeout: float = 5.0,
+    ) -> None:
+        dsn, url_schema = _split_dsn(url)
+        self._dsn = dsn
+        self._schema = schema or url_schema or "chatwarden"
+        if not _SCHEMA_NAME.fullmatch(self._schema):
+            raise InvalidStorageUrl("a schema name is lower-case letters, digits and _")
+        self._pool_size = pool_size
+        self._command_timeout = command_timeout
+        self._connect_timeout = connect_timeout
+        self._pool: Any = None
+        self._partitions: set[datetime] = set()
+        self._asyncpg: Any = None
+
+    def __repr__(self) -> str:
+        host = urlparse(self._dsn).hostname
+        return f"PostgresStorage(host={host!r}, schema={self._schema!r})"
+
+    @property
+    def schema(self) -> str:
+        return self._schema
+
+    # -- plumbing
+    def _errors(self) -> tuple[type[BaseException], ...]:
+        a = self._asyncpg
+        return (a.PostgresError, a.InterfaceError, OSError, asyncio.TimeoutError, ConnectionError)
+
+    async def _guard(self, op: Callable[[], Awaitable[T]]) -> T:
+        if self._pool is None:
+            raise StorageUnavailable("storage is not open; restart the service", "closed")
+        try:
+            return await op()
+        except self._errors() as exc:
+            raise StorageUnavailable(
+                "PostgreSQL did not complete the operation; check the server and "
+                "[storage] url, then retry",
+                type(exc).__name__,
+            ) from None
+
+    async def _with_conn(self, fn: Callable[[Any], Awaitable[T]], *, tx: bool = False) -> T:
+        async def op() -> T:
+            async with self._pool.acquire() as conn:
+                if not tx:
+                    return await fn(conn)
+                async with conn.transaction():
+                    return await fn(conn)
+
+        return await self._guard(op)
+
+    async def open(self) -> PostgresStorage:
+        import asyncpg  # type: ignore[import-untyped]  # no stubs published
+
+        self._asyncpg = asyncpg
+        try:
+            self._pool = await asyncpg.create_pool(
+                self._dsn,
+                min_size=1,
+                max_size=self._pool_size,
+                command_timeout=self._command_timeout,
+                timeout=self._connect_timeout,
+                server_settings={"search_path": self._schema},
+            )
+        except (*self._errors(), ValueError) as exc:
+            raise StorageUnavailable(
+                "cannot connect to PostgreSQL; check [storage] url and that the server runs",
+                type(exc).__name__,
+            ) from None
+
+        async def setup(conn: Any) -> None:
+            # One replica at a time creates the schema.
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('chatwarden.schema'))")
+            for stmt in _ddl(self._schema):
+                await conn.execute(stmt)
+
+        try:
+            await self._with_conn(setup, tx=True)
+            now = month_start(datetime.now(UTC))
+            months = [month_start(now - timedelta(days=1)), now]
+            for _ in range(2):
+                months.append(_next_month(months[-1]))
+            await self._ensure_partitions(months)
+        except BaseException:
+            await self.close()
+            raise
+        return self
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    async def ping(self) -> None:
+        await self._with_conn(lambda c: c.fetchval("SELECT 1"))
+
+    async def _ensure_partitions(self, months: Iterable[datetime]) -> None:
+        missing = sorted({month_start(m) for m in months} - self._partitions)
+        if not missing:
+            return
+
+        async def create(conn: Any) -> None:
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('chatwarden.partitions'))")
+            for m in missing:
+                await conn.execute(
+                    f'CREATE TABLE IF NOT EXISTS "{self._schema}".{partition_name(m)}'
+                    f' PARTITION OF "{self._schema}".messages'
+                    f" FOR VALUES FROM ('{m.isoformat()}') TO ('{_next_month(m).isoformat()}')"
+                )
+
+        await self._with_conn(create, tx=True)
+        self._partitions.update(missing)
+
+    # -- messages
+    async def put_messages(
+        self, records: Sequence[StoredMessage], outbox: Sequence[OutboxItem] = ()
+    ) -> list[tuple[StoredMessage, bool]]:
+        records = list(records)
+        if not records:
+            return []
+        for r in records:
+            encode_purposes(r.purposes)  # validate before any database work
+        await self._ensure_partitions(r.sent_at for r in records)
+        items = list(outbox)
+        return await self._with_conn(lambda c: self._put(c, records, items), tx=True)
+
+    async def _lock_conversation(self, conn: Any, tenant: str, cid: str) -> frozenset[str]:
+        await conn.execute(
+            "INSERT INTO conversations (tenant, conversation_id) VALUES ($1, $2)"
+            " ON CONFLICT DO NOTHING",
+            tenant,
+            cid,
+        )
+        text = await conn.fetchval(
+            "SELECT purposes FROM conversations WHERE tenant = $1 AND conversation_id = $2"
+            " FOR UPDATE",
+            tenant,
+            cid,
+        )
+        return decode_purposes(text)
+
+    async def _widen(
+        self, conn: Any, tenant: str, cid: str, old: frozenset[str], new: frozenset[str]
+    ) -> None:
+        if new == old:
+            return
+        enc = encode_purposes(new)
+        await conn.execute(
+            "UPDATE conversations SET purposes = $3 WHERE tenant = $1 AND conversation_id = $2",
+            tenant, cid, enc,
+        )
+        await conn.execute(
+            "UPDATE messages SET purposes = $3 WHERE tenant = $1 AND conversation_id = $2"
+            " AND purposes <> $3",
+            tenant, cid, enc,
+        )
+
+    async def _put(
+        self, conn: Any, records: list[StoredMessage], outbox: list[OutboxItem]
+    ) -> list[tuple[StoredMessage, bool]]:
+        convs: dict[tuple[str, str], frozenset[str]] = {}
+        for key in sorted({(r.tenant, r.conversation_id) for r in records}):
+            convs[key] = await self._lock_conversation(conn, *key)
+        before = dict(convs)
+        results: dict[int, tuple[StoredMessage, bool]] = {}
+        created: dict[tuple[str, str], StoredMessage] = {}
+        order = sorted(range(len(records)), key=lambda i: (records[i].tenant,
+                                                           records[i].message_id, i))
+        for i in order:
+            rec = records[i]
+            seq = await conn.fetchval(
+                "INSERT INTO message_ids (tenant, message_id, conversation_id, sent_at, seq)"
+                " VALUES ($1, $2, $3, $4, nextval('message_seq')) ON CONFLICT DO NOTHING"
+                " RETURNING seq",
+                rec.tenant, rec.message_id, rec.conversation_id, utc(rec.sent_at),
+            )
+            if seq is None:
+                row = await conn.fetchrow(
+                    f"SELECT {_COLUMNS} FROM messages WHERE tenant = $1 AND message_id = $2",
+                    rec.tenant, rec.message_id,
+                )
+                if row is None:  # the id row exists, so its message must: refuse to guess
+                    raise self._asyncpg.PostgresError("message id without its message")
+                results[i] = (_message(row), False)
+                continue
+            key = (rec.tenant, rec.conversation_id)
+            convs[key] = convs[key] | rec.purposes
+            await conn.execute(
+                f"INSERT INTO messages ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
+                " $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+                seq, rec.tenant, rec.message_id, rec.conversation_id, rec.sender_id,
+                rec.sender_role, rec.recipient_id, utc(rec.sent_at), rec.order_id,
+                rec.dispute_id, rec.region, rec.lang, rec.redacted,
+                encode_entities(rec.entities), encode_purposes(convs[key]),
+                None if rec.retention_until is None else utc(rec.retention_until),
+                rec.sealed, rec.schema_version, utc(rec.ingested_at), rec.response,
+            )
+            stored = replace(rec, seq=seq)
+            created[(rec.tenant, rec.message_id)] = stored
+            results[i] = (stored, True)
+        for key, new in convs.items():
+            await self._widen(conn, *key, before[key], new)
+        rows = [
+            (it.tenant, created[(it.tenant, it.message_id)].conversation_id, it.message_id,
+             it.destination, it.payload, utc(created[(it.tenant, it.message_id)].ingested_at))
+            for it in outbox
+            if (it.tenant, it.message_id) in created
+        ]
+        if rows:
+            await conn.executemany(
+                "INSERT INTO outbox (tenant, conversation_id, message_id, destination, payload,"
+                " next_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                rows,
+            )
+        return [
+            (replace(m, purposes=convs[(m.tenant, m.conversation_id)]), True) if new_
+            else (m, False)
+            for m, new_ in (results[i] for i in range(len(records)))
+        ]
+
+    async def get_message(self, tenant: str, message_id: str) -> StoredMessage | None:
+        row = await self._with_conn(
+            lambda c: c.fetchrow(
+                f"SELECT {_COLUMNS} FROM messages WHERE tenant = $1 AND message_id = $2",
+                tenant, message_id,
+            )
+        )
+        return None if row is None else _message(row)
+
+    async def query_messages(
+        self,
+        tenant: str,
+        *,
+        purpose: str | None,
+        conversation_id: str | None = None,
+        sender_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> Page:
+        start = decode_cursor(after)
+        limit = max(1, limit)
+        args: list[Any] = [tenant, start]
+        sql = [f"SELECT {_COLUMNS} FROM messages WHERE tenant = $1 AND seq > $2"]
+
+        def p(value: Any) -> str:
+            args.append(value)
+            return f"${len(args)}"
+
+        if purpose is not None:
+            sql.append(f"AND purposes LIKE {p(purpose_pattern(purpose))} ESCAPE '\\'")
+        if conversation_id is not None:
+            sql.append(f"AND conversation_id = {p(conversation_id)}")
+        if sender_id is not None:
+            sql.append(f"AND sender_id = {p(sender_id)}")
+        if since is not None:
+            sql.append(f"AND sent_at >= {p(utc(since))}")
+        if until is not None:
+            sql.append(f"AND sent_at < {p(utc(until))}")
+        sql.append(f"ORDER BY seq LIMIT {p(limit + 1)}")
+        text = " ".join(sql)
+        rows = await self._with_conn(lambda c: c.fetch(text, *args))
+        items = tuple(_message(r) for r in rows[:limit])
+        return Page(items, encode_cursor(items[-1].seq) if len(rows) > limit else None)
+
+    # -- conversations
+    async def add_conversation_purposes(
+        self, tenant: str, conversation_id: str, purposes: Iterable[str]
+    ) -> frozenset[str]:
+        add = frozenset(purposes)
+        encode_purposes(add)
+
+        async def w(conn: Any) -> frozenset[str]:
+            old = await self._lock_conversation(conn, tenant, conversation_id)
+            await self._widen(conn, tenant, conversation_id, old, old | add)
+            return old | add
+
+        return await self._with_conn(w, tx=True)
+
+    async def conversation_purposes(self, tenant: str, conversation_id: str) -> frozenset[str]:
+        text = await self._with_conn(
+            lambda c: c.fetchval(
+                "SELECT purposes FROM conversations WHERE tenant = $1 AND conversation_id = $2",
+                tenant, conversation_id,
+            )
+        )
+        return decode_purposes(text)
+
+    async def get_conversation_state(
+        self, tenant: str, conversation_id: str
+    ) -> ConversationState | None:
+        row = await self._with_conn(
+            lambda c: c.fetchrow(
+                "SELECT state, state_version FROM conversations"
+                " WHERE tenant = $1 AND conversation_id = $2",
+                tenant, conversation_id,
+            )
+        )
+        if row is None or row["state"] is None:
+            return None
+        return ConversationState(bytes(row["state"]), row["state_version"])
+
+    async def put_conversation_state(
+        self,
+        tenant: str,
+        conversation_id: str,
+        data: bytes,
+        *,
+        expected_version: int | None = None,
+    ) -> bool:
+        async def w(conn: Any) -> bool:
+            await conn.execute(
+                "INSERT INTO conversations (tenant, conversation_id) VALUES ($1, $2)"
+                " ON CONFLICT DO NOTHING",
+                tenant, conversation_id,
+            )
+            status = await conn.execute(
+                "UPDATE conversations SET state = $3, state_version = state_version + 1"
+                " WHERE tenant = $1 AND conversation_id = $2"
+                " AND ($4::integer IS NULL OR state_version = $4::integer)",
+                tenant, conversation_id, data, expected_version,
+            )
+            return bool(status == "UPDATE 1")
+
+        return await self._with_conn(w, tx=True)
+
+    # -- data keys
+    async def get_data_key(self, tenant: str, conversation_id: str) -> DataKeyRecord | None:
+        row = await self._with_conn(
+            lambda c: c.fetchrow(
+                f"SELECT {_DK_COLUMNS} FROM data_keys WHERE tenant = $1 AND conversation_id = $2",
+                tenant, conversation_id,
+            )
+        )
+        return None if row is None else _data_key(row)
+
+    async def put_data_key_if_absent(self, record: DataKeyRecord) -> DataKeyRecord:
+        async def w(conn: Any) -> DataKeyRecord:
+            await conn.execute(
+                f"INSERT INTO data_keys ({_DK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                " ON CONFLICT DO NOTHING",
+                record.tenant, record.conversation_id, record.region, record.dek_id,
+                record.key_id, record.wrapped, utc(record.created_at),
+            )
+            row = await conn.fetchrow(
+                f"SELECT {_DK_COLUMNS} FROM data_keys WHERE tenant = $1 AND conversation_id = $2",
+                record.tenant, record.conversation_id,
+            )
+            return _data_key(row)
+
+        return await self._with_conn(w, tx=True)
+
+    async def replace_data_key_wrapping(
+        self, record: DataKeyRecord, *, expected_key_id: str
+    ) -> bool:
+        status = await self._with_conn(
+            lambda c: c.execute(
+                "UPDATE data_keys SET key_id = $1, wrapped = $2 WHERE tenant = $3"
+                " AND conversation_id = $4 AND dek_id = $5 AND key_id = $6",
+                record.key_id, record.wrapped, record.tenant, record.conversation_id,
+                record.dek_id, expected_key_id,
+            )
+        )
+        return bool(status == "UPDATE 1")
+
+    async def delete_data_key(self, tenant: str, conversation_id: str) -> bool:
+        status = await self._with_conn(
+            lambda c: c.execute(
+                "DELETE FROM data_keys WHERE tenant = $1 AND conversation_id = $2",
+                tenant, conversation_id,
+            )
+        )
+        return bool(status == "DELETE 1")
+
+    async def iter_data_keys(self, *, batch: int = 500) -> AsyncIterator[DataKeyRecord]:
+        last = ("", "")
+        while True:
+            rows = await self._with_conn(
+                lambda c, last=last: c.fetch(  # type: ignore[misc]
+                    f"SELECT {_DK_COLUMNS} FROM data_keys WHERE (tenant, conversation_id) >"
+                    " ($1, $2) ORDER BY tenant, conversation_id LIMIT $3",
+                    last[0], last[1], batch,
+                )
+            )
+            for r in rows:
+                yield _data_key(r)
+            if len(rows) < batch:
+                return
+            last = (rows[-1]["tenant"], rows[-1]["conversation_id"])
+
+    # -- outbox
+    async def outbox_fetch_due(
+        self, now: datetime, limit: int, *, lease_seconds: float = 30.0
+    ) -> list[OutboxRow]:
+        now = utc(now)
+
+        async def w(conn: Any) -> list[OutboxRow]:
+            rows = await conn.fetch(
+                "SELECT id, tenant, message_id, destination, payload, attempts, next_at,"
+                " last_error FROM outbox WHERE next_at <= $1 ORDER BY next_at, id LIMIT $2"
+                " FOR UPDATE SKIP LOCKED",
+                now, limit,
+            )
+            await conn.execute(
+                "UPDATE outbox SET next_at = $1 WHERE id = ANY($2::bigint[])",
+                now + timedelta(seconds=lease_seconds), [r["id"] for r in rows],
+            )
+            return [
+                OutboxRow(r["id"], r["tenant"], r["message_id"], r["destination"],
+                          bytes(r["payload"]), r["attempts"], r["next_at"], r["last_error"])
+                for r in rows
+            ]
+
+        return await self._with_conn(w, tx=True)
+
+    async def outbox_done(self, id: int) -> None:
+        await self._with_conn(lambda c: c.execute("DELETE FROM outbox WHERE id = $1", id))
+
+    async def outbox_retry(self, id: int, next_at: datetime, error_kind: str) -> None:
+        await self._with_conn(
+            lambda c: c.execute(
+                "UPDATE outbox SET attempts = attempts + 1, next_at = $2, last_error = $3"
+                " WHERE id = $1",
+                id, utc(next_at), error_kind[:100],
+            )
+        )
+
+    # -- administration (tests, maintenance)
+    async def drop_schema(self) -> None:
+        """Drop this storage's schema and everything in it (tests, decommissioning)."""
+        await self._with_conn(lambda c: c.execute(f'DROP SCHEMA IF EXISTS "{self._schema}" CASCADE'))

@@ -1,0 +1,453 @@
+"""The storage contract, one suite run against both backends (SQLite and the machine's real
+PostgreSQL at 127.0.0.1:5432, database ``test``). PostgreSQL tests are never skipped: an
+unreachable server fails them with a message saying so."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from proxy.storage import (
+    DataKeyRecord,
+    InvalidCursor,
+    InvalidStorageUrl,
+    OutboxItem,
+    Storage,
+    StorageUnavailable,
+    open_storage,
+)
+from proxy.testing import make_message
+
+PG_BASE = os.environ.get("CHATWARDEN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+RUN = uuid.uuid4().hex[:8]
+_counter = itertools.count()
+
+Factory = Callable[[], Awaitable[Storage]]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Factory]:
+    """Opens storages on one fresh database (a temp SQLite file, or a PostgreSQL schema
+    unique to this test and dropped afterwards); every opened storage is closed."""
+    opened: list[Storage] = []
+    schema = f"cw_test_{RUN}_{next(_counter)}"
+    if request.param == "sqlite":
+        url = f"sqlite://{tmp_path}/chatwarden.db"
+    else:
+        url = f"{PG_BASE}?schema={schema}"
+
+    async def factory() -> Storage:
+        try:
+            s = await open_storage(url)
+        except StorageUnavailable as exc:
+            if request.param == "postgres":
+                pytest.fail(
+                    f"PostgreSQL at {PG_BASE} is not reachable ({exc.cause}); start it or set "
+                    "CHATWARDEN_TEST_PG — these tests must not be skipped"
+                )
+            raise
+        opened.append(s)
+        return s
+
+    yield factory
+    for s in opened:
+        await s.close()
+    if request.param == "postgres":
+        import asyncpg  # type: ignore[import-untyped]  # no stubs published
+
+        conn = await asyncpg.connect(PG_BASE)
+        try:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        finally:
+            await conn.close()
+
+
+@pytest.fixture
+async def store(open_store: Factory) -> Storage:
+    return await open_store()
+
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+# --------------------------------------------------------------------------- puts
+
+
+async def test_put_assigns_seq_and_reports_created(store: Storage) -> None:
+    """A new message is created and gets a positive seq."""
+    [(stored, created)] = await store.put_messages([make_message(1)])
+    assert created and stored.seq > 0
+
+
+async def test_stored_message_reads_back_field_for_field(store: Storage) -> None:
+    """get_message returns exactly what put_messages stored."""
+    msg = make_message(
+        1, lang="de", order_id="o-7", dispute_id=None, recipient_id=None,
+        entities=((0, 4, "PERSON"), (10, 26, "IBAN")), sealed=bytes(range(256)),
+    )
+    [(stored, _)] = await store.put_messages([msg])
+    assert await store.get_message("t1", "m1") == stored == replace(msg, seq=stored.seq)
+
+
+async def test_times_come_back_as_utc(store: Storage) -> None:
+    """Datetimes given in another zone are stored as the same instant, returned in UTC."""
+    plus2 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC).astimezone(
+        __import__("datetime").timezone(timedelta(hours=2)))
+    await store.put_messages([make_message(1, sent_at=plus2)])
+    got = await store.get_message("t1", "m1")
+    assert got is not None and got.sent_at == plus2 and got.sent_at.utcoffset() == timedelta(0)
+
+
+async def test_get_unknown_message_returns_none(store: Storage) -> None:
+    """An id never stored reads back as None."""
+    assert await store.get_message("t1", "nope") is None
+
+
+async def test_replayed_put_returns_the_first_record(store: Storage) -> None:
+    """A retry with the same id stores nothing and returns the first response bytes."""
+    [(first, _)] = await store.put_messages([make_message(1, response=b"first")])
+    [(again, created)] = await store.put_messages(
+        [make_message(1, response=b"second", redacted="other")]
+    )
+    assert not created and again == first and again.response == b"first"
+
+
+async def test_same_id_twice_in_one_batch_is_stored_once(store: Storage) -> None:
+    """A batch that repeats an id creates it once and reports the repeat as not created."""
+    out = await store.put_messages([make_message(1), make_message(1)])
+    assert [c for _, c in out] == [True, False] and out[0][0].seq == out[1][0].seq
+
+
+async def test_message_ids_are_scoped_by_tenant(store: Storage) -> None:
+    """The same message id under two tenants is two records."""
+    out = await store.put_messages([make_message(1), make_message(1, tenant="t2")])
+    assert [c for _, c in out] == [True, True]
+
+
+async def test_concurrent_puts_of_one_id_create_one_record(open_store: Factory) -> None:
+    """Two storages (connections) racing to store the same id: exactly one creates it."""
+    a, b = await open_store(), await open_store()
+    results = await asyncio.gather(
+        *(s.put_messages([make_message(1, response=f"r{i}".encode())])
+          for i, s in enumerate([a, b, a, b]))
+    )
+    created = [c for r in results for _, c in r]
+    seqs = {m.seq for r in results for m, _ in r}
+    bodies = {m.response for r in results for m, _ in r}
+    assert created.count(True) == 1 and len(seqs) == 1 and len(bodies) == 1
+    page = await a.query_messages("t1", purpose=None)
+    assert [m.message_id for m in page.items] == ["m1"]
+
+
+async def test_batch_results_follow_input_order(store: Storage) -> None:
+    """Results come back in the order of the input records."""
+    ids = ["m9", "m2", "m5"]
+    out = await store.put_messages([make_message(int(i[1:])) for i in ids])
+    assert [m.message_id for m, _ in out] == ids
+
+
+async def test_seq_increases_with_ingest_order(store: Storage) -> None:
+    """Later puts get larger seq values."""
+    seqs = [
+        (await store.put_messages([make_message(n)]))[0][0].seq for n in (5, 3, 8)
+    ]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 3
+
+
+async def test_message_far_in_the_past_is_stored(store: Storage) -> None:
+    """A sent_at outside the pre-created months still stores (partition made on demand)."""
+    old = datetime(2019, 7, 4, 12, tzinfo=UTC)
+    [(m, created)] = await store.put_messages([make_message(1, sent_at=old)])
+    assert created and (await store.get_message("t1", "m1")) == m
+
+
+async def test_data_survives_reopening(open_store: Factory) -> None:
+    """What a put returned is there for a storage opened afterwards."""
+    a = await open_store()
+    [(m, _)] = await a.put_messages([make_message(1)])
+    await a.close()
+    b = await open_store()
+    assert await b.get_message("t1", "m1") == m
+
+
+# --------------------------------------------------------------------------- purposes
+
+
+async def test_put_merges_purposes_into_the_conversation(store: Storage) -> None:
+    """A message's purposes become its conversation's purposes."""
+    await store.put_messages([make_message(0, purposes=frozenset({"risk_control"}))])
+    assert await store.conversation_purposes("t1", "c0") == {"risk_control"}
+
+
+async def test_a_triggering_message_retags_earlier_ones(store: Storage) -> None:
+    """When a later message adds a purpose, earlier messages of the conversation serve it."""
+    await store.put_messages([make_message(0)])
+    [(m3, _)] = await store.put_messages(
+        [make_message(3, purposes=frozenset({"dispute_handling"}))]
+    )
+    first = await store.get_message("t1", "m0")
+    assert first is not None and first.purposes == {"dispute_handling"} == m3.purposes
+
+
+async def test_later_messages_inherit_conversation_purposes(store: Storage) -> None:
+    """A message stored after a re-tag carries the conversation's purposes."""
+    await store.add_conversation_purposes("t1", "c0", ["regulatory_request"])
+    [(m, _)] = await store.put_messages([make_message(3)])
+    assert m.purposes == {"regulatory_request"}
+
+
+async def test_add_conversation_purposes_retags_stored_messages(store: Storage) -> None:
+    """Re-tagging reaches every stored message of the conversation, and only those."""
+    await store.put_messages([make_message(n) for n in range(6)])
+    out = await store.add_conversation_purposes("t1", "c1", {"dispute_handling"})
+    tagged = await store.query_messages("t1", purpose="dispute_handling")
+    assert out == {"dispute_handling"}
+    assert sorted(m.message_id for m in tagged.items) == ["m1", "m4"]
+
+
+async def test_retag_is_scoped_by_tenant(store: Storage) -> None:
+    """Re-tagging a conversation does not touch another tenant's conversation of that id."""
+    await store.put_messages([make_message(0), make_message(0, tenant="t2")])
+    await store.add_conversation_purposes("t2", "c0", {"risk_control"})
+    m = await store.get_message("t1", "m0")
+    assert m is not None and m.purposes == frozenset()
+
+
+async def test_purposes_only_grow(store: Storage) -> None:
+    """Adding purposes keeps the ones already there."""
+    await store.add_conversation_purposes("t1", "c0", {"risk_control"})
+    out = await store.add_conversation_purposes("t1", "c0", {"dispute_handling"})
+    assert out == {"risk_control", "dispute_handling"}
+
+
+async def test_malformed_purpose_name_is_refused(store: Storage) -> None:
+    """A purpose with LIKE wildcards or separators is rejected before the database."""
+    with pytest.raises(ValueError):
+        await store.add_conversation_purposes("t1", "c0", {"risk%"})
+
+
+async def test_purpose_filter_does_not_match_a_prefix(store: Storage) -> None:
+    """Querying one purpose does not return messages of a longer purpose name."""
+    await store.put_messages([make_message(0, purposes=frozenset({"risk_control_x"}))])
+    page = await store.query_messages("t1", purpose="risk_control")
+    assert page.items == ()
+
+
+# --------------------------------------------------------------------------- queries
+
+
+async def test_cursor_pages_cover_everything_once_in_seq_order(store: Storage) -> None:
+    """Paging with the cursor returns every match once, in seq order, then stops."""
+    stored = await store.put_messages([make_message(n) for n in range(7)])
+    seen, cursor, pages = [], None, 0
+    while True:
+        page = await store.query_messages("t1", purpose=None, after=cursor, limit=3)
+        seen += [m.seq for m in page.items]
+        pages += 1
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert seen == sorted(m.seq for m, _ in stored) and pages == 3
+
+
+async def test_exact_last_page_has_no_cursor(store: Storage) -> None:
+    """When the rows fill the page exactly, no next cursor is offered."""
+    await store.put_messages([make_message(n) for n in range(3)])
+    page = await store.query_messages("t1", purpose=None, limit=3)
+    assert len(page.items) == 3 and page.next_cursor is None
+
+
+@pytest.mark.parametrize(
+    "kwargs, expected",
+    [
+        ({"conversation_id": "c2"}, ["m2", "m5"]),  # one conversation
+        ({"sender_id": "u1"}, ["m1", "m3", "m5"]),  # one sender
+        ({"since": T0 + timedelta(minutes=4)}, ["m4", "m5"]),  # since is inclusive
+        ({"until": T0 + timedelta(minutes=2)}, ["m0", "m1"]),  # until is exclusive
+        ({"conversation_id": "c2", "sender_id": "u0"}, ["m2"]),  # filters combine
+    ],
+)
+async def test_query_filters(store: Storage, kwargs: dict[str, object], expected: list[str]) -> None:
+    """Each query filter selects the documented messages."""
+    await store.put_messages([make_message(n) for n in range(6)])
+    page = await store.query_messages("t1", purpose=None, **kwargs)  # type: ignore[arg-type]
+    assert [m.message_id for m in page.items] == expected
+
+
+async def test_query_is_scoped_by_tenant(store: Storage) -> None:
+    """A tenant never sees another tenant's messages."""
+    await store.put_messages([make_message(0), make_message(1, tenant="t2")])
+    page = await store.query_messages("t2", purpose=None)
+    assert [m.message_id for m in page.items] == ["m1"]
+
+
+@pytest.mark.parametrize("cursor", ["garbage!", "czE6", "eDE6NQ"])  # not b64; "s1:"; "x1:5"
+async def test_malformed_cursor_is_refused(store: Storage, cursor: str) -> None:
+    """A cursor the service did not issue raises InvalidCursor."""
+    with pytest.raises(InvalidCursor):
+        await store.query_messages("t1", purpose=None, after=cursor)
+
+
+# --------------------------------------------------------------------------- state
+
+
+async def test_conversation_state_round_trips_with_versions(store: Storage) -> None:
+    """State is stored and its version advances with each write."""
+    assert await store.get_conversation_state("t1", "c0") is None
+    assert await store.put_conversation_state("t1", "c0", b"\x81\xa1a\x01")
+    assert await store.put_conversation_state("t1", "c0", b"\x80", expected_version=1)
+    state = await store.get_conversation_state("t1", "c0")
+    assert state is not None and (state.data, state.version) == (b"\x80", 2)
+
+
+async def test_conversation_state_compare_and_set_refuses_stale_writer(store: Storage) -> None:
+    """A write expecting an older version changes nothing and returns False."""
+    await store.put_conversation_state("t1", "c0", b"a")
+    assert not await store.put_conversation_state("t1", "c0", b"b", expected_version=0)
+    state = await store.get_conversation_state("t1", "c0")
+    assert state is not None and state.data == b"a"
+
+
+# --------------------------------------------------------------------------- data keys
+
+
+def _dk(cid: str = "c0", dek: int = 1, key_id: str = "eu:1", tenant: str = "t1") -> DataKeyRecord:
+    return DataKeyRecord(tenant, cid, "eu", bytes([dek]) * 16, key_id, bytes([dek]) * 60, T0)
+
+
+async def test_first_data_key_wins(store: Storage) -> None:
+    """put_data_key_if_absent keeps the first key and returns it to the second writer."""
+    first = await store.put_data_key_if_absent(_dk(dek=1))
+    second = await store.put_data_key_if_absent(_dk(dek=2))
+    assert first == second == _dk(dek=1) == await store.get_data_key("t1", "c0")
+
+
+async def test_delete_data_key_destroys_it(store: Storage) -> None:
+    """After deletion the key is gone; a second deletion reports nothing deleted."""
+    await store.put_data_key_if_absent(_dk())
+    assert await store.delete_data_key("t1", "c0")
+    assert await store.get_data_key("t1", "c0") is None
+    assert not await store.delete_data_key("t1", "c0")
+
+
+async def test_iter_data_keys_yields_every_key_across_batches(store: Storage) -> None:
+    """Iteration in small batches still yields each key exactly once."""
+    for i in range(7):
+        await store.put_data_key_if_absent(_dk(cid=f"c{i}", dek=i + 1))
+    got = [r.conversation_id async for r in store.iter_data_keys(batch=3)]
+    assert sorted(got) == [f"c{i}" for i in range(7)] and len(got) == 7
+
+
+async def test_replace_wrapping_is_compare_and_set(store: Storage) -> None:
+    """Re-wrapping succeeds only against the expected KEK version and the same DEK id."""
+    await store.put_data_key_if_absent(_dk())
+    new = replace(_dk(), key_id="eu:2", wrapped=b"\x09" * 60)
+    assert not await store.replace_data_key_wrapping(new, expected_key_id="eu:0")
+    assert not await store.replace_data_key_wrapping(
+        replace(new, dek_id=b"\x07" * 16), expected_key_id="eu:1"
+    )
+    assert await store.replace_data_key_wrapping(new, expected_key_id="eu:1")
+    assert await store.get_data_key("t1", "c0") == new
+
+
+# --------------------------------------------------------------------------- outbox
+
+
+async def test_outbox_items_are_enqueued_with_created_messages_only(store: Storage) -> None:
+    """A replayed message does not enqueue its outbox item again."""
+    item = OutboxItem("t1", "m1", "upstream", b"payload")
+    await store.put_messages([make_message(1)], [item])
+    await store.put_messages([make_message(1)], [item])
+    due = await store.outbox_fetch_due(T0 + timedelta(days=1), 10)
+    assert [(r.message_id, r.payload, r.attempts) for r in due] == [("m1", b"payload", 0)]
+
+
+async def test_outbox_fetch_leases_rows(store: Storage) -> None:
+    """A fetched row is not handed out again until its lease runs out."""
+    await store.put_messages([make_message(1)], [OutboxItem("t1", "m1", "up", b"p")])
+    now = T0 + timedelta(days=1)
+    assert len(await store.outbox_fetch_due(now, 10, lease_seconds=30)) == 1
+    assert await store.outbox_fetch_due(now + timedelta(seconds=10), 10) == []
+    assert len(await store.outbox_fetch_due(now + timedelta(seconds=31), 10)) == 1
+
+
+async def test_outbox_retry_then_done(store: Storage) -> None:
+    """A retried row comes back when due with its attempt counted; done removes it."""
+    await store.put_messages([make_message(1)], [OutboxItem("t1", "m1", "up", b"p")])
+    now = T0 + timedelta(days=1)
+    [row] = await store.outbox_fetch_due(now, 10)
+    await store.outbox_retry(row.id, now + timedelta(minutes=5), "timeout")
+    assert await store.outbox_fetch_due(now + timedelta(minutes=4), 10) == []
+    [again] = await store.outbox_fetch_due(now + timedelta(minutes=5), 10)
+    assert (again.attempts, again.last_error) == (1, "timeout")
+    await store.outbox_done(again.id)
+    assert await store.outbox_fetch_due(now + timedelta(days=9), 10) == []
+
+
+# --------------------------------------------------------------------------- failures
+
+
+async def test_ping_succeeds_on_an_open_store(store: Storage) -> None:
+    """ping returns quietly while the database answers."""
+    await store.ping()
+
+
+async def test_closed_storage_raises_unavailable(store: Storage) -> None:
+    """Using a closed storage raises StorageUnavailable, not a driver error."""
+    await store.close()
+    with pytest.raises(StorageUnavailable):
+        await store.get_message("t1", "m1")
+
+
+async def test_unreachable_postgres_raises_unavailable() -> None:
+    """A server that does not answer gives StorageUnavailable with the cause's kind."""
+    with pytest.raises(StorageUnavailable) as info:
+        await open_storage("postgresql://postgres@127.0.0.1:1/test", connect_timeout=2.0)
+    assert info.value.cause and "postgres@" not in str(info.value)
+
+
+async def test_unwritable_sqlite_path_raises_unavailable(tmp_path: Path) -> None:
+    """A database path under a regular file cannot be created: StorageUnavailable."""
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(StorageUnavailable):
+        await open_storage(f"sqlite://{tmp_path}/file/db.sqlite")
+
+
+async def test_sqlite_failure_inside_put_stores_nothing(tmp_path: Path) -> None:
+    """A put whose transaction fails half-way leaves no partial batch behind."""
+    s = await open_storage(f"sqlite://{tmp_path}/db.sqlite")
+    try:
+        # A trigger that fails the third insert stands in for a disk error mid-batch.
+        conn = sqlite3.connect(tmp_path / "db.sqlite")
+        conn.execute("CREATE TRIGGER boom BEFORE INSERT ON messages WHEN NEW.message_id = 'm2'"
+                     " BEGIN SELECT RAISE(ABORT, 'disk'); END")
+        conn.commit()
+        conn.close()
+        with pytest.raises(StorageUnavailable):
+            await s.put_messages([make_message(0), make_message(1), make_message(2)])
+        assert (await s.query_messages("t1", purpose=None)).items == ()
+    finally:
+        await s.close()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mysql://localhost/db",  # unsupported database
+        "sqlite:",  # no path
+        "sqlite:///tmp/dir/",  # a directory, not a file
+    ],
+)
+async def test_bad_storage_url_is_refused(url: str) -> None:
+    """Unknown schemes and pathless SQLite URLs raise InvalidStorageUrl."""
+    with pytest.raises(InvalidStorageUrl):
+        await open_storage(url)
