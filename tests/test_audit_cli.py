@@ -328,3 +328,21 @@ def test_verify_bundle_rejects_an_edited_message(
     bundle.write_text(bundle.read_text().replace("refund", "refunds"))
     assert cli.main(["audit", "verify-bundle", str(bundle), "--public-key", PUB]) == 1
     assert "message #0 does not match" in capsys.readouterr().err
+
+
+def test_consistency_from_a_pinned_checkpoint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A verifier's pin is the start of a consistency proof to the newest checkpoint."""
+    db = tmp_path / "audit.db"
+    _make_log(db, 4, every=4)
+    cfg = _config(tmp_path, db)
+    assert cli.main(["audit", "verify", "--config", str(cfg)]) == 0
+    _make_log(db, 8, every=4, start=4)
+    capsys.readouterr()
+    pin = str(tmp_path / "pin.json")
+    assert cli.main(["audit", "consistency", "--config", str(cfg), "--from-pin", pin]) == 0
+    proof = tmp_path / "c.json"
+    proof.write_text(capsys.readouterr().out)
+    assert cli.main(["audit", "verify-proof", str(proof), "--public-key", PUB]) == 0
+    assert "log of 12 events extends the one of 4" in capsys.readouterr().out

@@ -7,8 +7,10 @@ bundles and proofs offline.
         pins what it saw and next time rejects a log that shrank or forked.
     chatwarden audit prove EVENT_ID [...]
         Print an inclusion proof (JSON) of the event against the latest checkpoint.
-    chatwarden audit consistency [--from N] [--to M] [...]
-        Print a consistency proof between checkpoints #N and #M (default: first, latest).
+    chatwarden audit consistency [--from N | --from-pin FILE] [--to M] [...]
+        Print a consistency proof between checkpoints #N (or the one a verifier pinned)
+        and #M (default: first, latest). A pin holder checks it with verify-proof and so
+        learns, without reading the log, that the log only grew since it last looked.
     chatwarden audit verify-proof FILE --public-key K
         Check an inclusion or consistency proof offline.
     chatwarden audit verify-bundle BUNDLE --public-key K
@@ -70,6 +72,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     common(c)
     c.add_argument("--from", dest="old", type=int, default=1, help="older checkpoint number")
     c.add_argument("--to", dest="new", type=int, default=0, help="newer checkpoint (0: latest)")
+    c.add_argument(
+        "--from-pin",
+        type=Path,
+        help="start from the checkpoint pinned in this verifier state file instead of --from",
+    )
     c.set_defaults(func=run_consistency)
 
     vp = asub.add_parser("verify-proof", help="check an inclusion or consistency proof offline")
@@ -216,7 +223,14 @@ def run_consistency(args: argparse.Namespace) -> int:
         await store.open()
         try:
             cps = await store.checkpoints()
-            old, new = _pick(cps, args.old), _pick(cps, args.new or len(cps))
+            new = _pick(cps, args.new or len(cps))
+            if args.from_pin is not None:
+                pin = Pin.load(args.from_pin)
+                if pin is None or pin.checkpoint is None:
+                    raise UsageError("the pin file holds no checkpoint; run audit verify --state")
+                old = pin.checkpoint
+            else:
+                old = _pick(cps, args.old)
             leaves = await store.leaf_hashes(new.checkpoint.size)
             return build_consistency(old, new, leaves)
         finally:
