@@ -138,12 +138,17 @@ def _plain(word: str) -> str:
     return word.lower().rstrip(".")
 
 
-def needs_ner(text: str) -> bool:
-    """Could the model find a name here? Needs a capitalised word outside common vocabulary."""
+def needs_ner(text: str, known: Sequence[tuple[int, int]] = ()) -> bool:
+    """Could the model find a new name here?
+
+    Needs a capitalised word outside the common vocabulary that is not already inside
+    a ``known`` name (found by a context phrase: "Regards, Anna Li" needs no model).
+    """
     for m in _CAP_WORD.finditer(text):
         w = m.group()
         if len(w) >= 2 and _plain(w) not in COMMON_WORDS and not w.isupper():
-            return True
+            if not any(a <= m.start() < b for a, b in known):
+                return True
     return False
 
 
@@ -408,7 +413,8 @@ class SpacyNer:
 
     def detect_batch(self, texts: Sequence[str]) -> list[tuple[Span, ...]]:
         seen_texts = [truecase(t, self.vocab) if is_lower_chat(t) else t for t in texts]
-        feed = [i for i, t in enumerate(seen_texts) if needs_ner(t)]
+        context = [[(m.start, m.end) for m in context_names(t)] for t in texts]
+        feed = [i for i, t in enumerate(seen_texts) if needs_ner(t, context[i])]
         found: list[list[tuple[int, int]]] = [[] for _ in texts]
         docs = self.nlp.pipe([seen_texts[i] for i in feed], batch_size=self.batch_size)
         for i, doc in zip(feed, docs, strict=True):
@@ -431,7 +437,7 @@ class SpacyNer:
             seen = seen_texts[i]
             spans = [Span(s, e, "PERSON", SCORE, self.name) for s, e in found[i]]
             spans += [Span(s, e, "PERSON", SCORE, self.name) for s, e in structural_names(seen, self.vocab, seen is not text)]
-            seeds = spans + [Span(m.start, m.end, "PERSON", SCORE, self.name) for m in context_names(text)]
+            seeds = spans + [Span(s, e, "PERSON", SCORE, self.name) for s, e in context[i]]
             if seeds:
                 spans = spans + propagate(text, seeds, self.name, SCORE)
                 spans = spans + list_members(seen, seeds + spans, self.vocab if seen is not text else frozenset())

@@ -122,6 +122,12 @@ def test_vocabulary_is_loaded_from_the_model(ner: SpacyNer) -> None:
     assert "helicopter" in ner.vocab and len(ner.vocab) > 10_000
 
 
+def test_needs_ner_ignores_names_already_known() -> None:
+    """A text whose only uncommon capitalised words form a known name skips the model."""
+    text = "Confirmed. Regards, Madeline Stevens"
+    assert needs_ner(text) and not needs_ner(text, [(20, 36)])
+
+
 def test_truecase_keeps_length_and_capitalises_uncommon_words(ner: SpacyNer) -> None:
     """Truecasing keeps offsets and capitalises words outside the vocabulary."""
     text = "follow up with patricia desrosiers straße"
