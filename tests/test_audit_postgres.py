@@ -148,7 +148,7 @@ async def test_locked_head_row_times_out_without_blocking(store: PostgresAuditSt
     blocker = await asyncpg.connect(store._dsn)
     tx = blocker.transaction()
     await tx.start()
-    await blocker.execute("SELECT frontier FROM audit_head WHERE id = 1 FOR UPDATE")
+    await blocker.execute("SELECT frontier FROM chatwarden.audit_head WHERE id = 1 FOR UPDATE")
     t = asyncio.create_task(ticker())
     try:
         with pytest.raises(AuditUnavailable) as err:
@@ -186,3 +186,19 @@ async def test_scan_pages_through_every_row_in_order(store: PostgresAuditStore) 
     pages = [page async for page in store.scan(batch=3)]
     assert [len(p) for p in pages] == [3, 3, 1]
     assert [r.index for p in pages for r in p] == list(range(7))
+
+
+async def test_schema_parameter_keeps_logs_apart(pg_url: str) -> None:
+    """?schema=NAME puts the audit tables in that schema: two schemas, two logs."""
+    a = PostgresAuditStore(pg_url + "?schema=audit_a")
+    b = PostgresAuditStore(pg_url + "?schema=audit_b")
+    await a.open()
+    await b.open()
+    try:
+        await _trail(a).record(make_event(0))
+        assert a.origin != b.origin
+        assert (await verify_store(b, SIGNER)).size == 0
+        assert (await verify_store(a, SIGNER)).size == 1
+    finally:
+        await a.close()
+        await b.close()

@@ -25,13 +25,14 @@ only after COMMIT.
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import unquote, urlparse
+from urllib.parse import parse_qsl, unquote, urlencode, urlparse, urlunparse
 
 from proxy.audit.checkpoint import ORIGIN_PREFIX, Checkpoint, SignedCheckpoint
 from proxy.audit.errors import AuditError, InvalidEvent
@@ -79,6 +80,7 @@ CREATE TABLE IF NOT EXISTS audit_head (
 """
 
 _APPEND_ONLY = ("audit_events", "audit_subjects", "audit_checkpoints")
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 
 def _sqlite_triggers() -> str:
@@ -516,8 +518,8 @@ def _pg_triggers() -> list[str]:
     out = []
     for table in _APPEND_ONLY:
         out.append(
-            "DO $$ BEGIN IF NOT EXISTS "
-            f"(SELECT 1 FROM pg_trigger WHERE tgname = '{table}_append_only') "
+            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_trigger "
+            f"WHERE tgname = '{table}_append_only' AND tgrelid = '{table}'::regclass) "
             f"THEN CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
             f"FOR EACH ROW EXECUTE FUNCTION audit_append_only(); "
             f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
@@ -533,8 +535,25 @@ class PostgresAuditStore:
     up on (its own timeout) does not hold a connection and the head lock for long.
     """
 
-    def __init__(self, dsn: str, *, statement_timeout: float = 5.0, pool_size: int = 4) -> None:
-        self._dsn = dsn
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        statement_timeout: float = 5.0,
+        pool_size: int = 4,
+        schema: str | None = None,
+    ) -> None:
+        # ``?schema=NAME`` is chatwarden's own URL parameter (asyncpg would send it to the
+        # server as a setting); the default schema matches the message storage's.
+        parsed = urlparse(dsn)
+        query = parse_qsl(parsed.query, keep_blank_values=True)
+        url_schema = next((v for k, v in query if k == "schema"), None)
+        self._dsn = urlunparse(
+            parsed._replace(query=urlencode([(k, v) for k, v in query if k != "schema"]))
+        )
+        self._schema = schema or url_schema or "chatwarden"
+        if not _SCHEMA_NAME.fullmatch(self._schema):
+            raise AuditError("a schema name is lower-case letters, digits and _")
         self._stmt_ms = int(statement_timeout * 1000)
         self._pool_size = pool_size
         self._pool: Any = None
@@ -553,11 +572,12 @@ class PostgresAuditStore:
             self._dsn,
             min_size=1,
             max_size=self._pool_size,
-            server_settings={"statement_timeout": str(self._stmt_ms)},
+            server_settings={"statement_timeout": str(self._stmt_ms), "search_path": self._schema},
         )
         async with self._pool.acquire() as conn, conn.transaction():
             # One setup at a time across replicas.
             await conn.execute("SELECT pg_advisory_xact_lock(727001)")
+            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self._schema}"')
             await conn.execute(PG_SCHEMA)
             for stmt in _pg_triggers():
                 await conn.execute(stmt)
