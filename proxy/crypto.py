@@ -385,7 +385,7 @@ def blob_key_id(blob: bytes) -> str:
 KekLookup = Callable[[str], "AeadKey | None"]
 
 
-def open(  # noqa: A001 - the recipe's name mirrors seal(); use as crypto.open
+def open(
     kek: AeadKey | KekLookup, blob: bytes, aad: RecordAad
 ) -> bytes:
     """Decrypt a format-1 blob. ``kek`` is the key, or a lookup from key id to key (so

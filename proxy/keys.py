@@ -46,9 +46,9 @@ from proxy.errors import KeyringError
 
 __all__ = [
     "HMAC_KEY_NAMES",
+    "KekInfo",
     "KeyStore",
     "Keyring",
-    "KekInfo",
     "generate_keyring",
     "kek_key_id",
     "load_keyring",
@@ -120,7 +120,9 @@ def _unb64(text: Any, what: str) -> bytes:
     try:
         return base64.b64decode(str(text), validate=True)
     except (binascii.Error, ValueError):
-        raise KeyringError(f"key file: {what} is not base64; restore the file from backup") from None
+        raise KeyringError(
+            f"key file: {what} is not base64; restore the file from backup"
+        ) from None
 
 
 def _time(text: Any) -> datetime:
@@ -143,7 +145,7 @@ class Keyring:
     shows the path, regions and versions only.
     """
 
-    __slots__ = ("_clock", "_hmac", "_keks", "_kek_times", "_path", "_signing", "_signing_time")
+    __slots__ = ("_clock", "_hmac", "_kek_times", "_keks", "_path", "_signing", "_signing_time")
 
     def __init__(
         self,
@@ -202,7 +204,7 @@ class Keyring:
     def kek(self, key_id: str) -> AeadKey | None:
         """The KEK named ``key_id`` (any version), or None."""
         try:
-            region, version = parse_kek_key_id(key_id)
+            region, _version = parse_kek_key_id(key_id)
         except KeyringError:
             return None
         for k in self._keks.get(region, ()):

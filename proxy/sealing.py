@@ -27,6 +27,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NoReturn
 
 from proxy import crypto
 from proxy.crypto import AeadKey, RecordAad
@@ -86,7 +87,7 @@ class Sealer:
     def __repr__(self) -> str:
         return f"Sealer(cached_keys={len(self._cache)})"
 
-    def __reduce__(self) -> object:
+    def __reduce__(self) -> NoReturn:
         raise TypeError("a Sealer holds key material and cannot be pickled")
 
     # -- cache

@@ -276,7 +276,9 @@ async def test_exact_last_page_has_no_cursor(store: Storage) -> None:
         ({"conversation_id": "c2", "sender_id": "u0"}, ["m2"]),  # filters combine
     ],
 )
-async def test_query_filters(store: Storage, kwargs: dict[str, object], expected: list[str]) -> None:
+async def test_query_filters(
+    store: Storage, kwargs: dict[str, object], expected: list[str]
+) -> None:
     """Each query filter selects the documented messages."""
     await store.put_messages([make_message(n) for n in range(6)])
     page = await store.query_messages("t1", purpose=None, **kwargs)  # type: ignore[arg-type]

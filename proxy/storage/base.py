@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
 
-import msgpack
+import msgpack  # type: ignore[import-untyped]  # no stubs published
 
 from proxy.storage.errors import InvalidCursor
 
@@ -267,7 +267,7 @@ class Storage(Protocol):
 
 
 def encode_entities(entities: Sequence[Entity]) -> bytes:
-    return msgpack.packb([RECORD_SCHEMA_VERSION, [list(e) for e in entities]])
+    return bytes(msgpack.packb([RECORD_SCHEMA_VERSION, [list(e) for e in entities]]))
 
 
 def decode_entities(blob: bytes) -> tuple[Entity, ...]:
@@ -311,7 +311,9 @@ def decode_cursor(cursor: str | None) -> int:
             raise ValueError
         return int(num)
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidCursor("the cursor is malformed; pass next_cursor from the last page") from None
+        raise InvalidCursor(
+            "the cursor is malformed; pass next_cursor from the last page"
+        ) from None
 
 
 def utc(dt: datetime) -> datetime:

@@ -280,7 +280,7 @@ class PostgresStorage:
                 timeout=self._connect_timeout,
                 server_settings={"search_path": self._schema},
             )
-        except (*self._errors(), ValueError) as exc:
+        except (*self._errors(), ValueError) as exc:  # type: ignore[misc]  # tuple built at runtime
             raise StorageUnavailable(
                 "cannot connect to PostgreSQL; check [storage] url and that the server runs",
                 type(exc).__name__,
@@ -647,4 +647,5 @@ class PostgresStorage:
     # -- administration (tests, maintenance)
     async def drop_schema(self) -> None:
         """Drop this storage's schema and everything in it (tests, decommissioning)."""
-        await self._with_conn(lambda c: c.execute(f'DROP SCHEMA IF EXISTS "{self._schema}" CASCADE'))
+        sql = f'DROP SCHEMA IF EXISTS "{self._schema}" CASCADE'
+        await self._with_conn(lambda c: c.execute(sql))
