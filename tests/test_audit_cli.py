@@ -346,3 +346,19 @@ def test_consistency_from_a_pinned_checkpoint(
     proof.write_text(capsys.readouterr().out)
     assert cli.main(["audit", "verify-proof", str(proof), "--public-key", PUB]) == 0
     assert "log of 12 events extends the one of 4" in capsys.readouterr().out
+
+
+def test_damaged_pin_leaves_file_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A pin whose leaves no longer hash to its root is not trusted (exit 2, named)."""
+    db = tmp_path / "audit.db"
+    _make_log(db, 5)
+    cfg = _config(tmp_path, db)
+    assert cli.main(["audit", "verify", "--config", str(cfg)]) == 0
+    leaves = tmp_path / "pin.json.leaves"
+    data = bytearray(leaves.read_bytes())
+    data[0] ^= 1
+    leaves.write_bytes(bytes(data))
+    assert cli.main(["audit", "verify", "--config", str(cfg)]) == 2
+    assert "pin leaves file does not match" in capsys.readouterr().err

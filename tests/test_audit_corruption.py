@@ -226,6 +226,32 @@ def restore_older(t: Tamper, b: Built) -> None:
     shutil.copy(b.older, t.path)
 
 
+def restore_older_then_append(extra: int) -> Corruption:
+    """Restore the older copy, then let the service append ``extra`` new events: the log
+    may be as long as before, but history forks where the copy ends."""
+
+    def go(t: Tamper, b: Built) -> None:
+        restore_older(t, b)
+
+        async def append() -> None:
+            store = SQLiteAuditStore(t.path)
+            await store.open()
+            trail = AuditTrail(
+                store,
+                SIGNER,
+                policy=CheckpointPolicy(every=EVERY, interval=None),
+                clock=FrozenClock(),
+            )
+            for i in range(extra):
+                await trail.record(make_event(100 + i))
+            await trail.checkpoint(force=True)
+            await store.close()
+
+        asyncio.run(append())
+
+    return go
+
+
 def forge_checkpoint(seq: int, how: str) -> Corruption:
     def go(t: Tamper, b: Built) -> None:
         conn = sqlite3.connect(t.path)
@@ -281,6 +307,15 @@ def _cases() -> list[Case]:
     for m in range(N):
         cases.append((f"truncate-log-to-{m}-events", truncate(m), m, None))
     cases.append(("restore-older-copy", restore_older, EVERY, None))
+    for extra in (1, N - EVERY, N):
+        cases.append(
+            (
+                f"restore-older-copy-then-append-{extra}",
+                restore_older_then_append(extra),
+                EVERY,
+                None,
+            )
+        )
     n_checkpoints = N // EVERY + 1
     for seq in range(1, n_checkpoints + 1):
         for how in ("flip-note", "flip-signature", "other-key", "claims-our-key-id"):

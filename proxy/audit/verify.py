@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ from proxy.audit.checkpoint import (
 )
 from proxy.audit.errors import InvalidEvent, VerificationFailed
 from proxy.audit.log import LogRow, decode_entry
-from proxy.audit.merkle import EMPTY_ROOT, Frontier, leaf_hash
+from proxy.audit.merkle import EMPTY_ROOT, HASH_SIZE, Frontier, leaf_hash, root_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,13 +63,18 @@ class Problem:
 
 @dataclass(frozen=True, slots=True)
 class Pin:
-    """What a verifier saw last time: the log's origin, its size and tree head, and the
-    latest signed checkpoint. Saved as JSON in a state file."""
+    """What a verifier saw last time: the log's origin, its size and tree head, the
+    latest signed checkpoint, and the leaf hashes it saw (32 bytes each), so that a log
+    forked after a restore is reported at the first entry that differs.
+
+    Saved as JSON in the state file, the leaf hashes beside it in ``<file>.leaves``; a
+    leaves file that does not hash to the pinned root is refused."""
 
     origin: str
     size: int
     root: bytes
     checkpoint: SignedCheckpoint | None = None
+    leaves: bytes = field(default=b"", repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -94,21 +99,49 @@ class Pin:
                 "pin state file is malformed; restore it or start afresh"
             ) from None
 
+    def leaf(self, i: int) -> bytes | None:
+        """The pinned leaf hash at ``i``, if the pin holds leaves that far."""
+        if (i + 1) * HASH_SIZE > len(self.leaves):
+            return None
+        return self.leaves[i * HASH_SIZE : (i + 1) * HASH_SIZE]
+
     @classmethod
     def load(cls, path: Path) -> Pin | None:
         if not path.exists():
             return None
         try:
-            return cls.from_json(json.loads(path.read_text()))
+            doc = json.loads(path.read_text())
         except json.JSONDecodeError:
             raise VerificationFailed(
                 "pin state file is not JSON; restore it or start afresh"
             ) from None
+        pin = cls.from_json(doc)
+        sidecar = _leaves_path(path)
+        if doc.get("leaves") and sidecar.exists():
+            leaves = sidecar.read_bytes()
+            hashes = [leaves[i : i + HASH_SIZE] for i in range(0, len(leaves), HASH_SIZE)]
+            if len(leaves) != pin.size * HASH_SIZE or root_of(hashes) != pin.root:
+                raise VerificationFailed(
+                    "pin leaves file does not match the pinned root; restore it or start afresh"
+                )
+            pin = replace(pin, leaves=leaves)
+        return pin
 
     def save(self, path: Path) -> None:
+        doc = self.to_json()
+        if self.leaves:
+            sidecar = _leaves_path(path)
+            tmp_leaves = sidecar.with_name(sidecar.name + ".tmp")
+            tmp_leaves.write_bytes(self.leaves)
+            tmp_leaves.replace(sidecar)
+            doc["leaves"] = sidecar.name
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+        tmp.write_text(json.dumps(doc, indent=2) + "\n")
         tmp.replace(path)
+
+
+def _leaves_path(path: Path) -> Path:
+    return path.with_name(path.name + ".leaves")
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,13 +153,20 @@ class Report:
     checkpoints: int
     latest: SignedCheckpoint | None
     problem: Problem | None
+    leaves: bytes = field(default=b"", repr=False)
 
     @property
     def ok(self) -> bool:
         return self.problem is None
 
     def pin(self, origin: str) -> Pin:
-        return Pin(origin=origin, size=self.size, root=self.root, checkpoint=self.latest)
+        return Pin(
+            origin=origin,
+            size=self.size,
+            root=self.root,
+            checkpoint=self.latest,
+            leaves=self.leaves,
+        )
 
 
 class TrailVerifier:
@@ -147,6 +187,8 @@ class TrailVerifier:
         self._pinned: dict[int, bytes] = {}
         self._seen: dict[str, int] = {}
         self._prev_id: str | None = None
+        self._pin = pin
+        self._leaves = bytearray()
         self.head = Frontier()
         self.problem: Problem | None = self._start(verifier, origin, pin)
 
@@ -179,8 +221,18 @@ class TrailVerifier:
         i = self.head.size
         problem = _check_row(row, i, self.head, self._seen, self._prev_id)
         if problem is None:
+            pinned_leaf = self._pin.leaf(i) if self._pin is not None else None
+            if pinned_leaf is not None and pinned_leaf != row.leaf_hash:
+                problem = Problem(
+                    "fork: this event differs from the one the pin saw at this position "
+                    "(history was rewritten, e.g. an older copy restored and appended to)",
+                    index=i,
+                    event_id=row.event_id,
+                )
+        if problem is None:
             self._seen[row.event_id] = i
             self._prev_id = row.event_id
+            self._leaves += row.leaf_hash
             self.head = self.head.append(row.leaf_hash)
             problem = self._check_heads(i, row.event_id)
         self.problem = problem
@@ -211,7 +263,14 @@ class TrailVerifier:
         if self.problem is None:
             self.problem = self._check_end()
         latest = self._checkpoints[-1] if self._checkpoints and self.problem is None else None
-        return Report(self.head.size, self.head.root(), len(self._opened), latest, self.problem)
+        return Report(
+            self.head.size,
+            self.head.root(),
+            len(self._opened),
+            latest,
+            self.problem,
+            bytes(self._leaves) if self.problem is None else b"",
+        )
 
     def _check_end(self) -> Problem | None:
         n = self.head.size
