@@ -1,9 +1,462 @@
-"""Detectors for this family; filled in by the detector work (issue 2)."""
+"""Payment data: card numbers, CVV and expiry, IBAN, SWIFT/BIC, bank accounts.
+
+Scores (resolution keeps the highest on overlap, see :mod:`redact.resolve`):
+
+* 0.97 a Luhn-valid card number introduced as a *bank* card (银行卡, "bank card"): the
+  marketplace labels those ``BANK_ACCOUNT``, and this beats the card detector's 0.95;
+* 0.95 checksum-validated values (Luhn + scheme, IBAN mod 97, ABA routing);
+* 0.9  card expiry/CVV printed right after a detected card, or after their keyword;
+* 0.85 SWIFT/BIC with context, a Luhn-valid card of no known scheme with card context;
+* 0.8  account numbers identified by context alone.
+
+Card numbers without card context are reported only when their IIN range and length
+fit a scheme *and* the nearest context word before them is not a business-fact word
+("order", "tracking", "invoice"...): an 18-digit order number that happens to pass Luhn
+stays readable.
+"""
+# ruff: noqa: RUF001, RUF003 -- full-width digits and CJK punctuation are the point here
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+
+from redact.checksums import aba_valid, card_valid, iban_valid, luhn, swift_bic_valid
 from redact.detectors.base import Detector
+from redact.detectors.numeric import (
+    NEGATIVE,
+    Candidate,
+    alnum,
+    digit_runs,
+    has_digit,
+    keywords,
+    nearest_context,
+    negative_near,
+    value_after,
+    windows,
+)
+from redact.span import Span
+
+CARD_CONTEXT = keywords(
+    r"cards?",
+    r"cc",
+    r"cc\s*(?:no|num|#)",
+    r"credit",
+    r"debit",
+    r"visa",
+    r"master\s?card",
+    r"amex",
+    r"american\s+express",
+    r"discover",
+    r"jcb",
+    r"union\s?pay",
+    r"maestro",
+    r"diners",
+    r"pan",
+    r"card\s*(?:no|num|number|#)",
+    r"cart[aã]o",
+    r"tarjeta",
+    r"karte",
+    r"kreditkarte",
+    r"carte",
+    r"kartennummer",
+    r"n[uú]mero\s+do\s+cart[aã]o",
+    r"信用卡",
+    r"银行卡",
+    r"借记卡",
+    r"储蓄卡",
+    r"卡号",
+    r"银联",
+    r"卡",
+)
+
+# A card introduced as a bank card is reported as BANK_ACCOUNT (the corpus convention
+# for Chinese UnionPay debit cards used to receive wire payments).
+BANK_CARD_CONTEXT = keywords(r"bank\s*card", r"银行卡", r"借记卡", r"储蓄卡", r"银联卡")
+
+CVV_KEYWORDS = keywords(
+    r"cvv2?",
+    r"cvc2?",
+    r"cid",
+    r"csc",
+    r"cvn",
+    r"security\s+code",
+    r"card\s+security\s+code",
+    r"code\s+on\s+the\s+back",
+    r"verification\s+(?:code|number|value)",
+    r"安全码",
+    r"验证码",
+    r"校验码",
+    r"c[oó]digo\s+de\s+seguran[cç]a",
+    r"c[oó]digo\s+de\s+seguridad",
+    r"c[oó]digo\s+(?:cvv|cvc)",
+    r"pr[uü]fnummer",
+    r"kartenpr[uü]fnummer",
+    r"sicherheitscode",
+)
+EXPIRY_KEYWORDS = keywords(
+    r"exp",
+    r"exp\.",
+    r"expiry",
+    r"expiry\s+date",
+    r"expires?",
+    r"expiration(?:\s+date)?",
+    r"exp\.?\s+date",
+    r"valid\s+(?:thru|through|until|till)",
+    r"good\s+(?:thru|through)",
+    r"有效期(?:至)?",
+    r"到期(?:日|时间)?",
+    r"过期",
+    r"validade",
+    r"v[aá]lido\s+at[eé]",
+    r"vencimento",
+    r"vencimiento",
+    r"vence",
+    r"venc\.",
+    r"expira",
+    r"caduca",
+    r"fecha\s+de\s+(?:vencimiento|caducidad|expiraci[oó]n)",
+    r"caducidad",
+    r"v[aá]lida?\s+hasta",
+    r"ablaufdatum",
+    r"g[uü]ltig\s+bis",
+    r"ablauf",
+)
+# An expiry: month then 2- or 4-digit year ("09/27", "9-2027", "09 / 27", "2027/09" no).
+_EXPIRY = re.compile(r"(?<![0-9])(0?[1-9]|1[0-2]) ?[/.\-] ?((?:20)?\d{2})(?![0-9]|[/.\-]\d)")
+_CVV = re.compile(r"(?<![0-9A-Za-z.,/\-])\d{3,4}(?![0-9A-Za-z]|[.,/\-]\d|\s*%)")
+# Short labels allowed between a card and its expiry or CVV ("exp", "cvv:", "，").
+_FILLER = re.compile(
+    r"[\s,;:()\[\]|/，：；、-]*(?:(?:exp\w*|valid\w*|thru|through|until|date|cvv2?|cvc2?|"
+    r"cid|csc|security|code|verification|the|on|back|is|and|with|de|seguran[cç]a|validade|"
+    r"vencimiento|ablaufdatum|pr[uü]fnummer|有效期至?|安全码|到期)[\s,;:.()\[\]|/，：；、-]*)*",
+    re.IGNORECASE,
+)
+
+
+_NON_DIGITS = re.compile(r"[^0-9]+")
+_MONTH_THEN_YEAR = re.compile(r" ?[/\-.] ?\d{2}")
+
+
+def _plausible_grouping(cand: Candidate, text: str) -> bool:
+    """One kind of separator throughout, and no month of an expiry date swallowed.
+
+    "4111 1111 1111 1111 09/27" must not become an 18-digit card ending in "09".
+    """
+    printed = text[cand.start : cand.end]
+    if len({sep.strip() for sep in _NON_DIGITS.findall(printed)}) > 1:
+        return False
+    last = printed.rsplit(None, 1)[-1] if cand.groups > 1 else printed
+    last_group = _NON_DIGITS.split(last)[-1]
+    return not (
+        cand.groups > 1
+        and len(last_group) <= 2
+        and len(cand.chars) > 2 * cand.groups  # not spaced one digit at a time
+        and _MONTH_THEN_YEAR.match(text, cand.end) is not None
+    )
+
+
+def _is_card(cand: Candidate, text: str) -> bool:
+    digits = cand.chars
+    if not digits.isdigit() or not _plausible_grouping(cand, text):
+        return False
+    if cand.start > 0 and text[cand.start - 1] == "+":
+        return False  # an international phone number
+    context = nearest_context(text, cand.start, CARD_CONTEXT, NEGATIVE)
+    if context is False:
+        return False
+    if card_valid(digits):
+        return True
+    return context is True and luhn(digits) and _whole_number(cand, text)
+
+
+_DIGIT_BEFORE = re.compile(r"\d ?[-./]? ?$")
+_NEXT_GROUP = re.compile(r" ?([-./]?) ?(\d+)")
+
+
+def _whole_number(cand: Candidate, text: str) -> bool:
+    """A window accepted on Luhn alone must not be a piece of a longer grouped number.
+
+    It must start its run, and when printed in groups, the next group (if any) may only
+    be a short one such as the month of an expiry date: "card 4526 0181 5908 3013" is a
+    bad 16-digit number, not a 12-digit card followed by a CVV.
+    """
+    if _DIGIT_BEFORE.search(text, max(0, cand.start - 4), cand.start):
+        return False
+    if cand.groups < 2:
+        return True
+    nxt = _NEXT_GROUP.match(text, cand.end)
+    return nxt is None or len(nxt.group(2)) <= 2
+
+
+@dataclass(frozen=True, slots=True)
+class CardDetector:
+    """Card numbers (Luhn + scheme), and the expiry date and CVV printed right after."""
+
+    name: str = "payment.card"
+    entity_types: frozenset[str] = frozenset({"CREDIT_CARD", "CARD_EXPIRY", "CARD_CVV"})
+
+    def detect(self, text: str) -> tuple[Span, ...]:
+        if not has_digit(text):
+            return ()
+        found: list[Span] = []
+        for run in digit_runs(text):
+            if sum(len(g.chars) for g in run) < 12:
+                continue
+            for cand in windows(run, 12, 19, lambda c: _is_card(c, text)):
+                score = 0.95 if card_valid(cand.chars) else 0.85
+                found.append(Span(cand.start, cand.end, "CREDIT_CARD", score, self.name))
+                found.extend(self._trailing(text, cand.end))
+        return tuple(found)
+
+    def _trailing(self, text: str, pos: int) -> list[Span]:
+        """Expiry and CVV printed right after a card, in either order, short labels between."""
+        out: list[Span] = []
+        seen_expiry = seen_cvv = False
+        for _ in range(2):
+            gap = _FILLER.match(text, pos)
+            at = gap.end() if gap else pos
+            if at - pos > 40:
+                break
+            exp = None if seen_expiry else _EXPIRY.match(text, at)
+            if exp is not None:
+                out.append(Span(exp.start(), exp.end(), "CARD_EXPIRY", 0.9, self.name))
+                seen_expiry, pos = True, exp.end()
+                continue
+            cvv = None if seen_cvv else _CVV.match(text, at)
+            if cvv is not None and not negative_near(text, cvv.end(), cvv.end() + 12, before=0):
+                out.append(Span(cvv.start(), cvv.end(), "CARD_CVV", 0.9, self.name))
+                seen_cvv, pos = True, cvv.end()
+                continue
+            break
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class CardExtrasDetector:
+    """CVV and expiry dates introduced by their own keyword, in several languages.
+
+    An expiry keyword alone is weak ("offer expires 12/26"), so an expiry also needs a
+    card mentioned somewhere in the message (a card word or a CVV keyword).
+    """
+
+    name: str = "payment.card_extras"
+    entity_types: frozenset[str] = frozenset({"CARD_EXPIRY", "CARD_CVV"})
+
+    def detect(self, text: str) -> tuple[Span, ...]:
+        if not has_digit(text):
+            return ()
+        found: list[Span] = []
+        for kw in CVV_KEYWORDS.finditer(text):
+            tok = value_after(text, kw.end(), max_gap=16, max_words=3, join_digit_groups=False)
+            if tok is not None and tok.text.isdigit() and len(tok.text) in (3, 4):
+                found.append(Span(tok.start, tok.end, "CARD_CVV", 0.9, self.name))
+        if CARD_CONTEXT.search(text) is None and not found:
+            return tuple(found)
+        for kw in EXPIRY_KEYWORDS.finditer(text):
+            gap = _FILLER.match(text, kw.end())
+            at = gap.end() if gap else kw.end()
+            if at - kw.end() > 16:
+                continue
+            exp = _EXPIRY.match(text, at)
+            if exp is not None:
+                found.append(Span(exp.start(), exp.end(), "CARD_EXPIRY", 0.9, self.name))
+        return tuple(found)
+
+
+# IBAN start: two letters then two check digits, optionally one separator in between
+# ("DE89", "de 89", "D E 8 9" spaced one by one).
+_IBAN_START = re.compile(r"(?<![0-9A-Za-z])[A-Za-z][ ]?[A-Za-z][ \-.]?\d[ ]?\d")
+_IBAN_SEP = " -."
+
+
+@dataclass(frozen=True, slots=True)
+class IbanDetector:
+    """IBANs of every registry country, compact or grouped, any case; mod 97 validated."""
+
+    name: str = "payment.iban"
+    entity_types: frozenset[str] = frozenset({"IBAN"})
+
+    def detect(self, text: str) -> tuple[Span, ...]:
+        if not has_digit(text):
+            return ()
+        from redact.checksums import IBAN_LENGTHS
+
+        found: list[Span] = []
+        for m in _IBAN_START.finditer(text):
+            cc = alnum(m.group()[:3])[:2].upper()
+            length = IBAN_LENGTHS.get(cc)
+            if length is None:
+                continue
+            end = _take_alnum(text, m.start(), length)
+            if end is None:
+                continue
+            if iban_valid(text[m.start() : end]):
+                found.append(Span(m.start(), end, "IBAN", 0.95, self.name))
+        return tuple(found)
+
+
+def _take_alnum(text: str, start: int, count: int) -> int | None:
+    """End of ``count`` letters/digits from ``start`` with single separators between.
+
+    ``None`` when the text runs out, a double separator interrupts, or the value goes
+    on (an alphanumeric character glued to the last one).
+    """
+    got, i, n = 0, start, len(text)
+    last_end = start
+    while i < n and got < count:
+        ch = text[i]
+        if ch.isascii() and ch.isalnum():
+            got += 1
+            i += 1
+            last_end = i
+            continue
+        if ch in _IBAN_SEP and i + 1 < n and text[i + 1].isascii() and text[i + 1].isalnum():
+            i += 1
+            continue
+        return None
+    if got < count:
+        return None
+    if last_end < n and text[last_end].isascii() and text[last_end].isalnum():
+        return None
+    return last_end
+
+
+SWIFT_CONTEXT = keywords(
+    r"swift",
+    r"bic",
+    r"swift\s*/\s*bic",
+    r"bic\s*/\s*swift",
+    r"bank\s+identifier\s+code",
+    r"bank\s+code",
+    r"sort\s+code",
+    r"银行代码",
+    r"银行识别码",
+    r"swift\s*代码",
+    r"swift\s*码",
+    r"c[oó]digo\s+(?:swift|bic)",
+    r"bic-code",
+    r"bankleitzahl",
+)
+_WORD = re.compile(r"[A-Za-z]+|[\u4e00-\u9fff]+")
+_BIC_LABELS = frozenset(
+    {"code", "no", "number", "is", "bic", "swift", "id", "or", "of", "bank", "the"}
+)
+_BIC_TOKEN = re.compile(
+    r"(?<![0-9A-Za-z])[A-Za-z]{6}[A-Za-z0-9]{2}(?:[A-Za-z0-9]{3})?(?![0-9A-Za-z])"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SwiftBicDetector:
+    """SWIFT/BIC codes: ISO 9362 structure with a real country, after a SWIFT/BIC word.
+
+    Structure alone would match ordinary upper-case words, so context is required. The
+    first BIC-shaped token within a few words of the keyword is taken; a lower-case one
+    only when nothing but punctuation separates it from the keyword.
+    """
+
+    name: str = "payment.swift_bic"
+    entity_types: frozenset[str] = frozenset({"SWIFT_BIC"})
+
+    def detect(self, text: str) -> tuple[Span, ...]:
+        found: list[Span] = []
+        for kw in SWIFT_CONTEXT.finditer(text):
+            for m in _BIC_TOKEN.finditer(text, kw.end(), min(len(text), kw.end() + 40)):
+                between = text[kw.end() : m.start()]
+                words = [w for w in _WORD.findall(between) if w.lower() not in _BIC_LABELS]
+                if len(words) > 3:
+                    break
+                token = m.group()
+                if not token.isupper():
+                    # "swift delivery" is prose; "swift code: deutdeff" is a code.
+                    labelled = ":" in between or "：" in between or len(_WORD.findall(between)) > 0
+                    if words or not labelled:
+                        continue
+                if swift_bic_valid(token):
+                    found.append(Span(m.start(), m.end(), "SWIFT_BIC", 0.85, self.name))
+                    break
+        return tuple(found)
+
+
+ACCOUNT_CONTEXT = keywords(
+    r"(?:bank\s+)?account(?:\s*(?:no|nr|num|number|#))?",
+    r"acct(?:\s*(?:no|#))?",
+    r"acc(?:\s*no)?",
+    r"a/c(?:\s*no)?",
+    r"beneficiary\s+account",
+    r"account\s+number",
+    r"routing(?:\s+number)?",
+    r"aba",
+    r"rtn",
+    r"bank\s*card",
+    r"kontonummer",
+    r"konto(?:-?nr)?",
+    r"iban",
+    r"conta(?:\s+corrente)?",
+    r"n[uú]mero\s+da\s+conta",
+    r"ag[eê]ncia",
+    r"cuenta",
+    r"n[uú]mero\s+de\s+cuenta",
+    r"clabe",
+    r"账号",
+    r"帐号",
+    r"账户",
+    r"帐户",
+    r"卡号",
+    r"银行卡",
+    r"借记卡",
+    r"储蓄卡",
+    r"收款账户",
+    r"银行账户",
+    r"开户行账号",
+)
+ROUTING_CONTEXT = keywords(r"routing(?:\s+(?:number|no|#))?", r"aba", r"rtn", r"transit\s+number")
+
+
+@dataclass(frozen=True, slots=True)
+class BankAccountDetector:
+    """Bank account and routing numbers, found by context.
+
+    * after a routing word: exactly 9 digits that pass the ABA check (0.95);
+    * after a bank-card word: a Luhn-valid 16-19 digit card number (0.97, BANK_ACCOUNT);
+    * after an account word: the first number of 6 to 20 digits (0.8).
+    """
+
+    name: str = "payment.bank_account"
+    entity_types: frozenset[str] = frozenset({"BANK_ACCOUNT"})
+
+    def detect(self, text: str) -> tuple[Span, ...]:
+        if not has_digit(text):
+            return ()
+        found: list[Span] = []
+        for kw in ACCOUNT_CONTEXT.finditer(text):
+            tok = value_after(text, kw.end(), max_gap=24, max_words=3)
+            if tok is None or not _digits_only(tok.text):
+                continue
+            digits = "".join(ch for ch in tok.text if ch.isdigit())
+            if ROUTING_CONTEXT.fullmatch(kw.group()):
+                if len(digits) == 9 and aba_valid(digits):
+                    found.append(Span(tok.start, tok.end, "BANK_ACCOUNT", 0.95, self.name))
+                continue
+            if BANK_CARD_CONTEXT.search(kw.group()) and 16 <= len(digits) <= 19 and luhn(digits):
+                found.append(Span(tok.start, tok.end, "BANK_ACCOUNT", 0.97, self.name))
+                continue
+            if 6 <= len(digits) <= 20:
+                found.append(Span(tok.start, tok.end, "BANK_ACCOUNT", 0.8, self.name))
+        return tuple(found)
+
+
+def _digits_only(value: str) -> bool:
+    """Digits with separators only (an account number, not an IBAN or a code)."""
+    return any(ch.isdigit() for ch in value) and all(ch.isdigit() or ch in " -./" for ch in value)
 
 
 def detectors() -> tuple[Detector, ...]:
-    return ()
+    return (
+        CardDetector(),
+        CardExtrasDetector(),
+        IbanDetector(),
+        SwiftBicDetector(),
+        BankAccountDetector(),
+    )
