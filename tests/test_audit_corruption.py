@@ -429,3 +429,53 @@ def test_cli_verify_names_the_broken_link(
     want = rf"event index {index}\b" if index is not None else rf"checkpoint #{checkpoint}\b"
     assert re.search(want, err), f"{name}: {err.strip()}"
     assert Pin.load(state) == built.pin, "a failed verification must not move the pin"
+
+
+_OPS = ("flip", "leaf", "cut", "delete", "delete-renumber", "swap", "dup", "truncate", "rewrite")
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.integers(1, 14), st.sampled_from(_OPS), st.data())
+def test_random_corruption_of_random_length_trails(
+    tmp_path_factory: pytest.TempPathFactory, n: int, op: str, data: st.DataObject
+) -> None:
+    """Any trail length, any operation, any position: detected at the expected index."""
+    d = tmp_path_factory.mktemp("random")
+
+    async def build() -> Pin:
+        store = SQLiteAuditStore(d / "audit.db")
+        await store.open()
+        trail = AuditTrail(
+            store, SIGNER, policy=CheckpointPolicy(every=3, interval=None), clock=FrozenClock()
+        )
+        for k in range(n):
+            await trail.record(make_event(k))
+        await trail.checkpoint(force=True)
+        report = await verify_store(store, VERIFIER)
+        await store.close()
+        return report.pin(store.origin)
+
+    pin = asyncio.run(build())
+    i = data.draw(st.integers(0, n - 1), label="position")
+    if op == "swap":
+        if n < 2:
+            return
+        j = data.draw(st.integers(i + 1, n - 1) if i < n - 1 else st.integers(0, i - 1), label="j")
+        corrupt, want = swap(min(i, j), max(i, j)), min(i, j)
+    else:
+        corrupt, want = {
+            "flip": (flip_body(i, "middle"), i),
+            "leaf": (flip_leaf(i), i),
+            "cut": (cut_body(i), i),
+            "delete": (delete(i, False), i),
+            "delete-renumber": (delete(i, True), i),
+            "dup": (duplicate(i, True), i + 1),
+            "truncate": (truncate(i), i),
+            "rewrite": (rewrite(i), i),
+        }[op]
+    corrupt(Tamper(d / "audit.db"), Built(d / "audit.db", pin, d / "unused.db"))
+    report = _verify(d / "audit.db", pin)
+    assert report.problem is not None, f"{op} at {i} of {n}: not detected"
+    assert report.problem.index == want, f"{op} at {i} of {n}: {report.problem}"
