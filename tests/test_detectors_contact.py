@@ -95,6 +95,14 @@ EMAIL_FOUND = [
         "scrivi a marco.rossi chiocciola example punto it",
         "marco.rossi chiocciola example punto it",
     ),
+    # bare "at" with "dot" spelled out: a deliberate disguise needs no more evidence
+    ("bare-at-spelled-dot", "annali at example dot com", "annali at example dot com"),
+    # a literal dot inside brackets
+    ("bracketed-dot", "send to nora.berg@example[.]com", "nora.berg@example[.]com"),
+    # accented letters in the local part
+    ("accented-local", "schreib an jörg.müller@example.de", "jörg.müller@example.de"),
+    # Chinese text glued to both sides of the address
+    ("cjk-around", "请发到nora88@example.cn谢谢", "nora88@example.cn"),
 ]
 
 
@@ -189,6 +197,16 @@ PHONE_FOUND = [
     ("es-context", "teléfono 912345678", "912345678"),
     # two numbers joined by a slash are found apart
     ("listed", "call 0161 496 0000 / 0161 496 0001", "0161 496 0001"),
+    # one digit at a time, spaced out, with context
+    ("spaced-digits", "call me at 0 1 6 1 4 9 6 0 0 0 0 ok", "0 1 6 1 4 9 6 0 0 0 0"),
+    # one digit at a time, dashed, with context
+    ("dashed-digits", "phone 0-1-6-1-4-9-6-0-0-0-0", "0-1-6-1-4-9-6-0-0-0-0"),
+    # a WhatsApp click-to-chat link
+    ("whatsapp-link", "chat: https://wa.me/34612345678?text=hi", "34612345678"),
+    # Japan, international with dashes
+    ("jp-intl", "TEL +81 3-1234-5678", "+81 3-1234-5678"),
+    # India mobile, international 5-5
+    ("in-intl", "mobile +91 98765 43210", "+91 98765 43210"),
 ]
 
 
@@ -248,6 +266,12 @@ PHONE_NOT_FOUND = [
     ("dimensions", "carton size 1200x800 mm"),
     # a postcode followed by a house number in an address
     ("address-numbers", "Billing address: 02139 2450 Main St"),
+    # a brand name that reads like an Indonesian "hp" (mobile) label
+    ("brand-hp", "HP 1234567 laptop in stock"),
+    # a container number after its keyword, with "call" further back
+    ("container-after-call", "Call me when container 4567890 arrives"),
+    # a number glued to a following count
+    ("count-after", "We shipped 1 200 000 pcs last year."),
 ]
 
 
@@ -311,6 +335,8 @@ HANDLE_FOUND = [
     ("qq", "QQ: 80012345", "80012345"),
     # "is" as the separator
     ("wechat-is", "my wechat is chen.wei", "chen.wei"),
+    # a Telegram profile link
+    ("telegram-link", "join https://t.me/olga_sokol today", "olga_sokol"),
 ]
 
 

@@ -67,18 +67,21 @@ _AT_WORDS = r"at|arroba|arobase|chiocciola|klammeraffe|affe|apenstaart|małpa|ma
 _DOT_WORDS = r"dot|punto|ponto|punkt|point|punt|kropka|точка|点"
 _OPEN, _CLOSE = r"[\[({<]", r"[\])}>]"
 
-_LOCAL_WORD = r"[A-Za-z0-9_%+\-]+"
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?"
+# Latin letters with accents (ü, ç, ñ...) may appear in addresses; CJK text around an
+# address is not part of it, so boundaries are checked against these classes, not \w.
+_LATIN = r"A-Za-z0-9\u00C0-\u024F"
+_LOCAL_WORD = rf"[{_LATIN}_%+\-]+"
+_LABEL = rf"[{_LATIN}](?:[{_LATIN}\-]{{0,61}}[{_LATIN}])?"
 
 # A plain address. The local part may hold dots (also doubled or trailing, as people
 # type them), plus, underscore, digits, apostrophes; the domain needs a dot and an
 # alphabetic TLD.
 _EMAIL_PLAIN = re.compile(
-    r"(?<![\w.%+\-'])"
-    r"[A-Za-z0-9_%+\-'](?:[A-Za-z0-9._%+\-']{0,63})"
+    rf"(?<![{_LATIN}_.%+\-'])"
+    rf"[{_LATIN}_%+\-'](?:[{_LATIN}._%+\-']{{0,63}})"
     r" ?@ ?"
-    rf"(?:{_LABEL}\.)+[A-Za-z]{{2,24}}"
-    r"(?![\w\-]|\.[A-Za-z0-9])"
+    rf"(?:{_LABEL}\.)+(?:[A-Za-z]{{2,24}}|xn--[A-Za-z0-9\-]{{2,59}})"
+    rf"(?![{_LATIN}_\-]|\.[{_LATIN}])"
 )
 
 # A bracketed "at" or "dot" is a deliberate disguise: "[at]", "(at)", "{dot}", "(@)".
@@ -92,13 +95,13 @@ _DOT_SPELLED = rf"(?:{_DOT_BRACKET}|{_DOT_BARE})"
 # A spelled-out address: local words joined by dots, an "at" of any kind, domain labels
 # joined by dots, and a known TLD. The groups tell which disguise was used.
 _EMAIL_SPELLED = re.compile(
-    r"(?<![\w.@])"
+    rf"(?<![{_LATIN}_.@])"
     rf"(?P<local>{_LOCAL_WORD}(?:(?:{_DOT_SPELLED}|\.){_LOCAL_WORD}){{0,4}})"
     rf"(?:(?P<atb>{_AT_BRACKET})|(?P<atw>{_AT_BARE})|(?P<atsym>\s?@\s?))"
     rf"(?P<domain>{_LABEL}(?:{_DOT_ANY}{_LABEL}){{0,3}})"
     rf"(?P<dot>{_DOT_ANY})"
     rf"(?P<tld>{_SPELLED_TLDS})"
-    r"(?![\w@]|\.[A-Za-z0-9])",
+    rf"(?![{_LATIN}_@]|\.[{_LATIN}])",
     re.IGNORECASE,
 )
 # Mail context: the words people put before an address.
@@ -139,6 +142,8 @@ def _bare_at_is_email(text: str, m: re.Match[str]) -> bool:
     if domain_first in _MAIL_PROVIDERS:
         return True
     if re.search(r"[\d._+]|\s", local) is not None:  # anna.li, anna_li88, "anna dot li"
+        return True
+    if m.group("dot").strip() not in ("", "."):  # "dot com" spelled out: a deliberate disguise
         return True
     return _MAIL_CONTEXT.search(text, max(0, m.start() - 40), m.start()) is not None
 
@@ -205,10 +210,10 @@ _TOKEN = r"(?:\(\+?\d{1,5}\)|\d++)"
 _JOIN = r"(?: ?[-./] ?| {1,2}|(?<=\))|(?=\())"
 _EXT = r"(?: ?(?:x|ext\.?|extn\.?|extension|doorkiesnummer|durchwahl|poste) ?\d{1,6})"
 _PHONE_CANDIDATE = re.compile(
-    r"(?<![\w@#/+\-])(?<!\d[.,])"
-    rf"(?P<main>(?:\+ ?)?{_TOKEN}(?:{_JOIN}{_TOKEN}){{0,8}})"
+    r"(?<![\w@#/+\-])(?<!\d[.,])(?<!\d )"
+    rf"(?P<main>(?:\+ ?)?{_TOKEN}(?:{_JOIN}{_TOKEN}){{0,16}})"
     rf"(?P<ext>{_EXT})?"
-    r"(?![\w@]|[.,\-/]\d)",
+    r"(?![\w@]|[.,\-/]\d| {1,2}\d)",
     re.IGNORECASE,
 )
 _DIGIT = re.compile(r"\d")
@@ -238,16 +243,26 @@ _TRUNK_SHAPE = re.compile(r"\(?0\d{1,5}\)?(?:(?: ?[-./] ?| {1,2}|(?<=\)))\d{2,8}
 # Phone context in the languages of the marketplace. Matched before the number (in a
 # window, unless a business keyword is nearer) or right after it ("... office", "fax").
 _PHONE_WORDS = (
-    r"phone|telephone|tel|tele|mobile|mob|cell|cellphone|call|calls|calling|called|ring|"
-    r"fax|hotline|landline|desk|direct line|dial|ph|reach|reachable|reception|switchboard|"
-    r"whats ?app|wa|viber|signal|telegram|wechat|"
-    r"line id|sms|text me|texting|reach me|reach us|reached at|contact me|contact us|"
-    r"contact number|contact no|my number|answering|messages to|registered|"
-    r"telefone|celular|ligue|ligar|contato|contacto|teléfono|telefono|móvil|movil|llame|"
-    r"llamar|telefon|handy|mobil|rufnummer|anrufen|erreichbar|téléphone|tél|portable|"
-    r"appeler|appelez|cellulare|chiamare|chiamami|telefoon|mobiel|bellen|telefonu|"
-    r"телефон|тел|звоните|"
-    r"电话|電話|手机|手機|联系|聯繫|致电|打给|微信|携帯|전화|핸드폰"
+    # English
+    r"phone\w*|telephone|tel|tele|mobile|mob|cell\w*|call\w*|ring|ringing|fax|hotline|"
+    r"landline|desk|direct line|dial|ph|reach|reachable|reached|reception|switchboard|"
+    r"sms|text me|text us|texting|contact me|contact us|contact number|contact no|contact|"
+    r"my number|our number|number to call|answering|messages to|registered|"
+    # messengers whose id is the phone number
+    r"whats ?app|wa|zap|viber|signal|telegram|wechat|line id|kakao\w*|zalo|imessage|"
+    # Portuguese, Spanish
+    r"telefone|fone|celular|ligue|ligar|liga|contato|contacto|tel[eé]fono|m[oó]vil|"
+    r"llam\w*|whats|"
+    # German, Dutch
+    r"telefon\w*|handy|mobil\w*|rufnummer|anruf\w*|erreichbar|telefoon\w*|mobiel|"
+    r"bel|bellen|"
+    # French, Italian
+    r"t[eé]l[eé]phone|t[eé]l|portable|appel\w*|joindre|cellulare|chiama\w*|telefono|"
+    # Turkish, Russian, Indonesian, Vietnamese
+    r"telefonu|телефон\w*|тел|моб\w*|звоните|telp|no hp|nomor hp|sđt|đi[eệ]n tho[aạ]i|"
+    # Chinese, Japanese, Korean, Arabic, Thai
+    r"电话|電話|手机|手機|联系|聯繫|联络|致电|打给|微信|携帯|전화|핸드폰|휴대폰|연락처|"
+    r"هاتف|جوال|موبايل|โทร"
 )
 _PHONE_BEFORE = re.compile(rf"(?<![A-Za-z])(?:{_PHONE_WORDS})(?![A-Za-z])", re.IGNORECASE)
 _PHONE_AFTER = re.compile(
@@ -439,6 +454,23 @@ def _split_listed(main: str) -> list[tuple[int, str]]:
     return [(o, p) for o, p in parts if p]
 
 
+# A WhatsApp click-to-chat link carries the number in international form without "+".
+_WHATSAPP_LINK = re.compile(
+    r"(?:wa\.me/|whatsapp\.com/send/?\?phone=)(?P<number>\+?\d{7,15})(?!\d)", re.IGNORECASE
+)
+
+
+def _whatsapp_links(text: str, name: str) -> list[Span]:
+    found = []
+    for m in _WHATSAPP_LINK.finditer(text):
+        number = m.group("number")
+        parsed = _parse("+" + number.lstrip("+"), None)
+        valid = parsed is not None and phonenumbers.is_valid_number(parsed)
+        score = PHONE_VALID_SCORE if valid else CONTEXT_SCORE
+        found.append(Span(m.start("number"), m.end("number"), "PHONE", score, name))
+    return found
+
+
 @dataclass(frozen=True, slots=True)
 class PhoneDetector:
     """Phone numbers, validated by libphonenumber (see the module docstring)."""
@@ -449,7 +481,7 @@ class PhoneDetector:
     def detect(self, text: str) -> tuple[Span, ...]:
         if sum(ch.isdigit() for ch in text) < _MIN_DIGITS:
             return ()
-        found: list[Span] = []
+        found = _whatsapp_links(text, self.name) if "wa" in text.lower() else []
         for m in _PHONE_CANDIDATE.finditer(text):
             main = m.group("main")
             start = m.start()
@@ -492,6 +524,13 @@ _HANDLE = re.compile(
     r"|[A-Za-z][A-Za-z0-9_.\-]{2,31}|\d{5,12})"
     r"(?![\w@])"
 )
+# Profile links name the handle without a messenger word before it.
+_HANDLE_LINK = re.compile(
+    r"(?<![\w.])(?:t(?:elegram)?\.me|line\.me/ti/p|u\.wechat\.com|skype:|"
+    r"(?:www\.)?instagram\.com|(?:www\.)?facebook\.com|m\.me)/?"
+    r"(?P<handle>[~@]?[A-Za-z0-9_.\-]{3,64})",
+    re.IGNORECASE,
+)
 _HANDLE_PROSE = frozenset(
     {
         "please", "pls", "and", "or", "the", "too", "also", "now", "later", "then",
@@ -524,7 +563,10 @@ class MessengerHandleDetector:
     score: float = CONTEXT_SCORE
 
     def detect(self, text: str) -> tuple[Span, ...]:
-        found: list[Span] = []
+        found = [
+            Span(m.start("handle"), m.end("handle"), "MESSENGER_HANDLE", self.score, self.name)
+            for m in _HANDLE_LINK.finditer(text)
+        ]
         for m in _HANDLE.finditer(text):
             handle = m.group("handle").rstrip(".-")
             if _is_handle(m.group("app"), m.group("sep"), handle):
