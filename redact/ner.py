@@ -60,9 +60,10 @@ _WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
 _LOWER_WORD = re.compile(r"(?<![^\W\d_'’-])[a-z][^\W\d_]*(?:['’-][^\W\d_]+)*")
 # Words of street names: an entity holding one is (part of) an address, not a person.
 _STREET_WORDS = frozenset(
-    """str str. street st. road rd avenue ave blvd boulevard lane ln drive dr. square sq place
+    """str str. street st st. road rd avenue ave blvd boulevard lane ln drive dr. square sq place
     plaza court ct terrace way strasse straße gasse weg allee platz ring rua avenida calle
-    carrer piazza viale vicolo rue chemin laan straat gate vej katu utca ulica""".split()
+    carrer piazza viale vicolo rue chemin laan straat gate vej katu utca ulica mall baan
+    club""".split()
 )
 # Labels of form lines and transcripts that are not speakers ("Phone: ...").
 _LABEL_WORDS = frozenset(
@@ -181,7 +182,11 @@ def clean_person(text: str, start: int, end: int) -> list[tuple[int, int]]:
             continue
         if any(_plain(w) in COMPANY_WORDS or _plain(w) in _STREET_WORDS for _, _, w in words):
             continue
-        # Leading common, role and lower-case words are not part of the name.
+        # Leading common, role and lower-case words, and a possessive owner ("Pave's"),
+        # are not part of the name.
+        owners = [k for k, (_, _, w) in enumerate(words[:-1]) if w.endswith(("'s", "’s"))]
+        if owners:
+            words = words[owners[-1] + 1 :]
         while words and (
             _plain(words[0][2]) in COMMON_WORDS
             or _plain(words[0][2]) in _ROLE_WORDS
@@ -220,7 +225,9 @@ def _is_name_like(word: str) -> bool:
 # when one member is already known to be a name.
 _LIST_ITEM = r"[^\W\d_]+(?:['’-][^\W\d_]+)*(?:\s[A-Z][^\W\d_]+(?:['’-][^\W\d_]+)*)?"
 _LIST = re.compile(rf"{_LIST_ITEM}(?:\s*,\s*{_LIST_ITEM})*\s*,?\s+(?:and|&|or|und|y|e|et)\s+{_LIST_ITEM}")
-_ITEM = re.compile(_LIST_ITEM)
+_CONJUNCTIONS = frozenset({"and", "or", "und", "y", "e", "et", "&"})
+# One list member: a word plus an optional capitalised second word, never a conjunction.
+_ITEM = re.compile(r"(?<![^\W\d_'’-])(?!(?:and|or|und|y|e|et)\b)" + _LIST_ITEM)
 
 
 def list_members(text: str, spans: Sequence[Span], vocab: frozenset[str] = frozenset()) -> list[Span]:
@@ -232,7 +239,7 @@ def list_members(text: str, spans: Sequence[Span], vocab: frozenset[str] = froze
         return []
     out: list[Span] = []
     for m in _LIST.finditer(text):
-        items = [i for i in _ITEM.finditer(text, m.start(), m.end()) if i.group() not in ("and", "or", "und", "y", "e", "et")]
+        items = [i for i in _ITEM.finditer(text, m.start(), m.end()) if i.group() not in _CONJUNCTIONS]
         known = [i for i in items if any(s.start <= i.start() and i.end() <= s.end for s in spans)]
         if not known:
             continue
@@ -242,6 +249,8 @@ def list_members(text: str, spans: Sequence[Span], vocab: frozenset[str] = froze
                 continue
             if vocab and any(in_vocabulary(x, vocab) for x in w.split()):
                 continue
+            if any(_plain(x) in COMPANY_WORDS or _plain(x) in _STREET_WORDS for x in w.split()):
+                continue  # "The Clark, Romero and Hall Orchestra"
             out.append(Span(i.start(), i.end(), "PERSON", SCORE, "spacy_ner"))
     return out
 
@@ -289,6 +298,12 @@ _MIDDLE_INITIAL = re.compile(rf"(?<![^\W\d_'’-])({_TOK}) ([^\W\d_])\.? ({_TOK}
 _LINE = re.compile(r"^[ \t>*•·-]*(.*?)[ \t]*$", re.MULTILINE)
 _SPEAKER = re.compile(rf"^[ \t>]*({_TOK}(?: {_TOK})?)[ \t]*:", re.MULTILINE)
 _SUBJECT = re.compile(rf"(?<![^\W\d_'’-])({_TOK}(?: {_TOK}){{0,2}})(?=(?:'s?)?{_PERSON_VERBS.pattern})")
+
+
+_VOCATIVE = re.compile(
+    rf"\s*({_TOK}(?: {_TOK})?),\s+(?:can|could|would|will|please|i|we|do|did|are|is|have|thanks|thank|how|where|when)\b",
+    re.IGNORECASE,
+)
 
 
 def _initial(word: str) -> bool:
@@ -378,8 +393,12 @@ def structural_names(text: str, vocab: frozenset[str], lower_chat: bool) -> list
         # Keep the trailing run of name words ("Yesterday Magnus" -> "Magnus").
         while words and not _word_ok(words[0], vocab, True):
             words.pop(0)
-        if words and all(_word_ok(w, vocab, True) for w in words):
+        if words and all(_word_ok(w, vocab, True) or _plain(w) in PARTICLES for w in words):
             out.append((m.end(1) - len(" ".join(words)), m.end(1)))
+    # A message opening by addressing someone: "Danial, can I please speak to ..."
+    m = _VOCATIVE.match(text)
+    if m is not None and all(_word_ok(w, vocab, False) for w in m.group(1).split(" ")):
+        out.append((m.start(1), m.end(1)))
     return out
 
 

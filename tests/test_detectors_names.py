@@ -55,6 +55,11 @@ def _found(text: str) -> set[str]:
         ("身份证号 430723194703259985，收货人 彭海燕", "彭海燕"),  # three Han characters after an id
         ("联系人：欧阳娜娜 电话 13800000000", "欧阳娜娜"),  # contact person, stops at the phone label
         ("姓名:王先生", "王先生"),  # surname with honorific
+        ("Regards, Susan Le", "Susan Le"),  # capitalised particle-like surname at the end
+        ("My colleague Ben Robinson will call", "Ben Robinson"),  # first name that is also a particle
+        ("attn. de la Cruz", "de la Cruz"),  # name opening with particles
+        ("says Hauta-aho.", "Hauta-aho"),  # reporting verb, hyphenated surname
+        ("said Gladys to Logan", "Logan"),  # "said X to Y"
         ("Zak shouted at Scott: stop", "Scott"),  # object of a speech verb
         ("Directed By:    Johannes Varvio", "Johannes Varvio"),  # credit line, spaces after colon
         ("She named him Luís", "Luís"),  # naming phrase

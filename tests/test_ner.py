@@ -79,6 +79,12 @@ def test_context_name_seeds_propagation(ner: SpacyNer) -> None:
     assert any(text[s.start : s.end] == "Wrzesniewska" and s.start > 30 for s in spans)
 
 
+def test_list_member_with_company_word_is_not_a_person(ner: SpacyNer) -> None:
+    """A list ending in "Hall Orchestra" does not make the orchestra a person."""
+    text = "The Clark, Romero and Hall Orchestra was founded in 1973"
+    assert not any("Orchestra" in n for n in _names(text, ner))
+
+
 def test_list_members_follow_a_known_name(ner: SpacyNer) -> None:
     """In "A, B and C", once one member is a name the others are too."""
     text = "Regards, Kónya Ilona. The founders: Kónya, Becker and Vasquez."
@@ -143,6 +149,7 @@ def test_truecase_keeps_length_and_capitalises_uncommon_words(ner: SpacyNer) -> 
         ("Producer Jane Doe", 0, 17, ["Jane Doe"]),  # role word trimmed
         ("QS-5209A.", 0, 9, []),  # product code
         ("Edi Živković's", 0, 14, ["Edi Živković"]),  # possessive trimmed
+        ("Consumer Reports's Impi Nummelin", 0, 32, ["Impi Nummelin"]),  # possessive owner dropped
     ],
 )
 def test_clean_person(text: str, start: int, end: int, expected: list[str]) -> None:

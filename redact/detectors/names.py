@@ -104,7 +104,7 @@ COMMON_WORDS = frozenset(
     meu minha seu sua mein meine dein deine mi mis tu su mon ma mes mio mia mijn""".split()
 )
 
-_TOKEN = re.compile(r"[^\W\d_]+(?:(?:\.-|[-'’.])[^\W\d_]+)*\.?")
+_TOKEN = re.compile(r"[^\W\d_]+(?:(?:\.-|-['’]|[-'’.])[^\W\d_]+)*\.?")
 _GAP = re.compile(r"[ \t\u00a0]{1,3}")
 _HAN = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]{2,4}")
 # What may follow a Han name without being part of it (labels that often come next).
@@ -183,10 +183,15 @@ def scan_name(text: str, pos: int, lowercase_ok: bool, allow_titles: bool = True
             break
         if b in COMPANY_WORDS:
             return None  # "Anna Li Trading Co." is a company, not a person
-        if b in PARTICLES and not _is_capitalised(tok):
-            pending.append((t_start, t_end, tok))  # kept only if a name token follows
+        if b in PARTICLES and (not _is_capitalised(tok) or not names):
+            # Kept only if a name token follows ("van der Berg", "Ben Robinson").
+            pending.append((t_start, t_end, tok))
             continue
-        possessive = tok.endswith(("'s", "’s")) and len(tok) > 3
+        if b in PARTICLES and names:
+            names.append(tok)  # a capitalised particle after a name: "Susan Le"
+            end = t_end
+            continue
+        possessive = tok.endswith(("'s", "’s")) and len(tok) > 3 and not tok.endswith(("-'s", "-’s"))
         if possessive:
             tok, t_end = tok[:-2], t_end - 2
         if _is_initial(tok) and tok != "I":
@@ -250,7 +255,7 @@ _WEAK = [
     r"brother|sister|friend|kid|mother|father|mom|dad|uncle|aunt|cousin|agent|director)",
     r"speak\s+(?:to|with)", r"talk\s+(?:to|with)", r"ask\s+for", r"follow\s+up\s+with", r"signed",
     r"call\s+me", r"calls\s+me", r"(?:shouted|yelled|screamed|waved|smiled|spoke|talked|replied|said)\s+(?:at|to)",
-    r"(?:named|called)\s+(?:him|her|them)", r"(?:directed|written|produced|composed|performed|sung|painted)\s+by:?", r"(?:western\s+union|moneygram|paypal)(?:\s+\w+){0,3}?\s+to",
+    r"(?:named|called)\s+(?:him|her|them)", r"(?:says|said|asks|asked|replied|added|explained)", r"(?:directed|written|produced|composed|performed|sung|painted)\s+by:?", r"(?:western\s+union|moneygram|paypal)(?:\s+\w+){0,3}?\s+to",
     r"(?:pay|payment|transfer|remit|wire)(?:\s+(?:it|them|the\s+\w+|money|funds))?\s+to",
     r"dear", r"hi", r"hello", r"hey", r"good\s+(?:morning|afternoon|evening)",
     r"ich\s+bin", r"sou\s+(?:o|a)", r"soy", r"je\s+suis", r"sono",
@@ -280,6 +285,7 @@ def _alt(parts: Iterable[str]) -> str:
 
 _CONNECT = r"(?:\s*[:：=]\s*|\s+(?:is|was|will\s+be|:)\s+|\s+)"
 _STRONG_RE = re.compile(rf"(?<![^\W\d_])(?:{_alt(_STRONG)}){_CONNECT}", re.IGNORECASE)
+_SAID_TO_RE = re.compile(r"(?<![^\W\d_])said\s+[^\W\d_]+\s+to\s+", re.IGNORECASE)  # "said Gladys to Logan"
 _WEAK_RE = re.compile(rf"(?<![^\W\d_'’])(?:{_alt(_WEAK)})[,:]?\s+", re.IGNORECASE)
 _CLOSING_RE = re.compile(rf"(?<![^\W\d_])(?:{_alt(_CLOSINGS)})\s*[,!.]?[ \t]*(?:\r?\n\s*)?", re.IGNORECASE)
 _HAN_RE = re.compile(rf"(?:{_HAN_TRIGGERS})\s*[:：]?\s*")
@@ -329,6 +335,10 @@ def context_names(text: str) -> list[NameMatch]:
             low = scan_name(text, t.end(), lowercase_ok=True, allow_titles=False)
             if low is not None and len(low.tokens) <= 2 and _weak_lower_ok(text, low, trig):
                 found.append(low)
+    for t in _SAID_TO_RE.finditer(text):
+        nm = scan_name(text, t.end(), lowercase_ok=False)
+        if nm is not None:
+            found.append(nm)
     for t in _CLOSING_RE.finditer(text):
         if t.end() >= len(text):
             continue
