@@ -218,3 +218,16 @@ async def test_export_appears_in_the_subjects_disclosures(env: Any) -> None:
     resp = await client.get("/v1/subjects/seller-1/disclosures", headers=h("auditor"))
     kinds = [(d["kind"], d["case_id"]) for d in (await resp.json())["disclosures"]]
     assert kinds == [("case.export", "reg-1")]
+
+
+async def test_audit_query_with_an_unreadable_store_is_503(env: Any) -> None:
+    """A store that cannot be read gives 503, not a 500 or a partial answer."""
+    client, trail = env
+
+    class Unreadable(BrokenStore):
+        async def query(self, q: Any) -> Any:
+            raise OSError("disk gone")
+
+    trail.store = Unreadable(trail.store)
+    resp = await client.get("/v1/audit", headers=h("auditor"))
+    assert resp.status == 503

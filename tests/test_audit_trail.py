@@ -295,3 +295,15 @@ def test_policy_decision_is_copied_by_field_name() -> None:
     assert e.decision == Decision(
         allow=False, rule="dispute_agent.needs_case", reason="no assigned case"
     )
+
+
+async def test_failing_scrubber_fails_closed(store: SQLiteAuditStore) -> None:
+    """If the justification cannot be redacted, nothing is stored and the read fails."""
+
+    def broken(text: str) -> str:
+        raise RuntimeError("redactor down")
+
+    trail = _trail(store, scrub=broken)
+    with pytest.raises(AuditUnavailable):
+        await trail.record(make_event(0))
+    assert await store.find("ev000000") is None

@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from aiohttp import web
 
@@ -36,6 +36,8 @@ from proxy.audit.checkpoint import Signer
 from proxy.audit.errors import AuditUnavailable, InvalidEvent
 from proxy.audit.events import Actor, AuditEvent, Decision, parse_time, subject_refs
 from proxy.audit.log import AuditQuery, AuditTrail, LogRow, decode_entry
+
+T = TypeVar("T")
 
 MAX_PAGE = 500
 AUDIT_READERS = frozenset({"auditor", "admin"})
@@ -120,6 +122,17 @@ async def _record(trail: AuditTrail, event: AuditEvent) -> None:
         ) from None
 
 
+async def _read(coro: Awaitable[T]) -> T:
+    """A read of the audit store; a failing store is a 503 like a failing write."""
+    try:
+        return await coro
+    except Exception as exc:
+        raise _json_error(
+            web.HTTPServiceUnavailable,
+            f"audit store cannot be read ({type(exc).__name__}); retry later",
+        ) from None
+
+
 def _view(row: LogRow) -> dict[str, Any]:
     event = decode_entry(row.body).event.to_dict()
     event["index"] = row.index
@@ -168,7 +181,7 @@ async def list_events(request: web.Request) -> web.Response:
         after_index=_param_int(request, "after", -1, -1, 2**62),
         limit=_param_int(request, "limit", 100, 1, MAX_PAGE),
     )
-    rows = await trail.store.query(q)
+    rows = await _read(trail.store.query(q))
     await _record(
         trail,
         AuditEvent(
@@ -197,7 +210,9 @@ async def disclosures(request: web.Request) -> web.Response:
     found: list[dict[str, Any]] = []
     after = -1
     while True:
-        rows = await trail.store.query(AuditQuery(subject=ref, after_index=after, limit=MAX_PAGE))
+        rows = await _read(
+            trail.store.query(AuditQuery(subject=ref, after_index=after, limit=MAX_PAGE))
+        )
         for row in rows:
             ev = decode_entry(row.body).event
             if ev.kind in DISCLOSING_KINDS and ev.decision.allow:
@@ -280,18 +295,18 @@ async def export_case(request: web.Request) -> web.Response:
     try:
         checkpoint = await trail.checkpoint(force=True)
         if checkpoint is None:
-            checkpoint = (await trail.store.checkpoints())[-1]
+            checkpoint = (await _read(trail.store.checkpoints()))[-1]
         rows: list[LogRow] = []
         after = -1
         while True:
-            page = await trail.store.query(
-                AuditQuery(case_id=case_id, after_index=after, limit=MAX_PAGE)
+            page = await _read(
+                trail.store.query(AuditQuery(case_id=case_id, after_index=after, limit=MAX_PAGE))
             )
             rows += [r for r in page if r.index < checkpoint.checkpoint.size]
             if len(page) < MAX_PAGE:
                 break
             after = page[-1].index
-        leaves = await trail.store.leaf_hashes(checkpoint.checkpoint.size)
+        leaves = await _read(trail.store.leaf_hashes(checkpoint.checkpoint.size))
     except AuditUnavailable as exc:
         raise _json_error(
             web.HTTPServiceUnavailable,

@@ -267,7 +267,14 @@ class AuditTrail:
         """
         now = self._clock()
         if self._scrub is not None and event.justification:
-            event = replace(event, justification=self._scrub(event.justification))
+            try:
+                event = replace(event, justification=self._scrub(event.justification))
+            except Exception as exc:  # an unscrubbed justification is never stored
+                self.metrics.failures["unwritable"] += 1
+                raise AuditUnavailable(
+                    f"justification could not be redacted ({type(exc).__name__}); retry later",
+                    "unwritable",
+                ) from None
 
         def step(
             head: Frontier, last: Checkpoint | None, origin: str
