@@ -38,6 +38,7 @@ from redact.detectors.numeric import (
     alnum,
     digit_runs,
     has_digit,
+    is_amount,
     keywords,
     nearest_context,
     value_after,
@@ -243,6 +244,8 @@ class KeywordIdDetector:
                 continue
             if sum(ch.isdigit() for ch in chars) < self.min_digits or _looks_like_date(tok.text):
                 continue
+            if is_amount(text, tok.start, tok.end):
+                continue
             found.append(Span(tok.start, tok.end, self.entity_type, self.score, self.name))
         return tuple(found)
 
@@ -275,8 +278,8 @@ GENERIC_ID_CONTEXT = keywords(
     r"identification\s+(?:number|no)",
     r"证件号码?",
     r"documento(?:\s+de\s+identi(?:dade|dad))?",
-    r"dni",
-    r"rg",
+    r"(?-i:DNI)",
+    r"(?-i:RG)",
     r"c[eé]dula(?:\s+de\s+identidad)?",
     r"personalausweis(?:nummer)?",
     r"ausweisnummer",
@@ -302,9 +305,9 @@ LICENSE_CONTEXT = keywords(
 )
 TAX_CONTEXT = keywords(
     r"tax\s*(?:id|no|number|#|code|registration(?:\s+(?:no|number))?|identification\s+number)",
-    r"tin",
+    r"(?-i:TIN)",  # upper case only: tin is also a metal
     r"vat(?:\s*(?:id|no|number|#|reg(?:istration)?(?:\s+(?:no|number))?))?",
-    r"ein",
+    r"(?-i:EIN)",  # upper case only: "ein" is a German word
     r"fein",
     r"employer\s+identification\s+number",
     r"itin",
@@ -318,18 +321,17 @@ TAX_CONTEXT = keywords(
     r"steuer-?id",
     r"steuer-?nr",
     r"nif",
-    r"nie",
-    r"cif",
+    r"(?-i:NIE)",
     r"p\.?\s?iva",
     r"partita\s+iva",
     r"n°\s*tva",
     r"tva",
     r"btw",
-    r"rfc",
+    r"(?-i:RFC)",
     r"cuit",
-    r"ruc",
-    r"nit",
-    r"abn",
+    r"(?-i:RUC)",
+    r"(?-i:NIT)",
+    r"(?-i:ABN)",
     r"gstin",
     r"inscri[cç][aã]o\s+estadual",
     r"n[uú]mero\s+de\s+identifica[cç][aã]o\s+fiscal",
@@ -399,6 +401,10 @@ DOB_CONTEXT = keywords(
     r"geboren(?:\s+am)?",
     r"date\s+de\s+naissance",
     r"n[ée]e?\s+le",
+    r"nasci\s+em",
+    r"nac[ií]\s+el",
+    r"fecha\s+de\s+nac\.?",
+    r"birth",
 )
 _MONTHS = (
     r"jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
@@ -416,7 +422,8 @@ _DOB_VALUE = re.compile(
     re.IGNORECASE,
 )
 _DOB_GAP = re.compile(
-    r"[\s:：,，=()\-–—]*(?:(?:is|was|on|the|am|em|el|é|es|ist|le)[\s:：,]+)*", re.IGNORECASE
+    r"[\s:：,，=()\-–—]*(?:(?:is|was|on|the|am|em|el|é|es|ist|le|是|为|為)[\s:：,]*)*",
+    re.IGNORECASE,
 )
 
 

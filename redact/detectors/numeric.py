@@ -205,6 +205,23 @@ def negative_near(text: str, start: int, end: int, before: int = 24) -> bool:
     return NEGATIVE.search(text, max(0, start - before), end) is not None
 
 
+# A number followed by a unit or currency, or preceded by a currency sign, is an amount.
+_UNIT_AFTER = re.compile(
+    r"\s?(?:%|(?:usd|eur|rmb|cny|gbp|jpy|brl|hkd|dollars?|euros?|yuan|reais|pcs|pieces?|"
+    r"units?|sets?|pairs?|kgs?|tons?|mt|cartons?|ctns?|boxes|box|bags?|rolls?|meters?|m|"
+    r"days?|hours?|months?|years?|st[uü]ck|unidades|pe[cç]as|件|个|套|箱|元|天)(?![A-Za-z]))",
+    re.IGNORECASE,
+)
+_MONEY_BEFORE = re.compile(r"[$€£¥₹]\s?$|(?:usd|eur|rmb|cny|gbp|us\$)\s?$", re.IGNORECASE)
+
+
+def is_amount(text: str, start: int, end: int) -> bool:
+    """The number at ``[start, end)`` reads as a quantity or a price, not an identifier."""
+    if _MONEY_BEFORE.search(text, max(0, start - 5), start):
+        return True
+    return _UNIT_AFTER.match(text, end) is not None
+
+
 # Identifier-like token: letters and digits, inner dashes/dots allowed ("A12-345.6").
 _TOKEN = re.compile(r"(?<![0-9A-Za-z])[0-9A-Za-z]+(?:[-./][0-9A-Za-z]+)*")
 # What may stand between a keyword and its value: short words and punctuation, no digit.

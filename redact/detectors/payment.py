@@ -29,6 +29,7 @@ from redact.detectors.numeric import (
     alnum,
     digit_runs,
     has_digit,
+    is_amount,
     keywords,
     nearest_context,
     negative_near,
@@ -52,7 +53,7 @@ CARD_CONTEXT = keywords(
     r"union\s?pay",
     r"maestro",
     r"diners",
-    r"pan",
+    r"(?-i:PAN)",  # upper case only: a "pan" is also cookware
     r"card\s*(?:no|num|number|#)",
     r"cart[aã]o",
     r"tarjeta",
@@ -70,6 +71,29 @@ CARD_CONTEXT = keywords(
     r"卡",
 )
 
+# An expiry date needs a card in sight; "credit" alone does not count (a letter of
+# credit has an expiry date too).
+EXPIRY_CARD_CONTEXT = keywords(
+    r"cards?",
+    r"cc",
+    r"visa",
+    r"master\s?card",
+    r"amex",
+    r"american\s+express",
+    r"jcb",
+    r"union\s?pay",
+    r"maestro",
+    r"cart[aã]o",
+    r"tarjeta",
+    r"karte",
+    r"kreditkarte",
+    r"carte",
+    r"信用卡",
+    r"银行卡",
+    r"借记卡",
+    r"卡号",
+)
+
 # A card introduced as a bank card is reported as BANK_ACCOUNT (the corpus convention
 # for Chinese UnionPay debit cards used to receive wire payments).
 BANK_CARD_CONTEXT = keywords(r"bank\s*card", r"银行卡", r"借记卡", r"储蓄卡", r"银联卡")
@@ -77,7 +101,6 @@ BANK_CARD_CONTEXT = keywords(r"bank\s*card", r"银行卡", r"借记卡", r"储�
 CVV_KEYWORDS = keywords(
     r"cvv2?",
     r"cvc2?",
-    r"cid",
     r"csc",
     r"cvn",
     r"security\s+code",
@@ -93,6 +116,8 @@ CVV_KEYWORDS = keywords(
     r"pr[uü]fnummer",
     r"kartenpr[uü]fnummer",
     r"sicherheitscode",
+    r"(?:karten)?pr[uü]fziffer",
+    r"sicherheitsnummer",
 )
 EXPIRY_KEYWORDS = keywords(
     r"exp",
@@ -123,7 +148,10 @@ EXPIRY_KEYWORDS = keywords(
     r"ablauf",
 )
 # An expiry: month then 2- or 4-digit year ("09/27", "9-2027", "09 / 27", "2027/09" no).
-_EXPIRY = re.compile(r"(?<![0-9])(0?[1-9]|1[0-2]) ?[/.\-] ?((?:20)?\d{2})(?![0-9]|[/.\-]\d)")
+# Not the tail of a full date: "15/12/2026" holds no expiry "12/2026".
+_EXPIRY = re.compile(
+    r"(?<![0-9])(?<![0-9][/.\-])(0?[1-9]|1[0-2]) ?[/.\-] ?((?:20)?\d{2})(?![0-9]|[/.\-]\d)"
+)
 _CVV = re.compile(r"(?<![0-9A-Za-z.,/\-])\d{3,4}(?![0-9A-Za-z]|[.,/\-]\d|\s*%)")
 # Short labels allowed between a card and its expiry or CVV ("exp", "cvv:", "，").
 _FILLER = re.compile(
@@ -249,9 +277,14 @@ class CardExtrasDetector:
         found: list[Span] = []
         for kw in CVV_KEYWORDS.finditer(text):
             tok = value_after(text, kw.end(), max_gap=16, max_words=3, join_digit_groups=False)
-            if tok is not None and tok.text.isdigit() and len(tok.text) in (3, 4):
+            if (
+                tok is not None
+                and tok.text.isdigit()
+                and len(tok.text) in (3, 4)
+                and not is_amount(text, tok.start, tok.end)
+            ):
                 found.append(Span(tok.start, tok.end, "CARD_CVV", 0.9, self.name))
-        if CARD_CONTEXT.search(text) is None and not found:
+        if EXPIRY_CARD_CONTEXT.search(text) is None and not found:
             return tuple(found)
         for kw in EXPIRY_KEYWORDS.finditer(text):
             gap = _FILLER.match(text, kw.end())
@@ -329,7 +362,6 @@ SWIFT_CONTEXT = keywords(
     r"bic\s*/\s*swift",
     r"bank\s+identifier\s+code",
     r"bank\s+code",
-    r"sort\s+code",
     r"银行代码",
     r"银行识别码",
     r"swift\s*代码",
@@ -399,6 +431,8 @@ ACCOUNT_CONTEXT = keywords(
     r"cuenta",
     r"n[uú]mero\s+de\s+cuenta",
     r"clabe",
+    r"sort\s*code",
+    r"(?-i:BSB)",
     r"账号",
     r"帐号",
     r"账户",
@@ -442,7 +476,7 @@ class BankAccountDetector:
             if BANK_CARD_CONTEXT.search(kw.group()) and 16 <= len(digits) <= 19 and luhn(digits):
                 found.append(Span(tok.start, tok.end, "BANK_ACCOUNT", 0.97, self.name))
                 continue
-            if 6 <= len(digits) <= 20:
+            if 6 <= len(digits) <= 20 and not is_amount(text, tok.start, tok.end):
                 found.append(Span(tok.start, tok.end, "BANK_ACCOUNT", 0.8, self.name))
         return tuple(found)
 
