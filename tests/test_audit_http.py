@@ -13,7 +13,14 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from proxy.audit.bundle import verify_bundle
 from proxy.audit.events import Actor, AuditEvent, Decision, subject_refs
-from proxy.audit.http import AUDIT_TRAIL, AuditService, ExportCase, ExportMessage, register
+from proxy.audit.http import (
+    AUDIT_SERVICE,
+    AUDIT_TRAIL,
+    AuditService,
+    ExportCase,
+    ExportMessage,
+    register,
+)
 from proxy.audit.log import AuditQuery, AuditTrail, CheckpointPolicy
 from proxy.audit.store import SQLiteAuditStore
 from proxy.audit.testing import BrokenStore, FakeSigner, FrozenClock
@@ -100,10 +107,31 @@ def h(role: str, token: str | None = None) -> dict[str, str]:
 
 
 async def test_audit_query_requires_the_auditor_role(env: Any) -> None:
-    """A dispute agent may not read the audit trail."""
-    client, _ = env
+    """A dispute agent may not read the audit trail, and the refusal is recorded."""
+    client, trail = env
     resp = await client.get("/v1/audit", headers=h("dispute_agent"))
     assert resp.status == 403
+    rows = await trail.store.query(AuditQuery(kind="audit.query"))
+    assert [r.actor_role for r in rows] == ["dispute_agent"]
+    assert '"allow":false' in rows[0].body.decode()
+
+
+async def test_policy_engine_decides_when_given(env: Any) -> None:
+    """With an authorize hook, its decision (and rule) replaces the built-in role sets."""
+    client, trail = env
+    svc = client.server.app[AUDIT_SERVICE]
+    asked: list[tuple[str, str]] = []
+
+    def authorize(role: str, action: str) -> Decision:
+        asked.append((role, action))
+        return Decision(role == "risk_analyst", "roles.test", "test policy")
+
+    svc.authorize = authorize
+    assert (await client.get("/v1/audit", headers=h("auditor"))).status == 403
+    assert (await client.get("/v1/audit", headers=h("risk_analyst"))).status == 200
+    assert asked == [("auditor", "audit.read"), ("risk_analyst", "audit.read")]
+    rows = await trail.store.query(AuditQuery(kind="audit.query"))
+    assert all('"rule":"roles.test"' in r.body.decode() for r in rows)
 
 
 async def test_audit_query_filters_by_actor_and_is_itself_audited(env: Any) -> None:

@@ -82,6 +82,9 @@ class AuditService:
     hash_subject: Callable[[str], str]
     cases: CaseSource | None = None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    # (role, action) -> a decision with allow/rule/reason: the policy engine's
+    # decide_action. Without it, the built-in role sets below decide.
+    authorize: Callable[[str, str], Any] | None = None
 
 
 AUDIT_SERVICE = web.AppKey("chatwarden.audit.service", AuditService)
@@ -106,9 +109,25 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"))
 
 
-def _require(actor: Actor, roles: frozenset[str]) -> None:
-    if actor.role not in roles:
+AUDIT_ACTION = "audit.read"
+
+
+async def _require(
+    svc: AuditService, trail: AuditTrail, actor: Actor, kind: str, roles: frozenset[str]
+) -> Decision:
+    """Decide whether ``actor`` may use this endpoint; a refusal is recorded, then 403."""
+    if svc.authorize is not None:
+        decision = Decision.of(svc.authorize(actor.role, AUDIT_ACTION))
+    elif actor.role in roles:
+        decision = Decision(True, f"builtin.{kind}", "role may read the audit trail")
+    else:
+        decision = Decision(False, "default_deny", "role may not read the audit trail")
+    if not decision.allow:
+        await _record(
+            trail, AuditEvent(kind=kind, actor=actor, decision=decision, time=svc.clock())
+        )
         raise _json_error(web.HTTPForbidden, "this role may not use this endpoint")
+    return decision
 
 
 async def _record(trail: AuditTrail, event: AuditEvent) -> None:
@@ -169,7 +188,7 @@ async def list_events(request: web.Request) -> web.Response:
     svc = request.app[AUDIT_SERVICE]
     trail = request.app[AUDIT_TRAIL]
     actor = await svc.authenticate(request)
-    _require(actor, AUDIT_READERS)
+    decision = await _require(svc, trail, actor, "audit.query", AUDIT_READERS)
     q = AuditQuery(
         actor_token_id=request.query.get("actor"),
         actor_role=request.query.get("role"),
@@ -187,7 +206,7 @@ async def list_events(request: web.Request) -> web.Response:
         AuditEvent(
             kind="audit.query",
             actor=actor,
-            decision=Decision(True, "audit.read", "auditor role"),
+            decision=decision,
             time=svc.clock(),
             count=len(rows),
             case_id=q.case_id,
@@ -205,7 +224,7 @@ async def disclosures(request: web.Request) -> web.Response:
     svc = request.app[AUDIT_SERVICE]
     trail = request.app[AUDIT_TRAIL]
     actor = await svc.authenticate(request)
-    _require(actor, DISCLOSURE_READERS)
+    decision = await _require(svc, trail, actor, "subject.disclosures", DISCLOSURE_READERS)
     ref = svc.hash_subject(request.match_info["subject_id"])
     found: list[dict[str, Any]] = []
     after = -1
@@ -237,7 +256,7 @@ async def disclosures(request: web.Request) -> web.Response:
         AuditEvent(
             kind="subject.disclosures",
             actor=actor,
-            decision=Decision(True, "subject.disclosures", "access request or regulator"),
+            decision=decision,
             time=svc.clock(),
             subjects=(ref,),
             count=len(found),

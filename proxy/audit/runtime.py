@@ -103,9 +103,17 @@ def register_http(
     ring: Any,
     authenticate: Callable[[web.Request], Awaitable[Actor]],
     cases: CaseSource | None,
+    authorize: Callable[[str, str], Any] | None = None,
 ) -> None:
-    """Register the audit endpoints; the trail comes from :func:`trail_context`."""
-    register(app, AuditService(signer_of(ring), authenticate, subject_hasher(ring), cases))
+    """Register the audit endpoints; the trail comes from :func:`trail_context`.
+    ``authorize(role, action)`` is the policy engine's ``decide_action`` (the action is
+    ``"audit.read"``); without it the built-in role sets decide."""
+    register(
+        app,
+        AuditService(
+            signer_of(ring), authenticate, subject_hasher(ring), cases, authorize=authorize
+        ),
+    )
 
 
 __all__ = ["AUDIT_TRAIL", "record_once", "register_http", "subject_hasher", "trail_context"]
