@@ -19,12 +19,15 @@ import pytest
 from proxy.storage import (
     DataKeyRecord,
     InvalidCursor,
+    InvalidRecord,
     InvalidStorageUrl,
     OutboxItem,
     Storage,
     StorageUnavailable,
     open_storage,
 )
+from proxy.storage.base import StoredMessage
+from proxy.storage.batching import GroupCommitter
 from proxy.testing import make_message
 
 PG_BASE = os.environ.get("CHATWARDEN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -146,6 +149,39 @@ async def test_concurrent_puts_of_one_id_create_one_record(open_store: Factory) 
     assert created.count(True) == 1 and len(seqs) == 1 and len(bodies) == 1
     page = await a.query_messages("t1", purpose=None)
     assert [m.message_id for m in page.items] == ["m1"]
+
+
+async def test_many_concurrent_puts_are_all_stored_once(store: Storage) -> None:
+    """Fifty concurrent single-message puts (group-committed) each create their record."""
+    results = await asyncio.gather(*(store.put_messages([make_message(n)]) for n in range(50)))
+    assert all(r[0][1] for r in results)
+    assert len({r[0][0].seq for r in results}) == 50
+    page = await store.query_messages("t1", purpose=None, limit=100)
+    assert sorted(m.message_id for m in page.items) == sorted(f"m{n}" for n in range(50))
+
+
+async def test_concurrent_calls_repeating_an_id_create_it_once(store: Storage) -> None:
+    """Calls grouped into one transaction still see each other's ids as replays."""
+    results = await asyncio.gather(
+        *(store.put_messages([make_message(n % 3, response=f"r{n}".encode())])
+          for n in range(9))
+    )
+    assert sum(c for r in results for _, c in r) == 3
+    assert len({(m.message_id, m.seq, m.response) for r in results for m, _ in r}) == 3
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        "redacted",  # PostgreSQL text cannot hold NUL; refuse on both backends alike
+        "sender_id",  # every text column is checked
+    ],
+)
+async def test_nul_character_is_refused_before_the_database(store: Storage, field: str) -> None:
+    """A record with a NUL character raises InvalidRecord and stores nothing."""
+    with pytest.raises(InvalidRecord):
+        await store.put_messages([make_message(0), make_message(1, **{field: "a\x00b"})])
+    assert (await store.query_messages("t1", purpose=None)).items == ()
 
 
 async def test_batch_results_follow_input_order(store: Storage) -> None:
@@ -453,3 +489,93 @@ async def test_bad_storage_url_is_refused(url: str) -> None:
     """Unknown schemes and pathless SQLite URLs raise InvalidStorageUrl."""
     with pytest.raises(InvalidStorageUrl):
         await open_storage(url)
+
+
+# --------------------------------------------------------------------------- group commit
+
+
+class _FakeBatch:
+    """A put_batch that records its calls and can be held or made to fail."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    async def __call__(
+        self, records: list[StoredMessage], outbox: list[OutboxItem]
+    ) -> list[tuple[StoredMessage, bool]]:
+        self.calls.append([r.message_id for r in records])
+        await self.gate.wait()
+        if any(r.message_id == "bad" for r in records):
+            raise StorageUnavailable("fake failure", "Fake")
+        return [(r, True) for r in records]
+
+
+async def test_calls_queued_during_a_transaction_share_the_next_one() -> None:
+    """While one transaction runs, later calls queue and commit together."""
+    fake = _FakeBatch()
+    fake.gate.clear()
+    gc = GroupCommitter(fake)
+    first = asyncio.ensure_future(gc.put([make_message(0)]))
+    await asyncio.sleep(0)
+    rest = [asyncio.ensure_future(gc.put([make_message(n)])) for n in range(1, 6)]
+    await asyncio.sleep(0)
+    fake.gate.set()
+    await asyncio.gather(first, *rest)
+    assert fake.calls == [["m0"], ["m1", "m2", "m3", "m4", "m5"]]
+
+
+async def test_each_call_gets_its_own_results() -> None:
+    """Results of a shared transaction are split back per call, in input order."""
+    gc = GroupCommitter(_FakeBatch())
+    a, b = await asyncio.gather(
+        gc.put([make_message(1), make_message(2)]), gc.put([make_message(3)])
+    )
+    assert ([m.message_id for m, _ in a], [m.message_id for m, _ in b]) == (["m1", "m2"], ["m3"])
+
+
+async def test_a_failing_call_does_not_fail_its_group() -> None:
+    """When a shared transaction fails, each call is retried alone; only the bad one fails."""
+    fake = _FakeBatch()
+    fake.gate.clear()
+    gc = GroupCommitter(fake)
+    first = asyncio.ensure_future(gc.put([make_message(0)]))
+    await asyncio.sleep(0)
+    good = asyncio.ensure_future(gc.put([make_message(1)]))
+    bad = asyncio.ensure_future(gc.put([make_message(2, message_id="bad")]))
+    await asyncio.sleep(0)
+    fake.gate.set()
+    await first
+    assert (await good)[0][0].message_id == "m1"
+    with pytest.raises(StorageUnavailable):
+        await bad
+
+
+async def test_group_size_is_bounded() -> None:
+    """No transaction holds more than max_records records (unless one call is larger)."""
+    fake = _FakeBatch()
+    fake.gate.clear()
+    gc = GroupCommitter(fake, max_records=2)
+    calls = [asyncio.ensure_future(gc.put([make_message(n)])) for n in range(5)]
+    await asyncio.sleep(0)
+    fake.gate.set()
+    await asyncio.gather(*calls)
+    assert [len(c) for c in fake.calls] == [2, 2, 1]
+
+
+async def test_cancelled_caller_does_not_cancel_the_commit() -> None:
+    """A caller that goes away mid-commit leaves the transaction to finish for the others."""
+    fake = _FakeBatch()
+    fake.gate.clear()
+    gc = GroupCommitter(fake)
+    first = asyncio.ensure_future(gc.put([make_message(0)]))
+    await asyncio.sleep(0)
+    leaving = asyncio.ensure_future(gc.put([make_message(1)]))
+    staying = asyncio.ensure_future(gc.put([make_message(2)]))
+    await asyncio.sleep(0)
+    leaving.cancel()
+    fake.gate.set()
+    await first
+    assert (await staying)[0][0].message_id == "m2"
+    assert fake.calls[-1] == ["m1", "m2"]

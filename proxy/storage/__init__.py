@@ -27,6 +27,7 @@ from proxy.storage.base import (
 )
 from proxy.storage.errors import (
     InvalidCursor,
+    InvalidRecord,
     InvalidStorageUrl,
     StorageError,
     StorageUnavailable,
@@ -38,6 +39,7 @@ __all__ = [
     "DataKeyRecord",
     "Entity",
     "InvalidCursor",
+    "InvalidRecord",
     "InvalidStorageUrl",
     "OutboxItem",
     "OutboxRow",

@@ -43,7 +43,7 @@ from typing import Protocol, runtime_checkable
 
 import msgpack  # type: ignore[import-untyped]  # no stubs published
 
-from proxy.storage.errors import InvalidCursor
+from proxy.storage.errors import InvalidCursor, InvalidRecord
 
 __all__ = [
     "RECORD_SCHEMA_VERSION",
@@ -55,6 +55,7 @@ __all__ = [
     "Page",
     "Storage",
     "StoredMessage",
+    "check_record",
     "decode_cursor",
     "decode_entities",
     "decode_purposes",
@@ -264,6 +265,27 @@ class Storage(Protocol):
 
 
 # --------------------------------------------------------------------------- encodings
+
+
+_TEXT_FIELDS = (
+    "tenant", "message_id", "conversation_id", "sender_id", "sender_role", "recipient_id",
+    "order_id", "dispute_id", "region", "lang", "redacted",
+)
+
+
+def check_record(rec: StoredMessage) -> None:
+    """Raise InvalidRecord unless both backends can store ``rec`` exactly."""
+    for name in _TEXT_FIELDS:
+        value = getattr(rec, name)
+        if value is not None and "\x00" in value:
+            raise InvalidRecord(f"{name} contains a NUL character; strip it before storing")
+    for name in ("tenant", "message_id", "conversation_id", "region"):
+        if not getattr(rec, name):
+            raise InvalidRecord(f"{name} is empty; every stored message needs one")
+    try:
+        encode_purposes(rec.purposes)
+    except ValueError:
+        raise InvalidRecord("a purpose name is lower-case letters, digits and _") from None
 
 
 def encode_entities(entities: Sequence[Entity]) -> bytes:

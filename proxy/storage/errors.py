@@ -33,3 +33,8 @@ class ConflictingRecord(StorageError):
 
 class InvalidCursor(StorageError, UsageError):
     """A query cursor that this service did not issue (or that was altered)."""
+
+
+class InvalidRecord(StorageError, UsageError):
+    """A record the database cannot hold as given (e.g. a NUL character in a text field,
+    a malformed purpose name). Validate input before storing it."""

@@ -50,6 +50,7 @@ from proxy.storage.base import (
     OutboxRow,
     Page,
     StoredMessage,
+    check_record,
     decode_cursor,
     decode_entities,
     decode_purposes,
@@ -59,6 +60,7 @@ from proxy.storage.base import (
     purpose_pattern,
     utc,
 )
+from proxy.storage.batching import GroupCommitter
 from proxy.storage.errors import InvalidStorageUrl, StorageUnavailable
 
 __all__ = ["PostgresStorage", "month_start", "partition_name"]
@@ -231,6 +233,8 @@ class PostgresStorage:
         self._pool: Any = None
         self._partitions: set[datetime] = set()
         self._asyncpg: Any = None
+        # Concurrent puts share transactions; a few may run at once (one per connection).
+        self._committer = GroupCommitter(self._put_batch, parallel=max(1, pool_size // 2))
 
     def __repr__(self) -> str:
         host = urlparse(self._dsn).hostname
@@ -333,14 +337,15 @@ class PostgresStorage:
     async def put_messages(
         self, records: Sequence[StoredMessage], outbox: Sequence[OutboxItem] = ()
     ) -> list[tuple[StoredMessage, bool]]:
-        records = list(records)
-        if not records:
-            return []
         for r in records:
-            encode_purposes(r.purposes)  # validate before any database work
-        await self._ensure_partitions(r.sent_at for r in records)
-        items = list(outbox)
-        return await self._with_conn(lambda c: self._put(c, records, items), tx=True)
+            check_record(r)
+        return await self._committer.put(records, outbox)
+
+    async def _put_batch(
+        self, records: list[StoredMessage], outbox: list[OutboxItem]
+    ) -> list[tuple[StoredMessage, bool]]:
+        await self._guard(lambda: self._ensure_partitions(r.sent_at for r in records))
+        return await self._with_conn(lambda c: self._put(c, records, outbox), tx=True)
 
     async def _lock_conversation(self, conn: Any, tenant: str, cid: str) -> frozenset[str]:
         await conn.execute(
@@ -357,84 +362,131 @@ class PostgresStorage:
         )
         return decode_purposes(text)
 
-    async def _widen(
-        self, conn: Any, tenant: str, cid: str, old: frozenset[str], new: frozenset[str]
-    ) -> None:
-        if new == old:
+    async def _widen_many(self, conn: Any, changed: dict[tuple[str, str], frozenset[str]]) -> None:
+        """Store widened conversation purposes and re-tag those conversations' messages."""
+        if not changed:
             return
-        enc = encode_purposes(new)
+        keys = sorted(changed)
+        args = ([k[0] for k in keys], [k[1] for k in keys],
+                [encode_purposes(changed[k]) for k in keys])
         await conn.execute(
-            "UPDATE conversations SET purposes = $3 WHERE tenant = $1 AND conversation_id = $2",
-            tenant, cid, enc,
+            "UPDATE conversations c SET purposes = u.p"
+            " FROM unnest($1::text[], $2::text[], $3::text[]) AS u(t, c, p)"
+            " WHERE c.tenant = u.t AND c.conversation_id = u.c",
+            *args,
         )
         await conn.execute(
-            "UPDATE messages SET purposes = $3 WHERE tenant = $1 AND conversation_id = $2"
-            " AND purposes <> $3",
-            tenant, cid, enc,
+            "UPDATE messages m SET purposes = u.p"
+            " FROM unnest($1::text[], $2::text[], $3::text[]) AS u(t, c, p)"
+            " WHERE m.tenant = u.t AND m.conversation_id = u.c AND m.purposes <> u.p",
+            *args,
         )
 
     async def _put(
         self, conn: Any, records: list[StoredMessage], outbox: list[OutboxItem]
     ) -> list[tuple[StoredMessage, bool]]:
-        convs: dict[tuple[str, str], frozenset[str]] = {}
-        for key in sorted({(r.tenant, r.conversation_id) for r in records}):
-            convs[key] = await self._lock_conversation(conn, *key)
-        before = dict(convs)
-        results: dict[int, tuple[StoredMessage, bool]] = {}
-        created: dict[tuple[str, str], StoredMessage] = {}
-        order = sorted(range(len(records)), key=lambda i: (records[i].tenant,
-                                                           records[i].message_id, i))
-        for i in order:
-            rec = records[i]
-            seq = await conn.fetchval(
-                "INSERT INTO message_ids (tenant, message_id, conversation_id, sent_at, seq)"
-                " VALUES ($1, $2, $3, $4, nextval('message_seq')) ON CONFLICT DO NOTHING"
-                " RETURNING seq",
-                rec.tenant, rec.message_id, rec.conversation_id, utc(rec.sent_at),
-            )
-            if seq is None:
-                row = await conn.fetchrow(
-                    f"SELECT {_COLUMNS} FROM messages WHERE tenant = $1 AND message_id = $2",
-                    rec.tenant, rec.message_id,
+        """One batch in a constant number of round trips (arrays via ``unnest``)."""
+        # 1. Lock the batch's conversations, in sorted order (the lock order of every writer).
+        keys = sorted({(r.tenant, r.conversation_id) for r in records})
+        kt, kc = [k[0] for k in keys], [k[1] for k in keys]
+        await conn.execute(
+            "INSERT INTO conversations (tenant, conversation_id)"
+            " SELECT t, c FROM unnest($1::text[], $2::text[]) AS u(t, c) ORDER BY t, c"
+            " ON CONFLICT DO NOTHING",
+            kt, kc,
+        )
+        rows = await conn.fetch(
+            "SELECT x.tenant, x.conversation_id, x.purposes FROM conversations x"
+            " JOIN unnest($1::text[], $2::text[]) AS u(t, c)"
+            " ON x.tenant = u.t AND x.conversation_id = u.c"
+            " ORDER BY x.tenant, x.conversation_id FOR UPDATE OF x",
+            kt, kc,
+        )
+        before = {(r["tenant"], r["conversation_id"]): decode_purposes(r["purposes"])
+                  for r in rows}
+        # 2. Claim message ids: seqs follow input order, inserts go in sorted order.
+        first: dict[tuple[str, str], int] = {}
+        for i, r in enumerate(records):
+            first.setdefault((r.tenant, r.message_id), i)
+        uniq = sorted(first.values())
+        seqs = [row[0] for row in await conn.fetch(
+            "SELECT nextval('message_seq') FROM generate_series(1, $1)", len(uniq))]
+        seq_of = dict(zip(uniq, seqs, strict=True))
+        claimed = await conn.fetch(
+            "INSERT INTO message_ids (tenant, message_id, conversation_id, sent_at, seq)"
+            " SELECT t, m, c, s, q FROM unnest($1::text[], $2::text[], $3::text[],"
+            " $4::timestamptz[], $5::bigint[]) AS u(t, m, c, s, q) ORDER BY t, m"
+            " ON CONFLICT DO NOTHING RETURNING tenant, message_id",
+            [records[i].tenant for i in uniq], [records[i].message_id for i in uniq],
+            [records[i].conversation_id for i in uniq],
+            [utc(records[i].sent_at) for i in uniq], [seq_of[i] for i in uniq],
+        )
+        created_keys = {(r["tenant"], r["message_id"]) for r in claimed}
+        new = [i for i in uniq if (records[i].tenant, records[i].message_id) in created_keys]
+        # 3. Purposes: conversation-scoped, so merge before inserting.
+        after = dict(before)
+        for i in new:
+            k = (records[i].tenant, records[i].conversation_id)
+            after[k] = after[k] | records[i].purposes
+        stored: dict[tuple[str, str], StoredMessage] = {}
+        if new:
+            cols: list[list[Any]] = [[] for _ in range(20)]
+            for i in new:
+                rec = records[i]
+                values = (
+                    seq_of[i], rec.tenant, rec.message_id, rec.conversation_id, rec.sender_id,
+                    rec.sender_role, rec.recipient_id, utc(rec.sent_at), rec.order_id,
+                    rec.dispute_id, rec.region, rec.lang, rec.redacted,
+                    encode_entities(rec.entities),
+                    encode_purposes(after[(rec.tenant, rec.conversation_id)]),
+                    None if rec.retention_until is None else utc(rec.retention_until),
+                    rec.sealed, rec.schema_version, utc(rec.ingested_at), rec.response,
                 )
-                if row is None:  # the id row exists, so its message must: refuse to guess
-                    raise self._asyncpg.PostgresError("message id without its message")
-                results[i] = (_message(row), False)
-                continue
-            key = (rec.tenant, rec.conversation_id)
-            convs[key] = convs[key] | rec.purposes
+                for col, v in zip(cols, values, strict=True):
+                    col.append(v)
+                stored[(rec.tenant, rec.message_id)] = replace(rec, seq=seq_of[i])
             await conn.execute(
-                f"INSERT INTO messages ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
-                " $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
-                seq, rec.tenant, rec.message_id, rec.conversation_id, rec.sender_id,
-                rec.sender_role, rec.recipient_id, utc(rec.sent_at), rec.order_id,
-                rec.dispute_id, rec.region, rec.lang, rec.redacted,
-                encode_entities(rec.entities), encode_purposes(convs[key]),
-                None if rec.retention_until is None else utc(rec.retention_until),
-                rec.sealed, rec.schema_version, utc(rec.ingested_at), rec.response,
+                f"INSERT INTO messages ({_COLUMNS}) SELECT * FROM unnest($1::bigint[],"
+                " $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],"
+                " $8::timestamptz[], $9::text[], $10::text[], $11::text[], $12::text[],"
+                " $13::text[], $14::bytea[], $15::text[], $16::timestamptz[], $17::bytea[],"
+                " $18::integer[], $19::timestamptz[], $20::bytea[])",
+                *cols,
             )
-            stored = replace(rec, seq=seq)
-            created[(rec.tenant, rec.message_id)] = stored
-            results[i] = (stored, True)
-        for key, new in convs.items():
-            await self._widen(conn, *key, before[key], new)
-        rows = [
-            (it.tenant, created[(it.tenant, it.message_id)].conversation_id, it.message_id,
-             it.destination, it.payload, utc(created[(it.tenant, it.message_id)].ingested_at))
-            for it in outbox
-            if (it.tenant, it.message_id) in created
-        ]
-        if rows:
-            await conn.executemany(
+        await self._widen_many(conn, {k: v for k, v in after.items() if v != before[k]})
+        # 4. Records that already existed (replays, or lost races): read them back.
+        old = {(r.tenant, r.message_id) for r in records} - created_keys
+        if old:
+            ot = sorted(old)
+            for row in await conn.fetch(
+                f"SELECT {_COLUMNS} FROM messages m JOIN unnest($1::text[], $2::text[])"
+                " AS u(t, i) ON m.tenant = u.t AND m.message_id = u.i",
+                [k[0] for k in ot], [k[1] for k in ot],
+            ):
+                stored[(row["tenant"], row["message_id"])] = _message(row)
+            if not old <= stored.keys():  # an id row without its message: refuse to guess
+                raise self._asyncpg.DataError("message id without its message")
+        # 5. Outbox rows for created messages only.
+        items = [it for it in outbox if (it.tenant, it.message_id) in created_keys]
+        if items:
+            await conn.execute(
                 "INSERT INTO outbox (tenant, conversation_id, message_id, destination, payload,"
-                " next_at) VALUES ($1, $2, $3, $4, $5, $6)",
-                rows,
+                " next_at) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
+                " $5::bytea[], $6::timestamptz[])",
+                [it.tenant for it in items],
+                [stored[(it.tenant, it.message_id)].conversation_id for it in items],
+                [it.message_id for it in items],
+                [it.destination for it in items],
+                [it.payload for it in items],
+                [utc(stored[(it.tenant, it.message_id)].ingested_at) for it in items],
             )
-        return [
-            (replace(m, purposes=convs[(m.tenant, m.conversation_id)]), True) if new_
-            else (m, False)
-            for m, new_ in (results[i] for i in range(len(records)))
-        ]
+        out: list[tuple[StoredMessage, bool]] = []
+        for i, rec in enumerate(records):
+            key = (rec.tenant, rec.message_id)
+            m = stored[key]
+            m = replace(m, purposes=after.get((m.tenant, m.conversation_id), m.purposes))
+            out.append((m, key in created_keys and first[key] == i))
+        return out
 
     async def get_message(self, tenant: str, message_id: str) -> StoredMessage | None:
         row = await self._with_conn(
@@ -491,7 +543,8 @@ class PostgresStorage:
 
         async def w(conn: Any) -> frozenset[str]:
             old = await self._lock_conversation(conn, tenant, conversation_id)
-            await self._widen(conn, tenant, conversation_id, old, old | add)
+            if old | add != old:
+                await self._widen_many(conn, {(tenant, conversation_id): old | add})
             return old | add
 
         return await self._with_conn(w, tx=True)

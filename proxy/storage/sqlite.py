@@ -35,6 +35,7 @@ from proxy.storage.base import (
     OutboxRow,
     Page,
     StoredMessage,
+    check_record,
     decode_cursor,
     decode_entities,
     decode_purposes,
@@ -43,6 +44,7 @@ from proxy.storage.base import (
     encode_purposes,
     purpose_pattern,
 )
+from proxy.storage.batching import GroupCommitter
 from proxy.storage.errors import StorageUnavailable
 
 __all__ = ["SQLiteStorage"]
@@ -178,6 +180,8 @@ class SQLiteStorage:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chatwarden-sqlite")
         self._conn: sqlite3.Connection | None = None
         self._closed = False
+        # Concurrent puts share one transaction (one fsync): see proxy.storage.batching.
+        self._committer = GroupCommitter(self._put_batch)
 
     def __repr__(self) -> str:
         return f"SQLiteStorage(path={self._path!r})"
@@ -249,16 +253,20 @@ class SQLiteStorage:
     async def put_messages(
         self, records: Sequence[StoredMessage], outbox: Sequence[OutboxItem] = ()
     ) -> list[tuple[StoredMessage, bool]]:
-        records = list(records)
-        items = list(outbox)
-        return await self._run(lambda: self._write(lambda c: self._put(c, records, items)))
+        for r in records:
+            check_record(r)
+        return await self._committer.put(records, outbox)
+
+    async def _put_batch(
+        self, records: list[StoredMessage], outbox: list[OutboxItem]
+    ) -> list[tuple[StoredMessage, bool]]:
+        return await self._run(lambda: self._write(lambda c: self._put(c, records, outbox)))
 
     def _put(
         self, c: sqlite3.Connection, records: list[StoredMessage], outbox: list[OutboxItem]
     ) -> list[tuple[StoredMessage, bool]]:
         results: list[tuple[StoredMessage, bool]] = []
         created_ids: dict[tuple[str, str], datetime] = {}
-        convs: set[tuple[str, str]] = set()
         for rec in records:
             row = c.execute(
                 f"SELECT {_COLUMNS} FROM messages WHERE tenant = ? AND message_id = ?",
@@ -296,7 +304,6 @@ class SQLiteStorage:
             seq = cur.lastrowid
             assert seq is not None
             created_ids[(rec.tenant, rec.message_id)] = rec.ingested_at
-            convs.add((rec.tenant, rec.conversation_id))
             results.append((_replace(rec, seq=seq), True))
         for item in outbox:
             if (item.tenant, item.message_id) in created_ids:
@@ -307,10 +314,10 @@ class SQLiteStorage:
                      to_us(created_ids[(item.tenant, item.message_id)])),
                 )
         # Every message of a conversation carries the conversation's (final) purposes.
+        convs = {(m.tenant, m.conversation_id) for m, _ in results}
         final = {k: self._purposes_sync(c, *k) for k in convs}
         return [
-            (_replace(m, purposes=final[(m.tenant, m.conversation_id)]), True) if created
-            else (m, False)
+            (_replace(m, purposes=final[(m.tenant, m.conversation_id)]), created)
             for m, created in results
         ]
 
