@@ -207,6 +207,12 @@ PHONE_FOUND = [
     ("jp-intl", "TEL +81 3-1234-5678", "+81 3-1234-5678"),
     # India mobile, international 5-5
     ("in-intl", "mobile +91 98765 43210", "+91 98765 43210"),
+    # a compact number admitted because an e-mail address stands next to it
+    ("beside-email", "I'm on 02079460958 or nora@example.com", "02079460958"),
+    # a context phrase after the number
+    ("context-after-phrase", "07700 900 123 is my mobile", "07700 900 123"),
+    # a business word earlier in another clause does not veto the phone
+    ("business-other-clause", "Order 4820193 shipped, 0161 496 0000 is the line", "0161 496 0000"),
 ]
 
 
@@ -272,6 +278,12 @@ PHONE_NOT_FOUND = [
     ("container-after-call", "Call me when container 4567890 arrives"),
     # a number glued to a following count
     ("count-after", "We shipped 1 200 000 pcs last year."),
+    # a business word introducing the number across filler words
+    ("business-filler", "Tracking number for your parcel is 4820193756"),
+    # "No." after the business word is not a clause break
+    ("order-no-abbrev", "Order no. 0161496000 please"),
+    # an order number next to an e-mail address is still an order number
+    ("order-beside-email", "Order 4820193756 from nora@example.com"),
 ]
 
 

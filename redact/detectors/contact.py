@@ -246,7 +246,8 @@ _PHONE_WORDS = (
     # English
     r"phone\w*|telephone|tel|tele|mobile|mob|cell\w*|call\w*|ring|ringing|fax|hotline|"
     r"landline|desk|direct line|dial|ph|reach|reachable|reached|reception|switchboard|"
-    r"sms|text me|text us|texting|contact me|contact us|contact number|contact no|contact|"
+    r"sms|msg|message me|text me|text us|texting|my line|contact me|contact us|"
+    r"contact number|contact no|contact|"
     r"my number|our number|number to call|answering|messages to|registered|"
     # messengers whose id is the phone number
     r"whats ?app|wa|zap|viber|signal|telegram|wechat|line id|kakao\w*|zalo|imessage|"
@@ -267,6 +268,7 @@ _PHONE_WORDS = (
 _PHONE_BEFORE = re.compile(rf"(?<![A-Za-z])(?:{_PHONE_WORDS})(?![A-Za-z])", re.IGNORECASE)
 _PHONE_AFTER = re.compile(
     r"\W{0,3}(?:office|fax|mobile|cell|home|work|tel|phone|desk|direct|whatsapp|"
+    r"(?:is )?my (?:line|number|mobile|cell|phone)|"
     r"\([omwhfc]\))(?![A-Za-z])",
     re.IGNORECASE,
 )
@@ -275,6 +277,8 @@ _BUSINESS_WORDS = re.compile(
     r"(?<![A-Za-z])(?:order|orders|po|p/o|purchase order|tracking|track|trace|waybill|awb|"
     r"b/l|bl|bill of lading|container|shipment|parcel|package|consignment|invoice|inv|"
     r"receipt|quote|quotation|contract|ref|reference|case|ticket|dispute|claim|"
+    r"price|cost|total|amount|sum|qty|quantity|moq|weight|size|dimensions|volume|"
+    r"capacity|eta|etd|date|deadline|"
     r"hs|hs code|hts|tariff|sku|model|item|part|article|art|batch|lot|serial|s/n|"
     r"imei|code|barcode|ean|upc|gtin|isbn|"
     r"account|acct|a/c|iban|bank|routing|aba|sort code|swift|bic|card|cvv|cvc|"
@@ -300,6 +304,10 @@ _UNIT_AFTER = re.compile(
 )
 
 _CONTEXT_BEFORE = 40
+# How far a business word may stand before the number it introduces
+# ("Tracking number for your parcel is 4820193756").
+_BUSINESS_GAP = 32
+_CLAUSE_BREAK = re.compile(r"(?<![Nn]o)(?<![Nn]r)(?<!ref)[.;!?]\s|,\s|\n\s*\n")
 _CONTEXT_AFTER = 14
 # National numbers run to 12 digits at most (13 in a few German ranges, which are
 # admitted only with "+49"): anything longer is an order id, a card or an account.
@@ -337,16 +345,32 @@ def _last_end(pattern: re.Pattern[str], text: str, lo: int, hi: int) -> int:
 
 
 def _nearest_context(text: str, start: int) -> str | None:
-    """Which keyword kind occurs nearest before ``start``: "phone", "business" or None.
+    """Which keyword kind governs the number at ``start``: "phone", "business" or None.
 
-    On a tie ("order tel" cannot tie, but "PO" inside a longer phrase can) business wins.
+    A phone word counts anywhere in the window before the number; a business word only
+    when it introduces the number (at most a few filler characters between them, no
+    clause break), so "order 123 shipped, call 0161 ..." keeps the phone. When both
+    count, the nearer one wins ("call me about order 4820..." is an order).
     """
     lo = max(0, start - _CONTEXT_BEFORE)
     phone = _last_end(_PHONE_BEFORE, text, lo, start)
-    business = _last_end(_BUSINESS_WORDS, text, lo, start)
+    business = _last_end(_BUSINESS_WORDS, text, max(0, start - _BUSINESS_GAP), start)
+    if business >= 0 and _CLAUSE_BREAK.search(text, business, start) is not None:
+        business = -1
     if phone < 0 and business < 0:
         return None
     return "phone" if phone > business else "business"
+
+
+# Contact details cluster: a number written next to an e-mail address is a phone
+# ("reach me at 02071234567 or anna@example.com").
+_EMAIL_NEARBY = re.compile(r"[A-Za-z0-9._%+\-]@[A-Za-z0-9\-]+\.[A-Za-z]")
+_EMAIL_WINDOW = 48
+
+
+def _near_email(text: str, start: int, end: int) -> bool:
+    lo, hi = max(0, start - _EMAIL_WINDOW), min(len(text), end + _EMAIL_WINDOW)
+    return _EMAIL_NEARBY.search(text, lo, hi) is not None
 
 
 def _international(main: str) -> PhoneNumber | None:
@@ -386,7 +410,9 @@ def classify_phone(main: str, text: str, start: int, end: int) -> PhoneVerdict:
         return _REJECT
     context = _nearest_context(text, start)
     after = _PHONE_AFTER.match(text, end) is not None
-    has_context = context == "phone" or (context is None and after)
+    has_context = context == "phone" or (
+        context is None and (after or _near_email(text, start, end))
+    )
 
     intl = _international(main)
     if intl is not None and n >= _MIN_INTERNATIONAL_DIGITS and context != "business":
