@@ -53,6 +53,8 @@ SSN_ROWS: Rows = [
     ("SSN ０７８-０５-１１２０", {("０７８-０５-１１２０", "US_SSN")}),
     # disguise: one digit at a time after the keyword
     ("SSN: 1 2 3 4 5 6 7 8 9", {("1 2 3 4 5 6 7 8 9", "US_SSN")}),
+    # disguise: en dashes
+    ("SSN 078\u201305\u20131120", {("078\u201305\u20131120", "US_SSN")}),
     # invalid range: area 666 is never issued
     ("SSN 666-12-3456", set()),
     # invalid range: group 00
@@ -222,6 +224,10 @@ TAX_ROWS: Rows = [
     ("USt-IdNr. DE736343332", {("DE736343332", "TAX_ID")}),
     # keep: a price after VAT is not a tax ID
     ("price incl. VAT 1200 USD", set()),
+    # keep: "tin" the metal, in lower case, before a quantity
+    ("tin box 120000 pcs", set()),
+    # keep: the German word "ein" is not an EIN
+    ("Ich bestelle ein 200000 Stück", set()),
 ]
 
 

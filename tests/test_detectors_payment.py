@@ -56,6 +56,18 @@ CARD_ROWS: list[tuple[str, set[tuple[str, str]]]] = [
         f"card 4526{NBSP}0181{NBSP}5908{NBSP}3012",
         {(f"4526{NBSP}0181{NBSP}5908{NBSP}3012", "CREDIT_CARD")},
     ),
+    # disguise: en dashes between groups (NFKC leaves them alone; the detector folds them)
+    (
+        "card 4526\u20130181\u20135908\u20133012",
+        {("4526\u20130181\u20135908\u20133012", "CREDIT_CARD")},
+    ),
+    # disguise: middle dots between groups
+    (
+        "卡号 4526\u00b70181\u00b75908\u00b73012",
+        {("4526\u00b70181\u00b75908\u00b73012", "CREDIT_CARD")},
+    ),
+    # disguise: double spaces between groups
+    ("card 4526  0181  5908  3012", {("4526  0181  5908  3012", "CREDIT_CARD")}),
     # valid: Amex printed 4-6-5
     ("amex 3723 194875 74919", {("3723 194875 74919", "CREDIT_CARD")}),
     # valid: Mastercard 2-series
@@ -119,6 +131,13 @@ EXTRAS_ROWS: list[tuple[str, set[tuple[str, str]]]] = [
     ("Kreditkarte gültig bis 11/28", {("11/28", "CARD_EXPIRY")}),
     # missing context: an expiry word without any card is a business date
     ("the quote expires 12/26", set()),
+    # a letter of credit's expiry is a business date, and 12/2026 is part of a full date
+    ("Letter of credit expiry date 15/12/2026", set()),
+    # German check-digit word for the CVV
+    (
+        "Karte 4526 0181 5908 3012 Prüfziffer 737",
+        {("4526 0181 5908 3012", "CREDIT_CARD"), ("737", "CARD_CVV")},
+    ),
 ]
 
 
@@ -150,6 +169,11 @@ IBAN_ROWS: list[tuple[str, set[tuple[str, str]]]] = [
     (f"IBAN DE44500105{ZW}175407324931", {(f"DE44500105{ZW}175407324931", "IBAN")}),
     # disguise: no-break spaces between groups
     (f"IBAN NO93{NBSP}8601{NBSP}1117{NBSP}947", {(f"NO93{NBSP}8601{NBSP}1117{NBSP}947", "IBAN")}),
+    # disguise: groups joined by " - "
+    (
+        "IBAN DE44 - 5001 - 0517 - 5407 - 3249 - 31",
+        {("DE44 - 5001 - 0517 - 5407 - 3249 - 31", "IBAN")},
+    ),
     # bad checksum: one digit changed
     ("IBAN GB29 NWBK 6016 1331 9268 18", set()),
     # wrong length for the country: never an IBAN
@@ -217,6 +241,13 @@ ACCOUNT_ROWS: list[tuple[str, set[tuple[str, str]]]] = [
     ("your account has 12 pcs", set()),
     # keep: a business word between the keyword and the number
     ("account of order 12345678", set()),
+    # keep: an amount after an account word
+    ("account balance 1500000 USD", set()),
+    # UK sort code and account number
+    (
+        "sort code 12-34-56 account 12345678",
+        {("12-34-56", "BANK_ACCOUNT"), ("12345678", "BANK_ACCOUNT")},
+    ),
 ]
 
 

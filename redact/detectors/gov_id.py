@@ -37,6 +37,7 @@ from redact.detectors.numeric import (
     Candidate,
     alnum,
     digit_runs,
+    fold_separators,
     has_digit,
     is_amount,
     keywords,
@@ -70,6 +71,7 @@ class UsSsnDetector:
     def detect(self, text: str) -> tuple[Span, ...]:
         if not has_digit(text):
             return ()
+        text = fold_separators(text)
         found: list[Span] = []
         for kw in SSN_CONTEXT.finditer(text):
             tok = value_after(text, kw.end(), max_gap=24, max_words=3)
@@ -112,6 +114,7 @@ class CnResidentIdDetector:
     def detect(self, text: str) -> tuple[Span, ...]:
         if not has_digit(text):
             return ()
+        text = fold_separators(text)
         found: list[Span] = []
         for run in digit_runs(text):
             if sum(len(g.chars) for g in run) < 18:
@@ -152,6 +155,7 @@ class BrazilDetector:
     def detect(self, text: str) -> tuple[Span, ...]:
         if not has_digit(text):
             return ()
+        text = fold_separators(text)
         found: list[Span] = []
         for run in digit_runs(text):
             total = sum(len(g.chars) for g in run)
@@ -196,6 +200,7 @@ class UkNinoDetector:
     def detect(self, text: str) -> tuple[Span, ...]:
         if not has_digit(text):
             return ()
+        text = fold_separators(text)
         found: list[Span] = []
         for m in _NINO.finditer(text):
             if not uk_nino_valid(m.group()):
@@ -232,6 +237,7 @@ class KeywordIdDetector:
     def detect(self, text: str) -> tuple[Span, ...]:
         if not has_digit(text):
             return ()
+        text = fold_separators(text)
         found: list[Span] = []
         for kw in self.context.finditer(text):
             if NEGATIVE.search(text, max(0, kw.start() - 12), kw.start()):
@@ -361,6 +367,7 @@ class VatEinDetector:
     def detect(self, text: str) -> tuple[Span, ...]:
         if not has_digit(text):
             return ()
+        text = fold_separators(text)
         found: list[Span] = []
         for m in _VAT.finditer(text):
             value = m.group()
@@ -437,6 +444,7 @@ class DateOfBirthDetector:
     def detect(self, text: str) -> tuple[Span, ...]:
         if not has_digit(text):
             return ()
+        text = fold_separators(text)
         found: list[Span] = []
         for kw in DOB_CONTEXT.finditer(text):
             gap = _DOB_GAP.match(text, kw.end())

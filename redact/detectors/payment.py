@@ -28,6 +28,7 @@ from redact.detectors.numeric import (
     Candidate,
     alnum,
     digit_runs,
+    fold_separators,
     has_digit,
     is_amount,
     keywords,
@@ -198,8 +199,8 @@ def _is_card(cand: Candidate, text: str) -> bool:
     return context is True and luhn(digits) and _whole_number(cand, text)
 
 
-_DIGIT_BEFORE = re.compile(r"\d ?[-./]? ?$")
-_NEXT_GROUP = re.compile(r" ?([-./]?) ?(\d+)")
+_DIGIT_BEFORE = re.compile(r"\d {0,2}[-./]? {0,2}$")
+_NEXT_GROUP = re.compile(r" {0,2}([-./]?) {0,2}(\d+)")
 
 
 def _whole_number(cand: Candidate, text: str) -> bool:
@@ -227,6 +228,7 @@ class CardDetector:
     def detect(self, text: str) -> tuple[Span, ...]:
         if not has_digit(text):
             return ()
+        text = fold_separators(text)
         found: list[Span] = []
         for run in digit_runs(text):
             if sum(len(g.chars) for g in run) < 12:
@@ -274,6 +276,7 @@ class CardExtrasDetector:
     def detect(self, text: str) -> tuple[Span, ...]:
         if not has_digit(text):
             return ()
+        text = fold_separators(text)
         found: list[Span] = []
         for kw in CVV_KEYWORDS.finditer(text):
             tok = value_after(text, kw.end(), max_gap=16, max_words=3, join_digit_groups=False)
@@ -299,7 +302,7 @@ class CardExtrasDetector:
 
 # IBAN start: two letters then two check digits, optionally one separator in between
 # ("DE89", "de 89", "D E 8 9" spaced one by one).
-_IBAN_START = re.compile(r"(?<![0-9A-Za-z])[A-Za-z][ ]?[A-Za-z][ \-.]?\d[ ]?\d")
+_IBAN_START = re.compile(r"(?<![0-9A-Za-z])[A-Za-z] ?[A-Za-z] {0,2}[\-.]? {0,2}\d ?\d")
 _IBAN_SEP = " -."
 
 
@@ -313,6 +316,7 @@ class IbanDetector:
     def detect(self, text: str) -> tuple[Span, ...]:
         if not has_digit(text):
             return ()
+        text = fold_separators(text)
         from redact.checksums import IBAN_LENGTHS
 
         found: list[Span] = []
@@ -344,9 +348,13 @@ def _take_alnum(text: str, start: int, count: int) -> int | None:
             i += 1
             last_end = i
             continue
-        if ch in _IBAN_SEP and i + 1 < n and text[i + 1].isascii() and text[i + 1].isalnum():
-            i += 1
-            continue
+        if ch in _IBAN_SEP and got:
+            j = i + 1
+            while j < n and j - i < 3 and text[j] in _IBAN_SEP:
+                j += 1  # at most three separator characters: "DE44 - 5001", "DE44  5001"
+            if j < n and text[j].isascii() and text[j].isalnum():
+                i = j
+                continue
         return None
     if got < count:
         return None
@@ -463,6 +471,7 @@ class BankAccountDetector:
     def detect(self, text: str) -> tuple[Span, ...]:
         if not has_digit(text):
             return ()
+        text = fold_separators(text)
         found: list[Span] = []
         for kw in ACCOUNT_CONTEXT.finditer(text):
             tok = value_after(text, kw.end(), max_gap=24, max_words=3)
