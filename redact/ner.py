@@ -230,10 +230,11 @@ _CONJUNCTIONS = frozenset({"and", "or", "und", "y", "e", "et", "&"})
 _ITEM = re.compile(r"(?<![^\W\d_'’-])(?!(?:and|or|und|y|e|et)\b)" + _LIST_ITEM)
 
 
-def list_members(text: str, spans: Sequence[Span], vocab: frozenset[str] = frozenset()) -> list[Span]:
-    """Members of a capitalised list ("A, B and C") in which one member is a name.
+def list_members(text: str, spans: Sequence[Span], vocab: frozenset[str], lower_chat: bool = False) -> list[Span]:
+    """Members of a capitalised list ("A, B and C") in which a member is a name.
 
-    In a truecased message (``vocab`` given) dictionary words are never members.
+    Dictionary words join only a list with two known names, and never in a truecased
+    (``lower_chat``) message.
     """
     if not spans:
         return []
@@ -243,11 +244,14 @@ def list_members(text: str, spans: Sequence[Span], vocab: frozenset[str] = froze
         known = [i for i in items if any(s.start <= i.start() and i.end() <= s.end for s in spans)]
         if not known:
             continue
+        # With one known member, only words outside the dictionary join it ("Action,
+        # Comedy, Kids & Family" stays a list of genres).
+        strict = len(known) < 2 or lower_chat
         for i in items:
             w = i.group()
             if i in known or not w[0].isupper() or not all(_is_name_like(x) for x in w.split()):
                 continue
-            if vocab and any(in_vocabulary(x, vocab) for x in w.split()):
+            if strict and any(in_vocabulary(x, vocab) for x in w.split()):
                 continue
             if any(_plain(x) in COMPANY_WORDS or _plain(x) in _STREET_WORDS for x in w.split()):
                 continue  # "The Clark, Romero and Hall Orchestra"
@@ -260,7 +264,14 @@ def list_members(text: str, spans: Sequence[Span], vocab: frozenset[str] = froze
 _MISLABELLED = frozenset({"ORG", "GPE", "NORP", "FAC", "PRODUCT", "WORK_OF_ART", "LOC"})
 
 
-_ORG_LEAD = re.compile(r"(?:^|\W)(?:the|a|an|via|in|at|on|near|into|per|my|our|your|his|her|their|its|this|that)\s+$", re.IGNORECASE)
+_ORG_LEAD = re.compile(
+    r"(?:^|\W)(?:the|a|an|via|in|at|on|near|into|per|my|our|your|his|her|their|its|this|that)\s+$",
+    re.IGNORECASE,
+)
+# Before a one-word entity: a place preposition ("in Yiwu", "from Ningbo").
+_PLACE_LEAD = re.compile(r"(?:^|\W)(?:in|at|near|from|into|via|inside|outside)\s+$", re.IGNORECASE)
+# Right after an entity: a company or street word makes it part of an organisation or address.
+_ORG_TAIL = re.compile(r"[ \t]+([^\W\d_]+\.?)")
 _INNER_CAP = re.compile(r"(?<!^Mc)(?<!^Mac)(?<![-'’])(?<=[^\W\d_])[A-Z]")
 
 
@@ -348,6 +359,15 @@ def extend(text: str, start: int, end: int, vocab: frozenset[str]) -> tuple[int,
             break
         end = m.end(1) - (1 if w.endswith(".") else 0)
     return start, end
+
+
+def _company_or_place(text: str, start: int, end: int) -> bool:
+    """An entity followed by a company/street word, or one word after a place preposition."""
+    tail = _ORG_TAIL.match(text, end)
+    if tail is not None and tail.group(1)[0].isupper():
+        if _plain(tail.group(1)) in COMPANY_WORDS or _plain(tail.group(1)) in _STREET_WORDS:
+            return True
+    return " " not in text[start:end] and _PLACE_LEAD.search(text, max(0, start - 10), start) is not None
 
 
 def _drop_possessive(text: str, span: Span) -> Span:
@@ -446,6 +466,8 @@ class SpacyNer:
                     name = seen[p[0] : p[1]]
                     if e.label_ != "PERSON" and not _name_shaped(seen, *p):
                         continue
+                    if _company_or_place(seen, *p):
+                        continue
                     if self._all_vocabulary(name) and (
                         e.label_ != "PERSON" or len(pieces) > 1 or seen is not texts[i] or self._inflected(name)
                     ):
@@ -459,6 +481,6 @@ class SpacyNer:
             seeds = spans + [Span(s, e, "PERSON", SCORE, self.name) for s, e in context[i]]
             if seeds:
                 spans = spans + propagate(text, seeds, self.name, SCORE)
-                spans = spans + list_members(seen, seeds + spans, self.vocab if seen is not text else frozenset())
+                spans = spans + list_members(seen, seeds + spans, self.vocab, seen is not text)
             out.append(tuple(_drop_possessive(text, sp) for sp in spans))
         return out

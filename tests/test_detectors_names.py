@@ -55,6 +55,7 @@ def _found(text: str) -> set[str]:
         ("身份证号 430723194703259985，收货人 彭海燕", "彭海燕"),  # three Han characters after an id
         ("联系人：欧阳娜娜 电话 13800000000", "欧阳娜娜"),  # contact person, stops at the phone label
         ("姓名:王先生", "王先生"),  # surname with honorific
+        ("account holder Anna Berg as stated", "Anna Berg"),  # "as" is not the company form "AS"
         ("Regards, Susan Le", "Susan Le"),  # capitalised particle-like surname at the end
         ("My colleague Ben Robinson will call", "Ben Robinson"),  # first name that is also a particle
         ("attn. de la Cruz", "de la Cruz"),  # name opening with particles

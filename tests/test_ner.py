@@ -85,6 +85,12 @@ def test_list_member_with_company_word_is_not_a_person(ner: SpacyNer) -> None:
     assert not any("Orchestra" in n for n in _names(text, ner))
 
 
+def test_name_before_as_is_kept(ner: SpacyNer) -> None:
+    """A name followed by the word "as" is not mistaken for a company ("AS")."""
+    text = "I want to add Laila Hansen as a beneficiary"
+    assert "Laila Hansen" in _names(text, ner)
+
+
 def test_list_members_follow_a_known_name(ner: SpacyNer) -> None:
     """In "A, B and C", once one member is a name the others are too."""
     text = "Regards, Kónya Ilona. The founders: Kónya, Becker and Vasquez."
@@ -101,6 +107,9 @@ def test_list_members_follow_a_known_name(ner: SpacyNer) -> None:
         "Our company Roberts LLC GmbH tax ID is DE682015258",  # company with suffixes
         "The National Insurance number is due",  # capitalised common phrase
         "OK.",  # nothing at all
+        "Action & Adventure, Animation, Comedy, Kids & Family",  # a list of genres
+        "Our factory is in Yiwu. Shipping from Ningbo port.",  # cities after place prepositions
+        "Hi, we are Shenzhen Huaxin Electronics",  # company name
     ],
 )
 def test_no_person_in_trade_talk(ner: SpacyNer, text: str) -> None:

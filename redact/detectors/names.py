@@ -57,7 +57,11 @@ COMPANY_WORDS = frozenset(
     tech logistics factory manufacturing sa s.a. srl s.r.l. spa s.p.a. bv b.v. nv oy ab as
     kg ohg ug sarl sas pty pvt import export imports exports enterprise enterprises
     solutions services shop store studio orchestra band bank university college school
-    hospital hotel""".split()
+    hospital hotel electronics electric electrical machinery textile textiles garment garments
+    materials products supplies supply parts equipment tools hardware plastics packaging
+    chemicals sourcing global industrial department dept office branch division payable
+    receivable accounts purchasing procurement finance warehouse reception club association
+    society foundation institute museum church ministry agency media motors""".split()
 )
 
 # Common words (English chat, plus a few in other languages) that are never read as a
@@ -98,6 +102,10 @@ COMMON_WORDS = frozenset(
     il lo gli uno sono con per che
     het een ik ben is zijn met voor dat
     children child people men women kids
+    chinese american british german french indian nigerian russian brazilian spanish italian
+    japanese korean turkish vietnamese pakistani english arabic european african asian mexican
+    canadian australian dutch polish thai indonesian malaysian filipino egyptian kenyan
+    ghanaian portuguese swiss swedish greek israeli iranian saudi emirati bangladeshi
     everyone everybody someone somebody nobody anyone anybody people
     unit units lead quality half notice tracking shipped whats wire insurance national
     total balance deposit refund dispute discount shipping sample confirmed noted
@@ -181,8 +189,8 @@ def scan_name(text: str, pos: int, lowercase_ok: bool, allow_titles: bool = True
         if names and b in SUFFIXES and tok[0].isupper():
             end = t_end
             break
-        if b in COMPANY_WORDS:
-            return None  # "Anna Li Trading Co." is a company, not a person
+        if b in COMPANY_WORDS and (_is_capitalised(tok) or len(b) > 3):
+            return None  # "Anna Li Trading Co." is a company, not a person ("as" is no "AS")
         if b in PARTICLES and (not _is_capitalised(tok) or not names):
             # Kept only if a name token follows ("van der Berg", "Ben Robinson").
             pending.append((t_start, t_end, tok))
