@@ -1,13 +1,68 @@
 """Purpose tagging: which purposes a message (and so its conversation) may serve.
 
-Interface used by ``chatwarden redact`` and the ingest path; the rules are compiled from
-the policy files (filled in by the policies work, issue 4).
+Interface used by ``chatwarden redact`` and the ingest path. The rules come from the
+``[[tagging.rules]]`` tables of the policy files (see ``policies/tagging.toml``), so a risk
+team can add one without a release. A rule fires when every condition it states holds:
+
+* ``any`` -- one of these keywords appears;
+* ``all`` -- a list of keyword groups; one keyword of *each* group appears;
+* ``patterns`` -- one of these regular expressions matches;
+* ``entities`` -- every listed entity type was detected in the message;
+* ``metadata`` -- one of these metadata keys (``dispute_id``, ``case_id``...) is set;
+* ``unless`` -- none of these keywords appears.
+
+Keywords and patterns run on *folded* text: NFKC, format characters dropped, case
+folded, accents removed, curly quotes made straight, whitespace runs collapsed to one
+space. So ``nao recebi``
+matches "Não recebi" and ``ruckerstattung`` matches "Rückerstattung". A keyword is
+matched on word boundaries for Latin letters and digits (never inside a CJK run, which
+has no spaces); a trailing ``*`` matches any word ending (``refund*`` matches
+"refunded"); a space matches any run of spaces or hyphens.
 """
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
+
+_WS = re.compile(r"\s+")
+_LATIN = "a-z0-9"
+_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u00b4": "'"})
+
+
+def fold(text: str) -> str:
+    """The form of a text that keywords and patterns are matched on."""
+    t = unicodedata.normalize("NFKC", text)
+    t = "".join(c for c in t if unicodedata.category(c) != "Cf").casefold()
+    t = "".join(c for c in unicodedata.normalize("NFKD", t) if not unicodedata.combining(c))
+    return _WS.sub(" ", t.translate(_QUOTES))
+
+
+def _is_latin(c: str) -> bool:
+    return c.isascii() and c.isalnum()
+
+
+def keyword_regex(keyword: str) -> str:
+    """Regex source for one keyword (see the module docstring); raises ValueError if empty."""
+    stem = keyword.endswith("*")
+    body = fold(keyword[:-1] if stem else keyword).strip()
+    if not body or "*" in body:
+        raise ValueError("a keyword needs text, and '*' only at its end")
+    src = r"[\s\-]+".join(re.escape(w) for w in body.split(" "))
+    if _is_latin(body[0]):
+        src = f"(?<![{_LATIN}])" + src
+    if stem:
+        src += f"[{_LATIN}]*"
+    elif _is_latin(body[-1]):
+        src += f"(?![{_LATIN}])"
+    return src
+
+
+def keywords_regex(keywords: Sequence[str]) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{keyword_regex(k)})" for k in keywords))
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,9 +74,44 @@ class TagInput:
 
 
 @dataclass(frozen=True, slots=True)
+class TagRule:
+    """One compiled tagging rule; every condition it states must hold."""
+
+    id: str
+    purpose: str
+    groups: tuple[re.Pattern[str], ...] = ()
+    patterns: re.Pattern[str] | None = None
+    entities: frozenset[str] = frozenset()
+    metadata: tuple[str, ...] = ()
+    unless: re.Pattern[str] | None = None
+
+    def matches(
+        self, folded: str, entity_types: frozenset[str], metadata: Mapping[str, str]
+    ) -> bool:
+        if self.metadata and not any(metadata.get(k) for k in self.metadata):
+            return False
+        if not self.entities <= entity_types:
+            return False
+        if any(g.search(folded) is None for g in self.groups):
+            return False
+        if self.patterns is not None and self.patterns.search(folded) is None:
+            return False
+        return self.unless is None or self.unless.search(folded) is None
+
+
+@dataclass(frozen=True, slots=True)
 class PurposeTagger:
+    rules: tuple[TagRule, ...] = ()
+
+    def fired(self, message: TagInput) -> tuple[TagRule, ...]:
+        """The rules that fire on one message, in policy order."""
+        folded = fold(message.text)
+        return tuple(
+            r for r in self.rules if r.matches(folded, message.entity_types, message.metadata)
+        )
+
     def message_purposes(self, message: TagInput) -> frozenset[str]:
-        return frozenset()
+        return frozenset(r.purpose for r in self.fired(message))
 
     def tag_conversations(self, messages: Sequence[TagInput]) -> list[tuple[str, ...]]:
         """Purposes per message, conversation-scoped: the union over its conversation."""
@@ -36,5 +126,9 @@ class PurposeTagger:
         ]
 
 
+@cache
 def load_default_tagger() -> PurposeTagger:
-    return PurposeTagger()
+    """The tagger of the default policy files shipped in ``policies/``."""
+    from policies.loader import load_default_policy
+
+    return load_default_policy().tagger
