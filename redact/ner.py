@@ -251,8 +251,8 @@ def list_members(text: str, spans: Sequence[Span], vocab: frozenset[str], lower_
             w = i.group()
             if i in known or not w[0].isupper() or not all(_is_name_like(x) for x in w.split()):
                 continue
-            if strict and any(in_vocabulary(x, vocab) for x in w.split()):
-                continue
+            if strict and any(x.lower() in vocab or x.lower() in COMMON_WORDS for x in w.split()):
+                continue  # (exact words only: "Morales" is no inflection of "morale")
             if any(_plain(x) in COMPANY_WORDS or _plain(x) in _STREET_WORDS for x in w.split()):
                 continue  # "The Clark, Romero and Hall Orchestra"
             out.append(Span(i.start(), i.end(), "PERSON", SCORE, "spacy_ner"))
