@@ -23,8 +23,10 @@ import datetime as _dt
 import re
 
 from stdnum import bic as _bic
+from stdnum.cn import uscc as _cn_uscc
 from stdnum.eu import vat as _eu_vat
 from stdnum.gb import vat as _gb_vat
+from stdnum.it import codicefiscale as _it_cf
 
 _NOT_ALNUM = re.compile(r"[^0-9A-Za-z]")
 _NOT_DIGIT = re.compile(r"[^0-9]")
@@ -370,6 +372,18 @@ def eu_vat_valid(value: str) -> bool:
     if v.startswith(("GB", "XI")):
         return bool(_gb_vat.is_valid(v))
     return bool(_eu_vat.is_valid(v))
+
+
+def cn_uscc_valid(value: str) -> bool:
+    """Chinese unified social credit code (18 characters, GB 32100 check; python-stdnum)."""
+    v = _NOT_ALNUM.sub("", value).upper()
+    return len(v) == 18 and bool(_cn_uscc.is_valid(v))
+
+
+def it_codice_fiscale_valid(value: str) -> bool:
+    """Italian codice fiscale of a person (16 characters, check letter; python-stdnum)."""
+    v = _NOT_ALNUM.sub("", value).upper()
+    return len(v) == 16 and bool(_it_cf.is_valid(v))
 
 
 # EIN prefixes the IRS has assigned (campus codes); 00, 07-09, 17-19, 28, 29, 49, 69,

@@ -92,6 +92,10 @@ TABLE: list[tuple[Check, str, bool]] = [
     (c.eu_vat_valid, "DE736343332", True),  # German VAT, check digit computed
     (c.eu_vat_valid, "DE736343333", False),  # German VAT, check digit wrong
     (c.eu_vat_valid, "GB980780684", True),  # UK VAT, mod 97 rule
+    (c.cn_uscc_valid, "91350100M000100Y43", True),  # unified social credit code (stdnum example)
+    (c.cn_uscc_valid, "91350100M000100Y44", False),  # check character wrong
+    (c.it_codice_fiscale_valid, "RCCMNL83S18D969H", True),  # codice fiscale (stdnum example)
+    (c.it_codice_fiscale_valid, "RCCMNL83S18D969J", False),  # check letter wrong
     (c.us_ein_valid, "12-3456789", True),  # assigned prefix
     (c.us_ein_valid, "07-3456789", False),  # prefix 07 is never assigned
 ]

@@ -191,6 +191,10 @@ DOC_ROWS: Rows = [
     ("licencia de conducir 12345678", {("12345678", "DRIVER_LICENSE")}),
     # German
     ("Führerschein B072RRE2I55", {("B072RRE2I55", "DRIVER_LICENSE")}),
+    # French
+    ("permis de conduire 123456789012", {("123456789012", "DRIVER_LICENSE")}),
+    # Chinese travel permit counts as a passport
+    ("港澳通行证 C12345678", {("C12345678", "PASSPORT")}),
     # disguise: full-width digits in a licence number
     ("driving licence ５１３０６３４", {("５１３０６３４", "DRIVER_LICENSE")}),
 ]
@@ -222,6 +226,12 @@ TAX_ROWS: Rows = [
     ("NIF 12345678Z", {("12345678Z", "TAX_ID")}),
     # German label before a VAT number
     ("USt-IdNr. DE736343332", {("DE736343332", "TAX_ID")}),
+    # Chinese unified social credit code: checksum, no keyword needed
+    ("the company 91350100M000100Y43 ltd", {("91350100M000100Y43", "TAX_ID")}),
+    # Italian codice fiscale: checksum, no keyword needed
+    ("codice fiscale RCCMNL83S18D969H", {("RCCMNL83S18D969H", "TAX_ID")}),
+    # Italian codice fiscale with a wrong check letter and no tax word
+    ("RCCMNL83S18D969J", set()),
     # keep: a price after VAT is not a tax ID
     ("price incl. VAT 1200 USD", set()),
     # keep: "tin" the metal, in lower case, before a quantity
@@ -256,6 +266,16 @@ DOB_ROWS: Rows = [
     ("Geburtsdatum 1985-03-07", {("1985-03-07", "DATE_OF_BIRTH")}),
     # disguise: full-width digits
     ("DOB ０３/０７/１９８５", {("０３/０７/１９８５", "DATE_OF_BIRTH")}),
+    # French
+    ("Né le 7 mars 1985", {("7 mars 1985", "DATE_OF_BIRTH")}),
+    # a few words between keyword and date
+    ("born in Porto on 3 March 1985", {("3 March 1985", "DATE_OF_BIRTH")}),
+    # a bare year right after the keyword
+    ("born in 1985", {("1985", "DATE_OF_BIRTH")}),
+    # keep: a bare year far from a birthday word is not a birth year
+    ("birthday sale ends 2026", set()),
+    # keep: a sentence break between keyword and date
+    ("date of birth. We ship 07/03/2026", set()),
     # keep: a delivery date is not a date of birth
     ("delivery date 07/03/2026", set()),
     # not a calendar date

@@ -129,6 +129,13 @@ EXTRAS_ROWS: list[tuple[str, set[tuple[str, str]]]] = [
     ("my visa is valid thru 01/30", {("01/30", "CARD_EXPIRY")}),
     # German expiry word with a card word
     ("Kreditkarte gültig bis 11/28", {("11/28", "CARD_EXPIRY")}),
+    # expiry with a month name
+    ("exp Dec 2029 on my card", {("Dec 2029", "CARD_EXPIRY")}),
+    # French card words
+    (
+        "carte bancaire 4526 0181 5908 3012 date d'expiration 09/27 cryptogramme 123",
+        {("4526 0181 5908 3012", "CREDIT_CARD"), ("09/27", "CARD_EXPIRY"), ("123", "CARD_CVV")},
+    ),
     # missing context: an expiry word without any card is a business date
     ("the quote expires 12/26", set()),
     # a letter of credit's expiry is a business date, and 12/2026 is part of a full date
@@ -241,6 +248,10 @@ ACCOUNT_ROWS: list[tuple[str, set[tuple[str, str]]]] = [
     ("your account has 12 pcs", set()),
     # keep: a business word between the keyword and the number
     ("account of order 12345678", set()),
+    # French RIB, 23 digits
+    ("RIB 30006000011234567890189", {("30006000011234567890189", "BANK_ACCOUNT")}),
+    # keep: "rib" in lower case is a knit
+    ("rib knit 123456 pcs", set()),
     # keep: an amount after an account word
     ("account balance 1500000 USD", set()),
     # UK sort code and account number

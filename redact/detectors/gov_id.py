@@ -23,9 +23,11 @@ from functools import partial
 
 from redact.checksums import (
     cn_resident_id_valid,
+    cn_uscc_valid,
     cnpj_valid,
     cpf_valid,
     eu_vat_valid,
+    it_codice_fiscale_valid,
     plausible_date,
     uk_nino_valid,
     us_ein_valid,
@@ -276,6 +278,10 @@ PASSPORT_CONTEXT = keywords(
     r"passnummer",
     r"pass-?nr",
     r"pass\s+no",
+    r"num[ée]ro\s+de\s+passeport",
+    r"港澳通行证(?:号码?)?",
+    r"台胞证(?:号码?)?",
+    r"通行证号码?",
 )
 GENERIC_ID_CONTEXT = keywords(
     r"(?:my|your|his|her|the|an?)\s+ID",
@@ -308,6 +314,8 @@ LICENSE_CONTEXT = keywords(
     r"carn[eé]\s+de\s+conducir",
     r"f[uü]hrerschein(?:nummer)?",
     r"fahrerlaubnis",
+    r"permis\s+de\s+conduire",
+    r"patente(?:\s+di\s+guida)?",
 )
 TAX_CONTEXT = keywords(
     r"tax\s*(?:id|no|number|#|code|registration(?:\s+(?:no|number))?|identification\s+number)",
@@ -342,6 +350,11 @@ TAX_CONTEXT = keywords(
     r"inscri[cç][aã]o\s+estadual",
     r"n[uú]mero\s+de\s+identifica[cç][aã]o\s+fiscal",
     r"identificaci[oó]n\s+fiscal",
+    r"num[ée]ro\s+fiscal",
+    r"codice\s+fiscale",
+    r"gst(?:in)?(?:\s*(?:no|number|#))?",
+    r"siret",
+    r"siren",
 )
 
 _VAT_COUNTRIES = (
@@ -349,6 +362,14 @@ _VAT_COUNTRIES = (
 )
 _VAT = re.compile(
     rf"(?<![0-9A-Za-z])(?:{_VAT_COUNTRIES})[ .-]?[0-9A-Z](?:[ .-]?[0-9A-Z]){{7,13}}(?![0-9A-Za-z])"
+)
+# Chinese unified social credit code and Italian codice fiscale: checksummed, so found
+# without context.
+_USCC = re.compile(
+    r"(?<![0-9A-Za-z])[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}(?![0-9A-Za-z])"
+)
+_CODICE_FISCALE = re.compile(
+    r"(?<![0-9A-Za-z])[A-Za-z]{6}\d{2}[A-Za-z]\d{2}[A-Za-z]\d{3}[A-Za-z](?![0-9A-Za-z])"
 )
 _EIN = re.compile(r"(?<![0-9A-Za-z\-./])\d{2}-\d{7}(?![0-9A-Za-z]|[-./]\d)")
 
@@ -380,6 +401,13 @@ class VatEinDetector:
                 found.append(Span(m.start(), m.end(), "TAX_ID", 0.95, self.name))
             elif context:
                 found.append(Span(m.start(), m.end(), "TAX_ID", 0.85, self.name))
+        for pattern, valid in ((_USCC, cn_uscc_valid), (_CODICE_FISCALE, it_codice_fiscale_valid)):
+            for m in pattern.finditer(text):
+                if (
+                    valid(m.group())
+                    and nearest_context(text, m.start(), TAX_CONTEXT, NEGATIVE) is not False
+                ):
+                    found.append(Span(m.start(), m.end(), "TAX_ID", 0.95, self.name))
         for m in _EIN.finditer(text):
             if us_ein_valid(m.group()) and nearest_context(text, m.start(), TAX_CONTEXT, NEGATIVE):
                 found.append(Span(m.start(), m.end(), "TAX_ID", 0.85, self.name))
@@ -412,26 +440,33 @@ DOB_CONTEXT = keywords(
     r"nac[ií]\s+el",
     r"fecha\s+de\s+nac\.?",
     r"birth",
+    r"date\s+de\s+naissance",
+    r"data\s+di\s+nascita",
+    r"nato\s+il",
+    r"nata\s+il",
 )
 _MONTHS = (
     r"jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
     r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?|"
     r"janeiro|fevereiro|mar[cç]o|abril|maio|junho|julho|agosto|setembro|outubro|novembro|"
     r"dezembro|enero|febrero|marzo|mayo|junio|julio|septiembre|octubre|noviembre|diciembre|"
-    r"januar|februar|m[aä]rz|juni|juli|oktober|dezember"
+    r"januar|februar|m[aä]rz|juni|juli|oktober|dezember|"
+    r"janvier|f[ée]vrier|mars|avril|mai|juin|juillet|ao[uû]t|septembre|octobre|d[ée]cembre|"
+    r"gennaio|febbraio|aprile|maggio|giugno|luglio|settembre|ottobre|dicembre"
 )
 _DOB_VALUE = re.compile(
     r"(?P<dmy>(?P<d1>\d{1,2})\s?[./-]\s?(?P<m1>\d{1,2})\s?[./-]\s?(?P<y1>\d{4}|\d{2}))(?![0-9])"
     r"|(?P<ymd>(?P<y2>\d{4})\s?[./-]\s?(?P<m2>\d{1,2})\s?[./-]\s?(?P<d2>\d{1,2}))(?![0-9])"
     r"|(?P<cjk>\d{4}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日?)"
     rf"|(?P<dmonth>\d{{1,2}}(?:st|nd|rd|th|º|\.)?\s+(?:of\s+|de\s+)?(?:{_MONTHS})\.?,?\s+(?:de\s+)?\d{{4}})"
-    rf"|(?P<monthd>(?:{_MONTHS})\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}})",
+    rf"|(?P<monthd>(?:{_MONTHS})\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}})"
+    r"|(?P<year>19\d{2}|20[01]\d)(?![0-9./\-])",
     re.IGNORECASE,
 )
-_DOB_GAP = re.compile(
-    r"[\s:：,，=()\-–—]*(?:(?:is|was|on|the|am|em|el|é|es|ist|le|是|为|為)[\s:：,]*)*",
-    re.IGNORECASE,
-)
+# Between the keyword and the date: a few words ("born in Porto on"), no digits, no
+# sentence break.
+_DOB_GAP = re.compile(r"[^\d\n.;!?。；！？]{0,40}")
+_GAP_WORDS = re.compile(r"[^\W\d_]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -448,12 +483,15 @@ class DateOfBirthDetector:
         found: list[Span] = []
         for kw in DOB_CONTEXT.finditer(text):
             gap = _DOB_GAP.match(text, kw.end())
-            at = gap.end() if gap else kw.end()
-            if at - kw.end() > 20:
+            limit = gap.end() if gap else kw.end()
+            if limit < len(text) and text[limit] == ".":
+                limit = min(len(text), limit + 2)  # "geb. 07.03.1985", "b. 1985"
+            m = _DOB_VALUE.search(text, kw.end(), min(len(text), limit + 24))
+            if m is None or m.start() > limit or not _real_date(m):
                 continue
-            m = _DOB_VALUE.match(text, at)
-            if m is None or not _real_date(m):
-                continue
+            words = len(_GAP_WORDS.findall(text, kw.end(), m.start()))
+            if words > 5 or (m.group("year") and words > 2):
+                continue  # a bare year must sit right after its keyword
             found.append(Span(m.start(), m.end(), "DATE_OF_BIRTH", 0.85, self.name))
         return tuple(found)
 

@@ -63,6 +63,10 @@ CARD_CONTEXT = keywords(
     r"carte",
     r"kartennummer",
     r"n[uú]mero\s+do\s+cart[aã]o",
+    r"carte\s+bancaire",
+    r"num[ée]ro\s+de\s+carte",
+    r"carta\s+di\s+credito",
+    r"carta",
     r"信用卡",
     r"银行卡",
     r"借记卡",
@@ -119,6 +123,9 @@ CVV_KEYWORDS = keywords(
     r"sicherheitscode",
     r"(?:karten)?pr[uü]fziffer",
     r"sicherheitsnummer",
+    r"cryptogramme(?:\s+visuel)?",
+    r"code\s+de\s+s[ée]curit[ée]",
+    r"codice\s+di\s+sicurezza",
 )
 EXPIRY_KEYWORDS = keywords(
     r"exp",
@@ -147,18 +154,27 @@ EXPIRY_KEYWORDS = keywords(
     r"ablaufdatum",
     r"g[uü]ltig\s+bis",
     r"ablauf",
+    r"date\s+d'expiration",
+    r"expire\s+fin",
+    r"scadenza",
 )
 # An expiry: month then 2- or 4-digit year ("09/27", "9-2027", "09 / 27", "2027/09" no).
 # Not the tail of a full date: "15/12/2026" holds no expiry "12/2026".
 _EXPIRY = re.compile(
     r"(?<![0-9])(?<![0-9][/.\-])(0?[1-9]|1[0-2]) ?[/.\-] ?((?:20)?\d{2})(?![0-9]|[/.\-]\d)"
 )
+# After an expiry keyword only: "exp Dec 2029", "valid thru Sept. 29".
+_EXPIRY_NAMED = re.compile(
+    r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? ?(?:20)?\d{2}(?![0-9])",
+    re.IGNORECASE,
+)
 _CVV = re.compile(r"(?<![0-9A-Za-z.,/\-])\d{3,4}(?![0-9A-Za-z]|[.,/\-]\d|\s*%)")
 # Short labels allowed between a card and its expiry or CVV ("exp", "cvv:", "，").
 _FILLER = re.compile(
     r"[\s,;:()\[\]|/，：；、-]*(?:(?:exp\w*|valid\w*|thru|through|until|date|cvv2?|cvc2?|"
     r"cid|csc|security|code|verification|the|on|back|is|and|with|de|seguran[cç]a|validade|"
-    r"vencimiento|ablaufdatum|pr[uü]fnummer|有效期至?|安全码|到期)[\s,;:.()\[\]|/，：；、-]*)*",
+    r"vencimiento|ablaufdatum|pr[uü]fnummer|有效期至?|安全码|到期)(?![A-Za-z])"
+    r"[\s,;:.()\[\]|/，：；、-]*)*",
     re.IGNORECASE,
 )
 
@@ -294,7 +310,7 @@ class CardExtrasDetector:
             at = gap.end() if gap else kw.end()
             if at - kw.end() > 16:
                 continue
-            exp = _EXPIRY.match(text, at)
+            exp = _EXPIRY.match(text, at) or _EXPIRY_NAMED.match(text, at)
             if exp is not None:
                 found.append(Span(exp.start(), exp.end(), "CARD_EXPIRY", 0.9, self.name))
         return tuple(found)
@@ -439,6 +455,12 @@ ACCOUNT_CONTEXT = keywords(
     r"cuenta",
     r"n[uú]mero\s+de\s+cuenta",
     r"clabe",
+    r"(?-i:RIB)",
+    r"num[ée]ro\s+de\s+compte",
+    r"compte(?:\s+bancaire)?",
+    r"conto(?:\s+corrente)?",
+    r"户名账号",
+    r"银行账号",
     r"sort\s*code",
     r"(?-i:BSB)",
     r"账号",
@@ -462,7 +484,7 @@ class BankAccountDetector:
 
     * after a routing word: exactly 9 digits that pass the ABA check (0.95);
     * after a bank-card word: a Luhn-valid 16-19 digit card number (0.97, BANK_ACCOUNT);
-    * after an account word: the first number of 6 to 20 digits (0.8).
+    * after an account word: the first number of 6 to 30 digits (0.8).
     """
 
     name: str = "payment.bank_account"
@@ -485,7 +507,7 @@ class BankAccountDetector:
             if BANK_CARD_CONTEXT.search(kw.group()) and 16 <= len(digits) <= 19 and luhn(digits):
                 found.append(Span(tok.start, tok.end, "BANK_ACCOUNT", 0.97, self.name))
                 continue
-            if 6 <= len(digits) <= 20 and not is_amount(text, tok.start, tok.end):
+            if 6 <= len(digits) <= 30 and not is_amount(text, tok.start, tok.end):
                 found.append(Span(tok.start, tok.end, "BANK_ACCOUNT", 0.8, self.name))
         return tuple(found)
 
