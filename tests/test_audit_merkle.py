@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from proxy.audit.merkle import (
     EMPTY_ROOT,
     Frontier,
+    MerkleTree,
     consistency_proof,
     inclusion_proof,
     leaf_hash,
@@ -186,3 +187,19 @@ def test_inclusion_rejects_index_outside_the_tree() -> None:
 def test_consistency_rejects_a_shrinking_tree() -> None:
     """A "new" tree smaller than the old one is never consistent with it."""
     assert not verify_consistency(5, 4, tree_head(DATA[:5]), tree_head(DATA[:4]), ())
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 300), st.data())
+def test_cached_tree_matches_rfc_for_large_trees(n: int, data: st.DataObject) -> None:
+    """Above the cache threshold, MerkleTree's proofs and roots still equal the RFC's."""
+    d = [i.to_bytes(4, "big") for i in range(n)]
+    tree = MerkleTree(hashes(d))
+    for _ in range(3):
+        m = data.draw(st.integers(0, n - 1))
+        size = data.draw(st.integers(m + 1, n))
+        assert list(tree.inclusion_proof(m, size)) == ref_path(m, d[:size])
+        old = data.draw(st.integers(1, size))
+        want = [] if old == size else ref_subproof(old, d[:size], True)
+        assert list(tree.consistency_proof(old, size)) == want
+    assert tree.root() == ref_mth(d)

@@ -39,23 +39,27 @@ def test_no_detected_value_reaches_the_audit_store_or_manifest(tmp_path: Path) -
     async def run() -> str:
         store = SQLiteAuditStore(tmp_path / "audit.db")
         await store.open()
-        trail = AuditTrail(store, SIGNER, policy=CheckpointPolicy(every=50, interval=None))
-        for n, (conv, msgs) in enumerate(convs.items()):
-            for purpose in ("dispute_handling", "risk_control", "regulatory_request"):
-                await trail.record(
-                    AuditEvent(
-                        kind="read",
-                        actor=Actor(f"tok{n % 5}", "risk_analyst"),
-                        decision=Decision(True, f"risk_analyst.{purpose}"),
-                        purpose=purpose,
-                        case_id="case-7" if purpose == "regulatory_request" else None,
-                        justification="reviewing the conversation",
-                        message_ids=tuple(m["id"] for m in msgs),
-                        conversation_ids=(conv,),
-                        count=len(msgs),
-                        subjects=subject_refs(_hash, (f"{conv}:{m['sender']}" for m in msgs)),
-                    )
-                )
+        trail = AuditTrail(
+            store, SIGNER, policy=CheckpointPolicy(every=50, interval=None), max_pending=1000
+        )
+        events = [
+            AuditEvent(
+                kind="read",
+                actor=Actor(f"tok{n % 5}", "risk_analyst"),
+                decision=Decision(True, f"risk_analyst.{purpose}"),
+                purpose=purpose,
+                case_id="case-7" if purpose == "regulatory_request" else None,
+                justification="reviewing the conversation",
+                message_ids=tuple(m["id"] for m in msgs),
+                conversation_ids=(conv,),
+                count=len(msgs),
+                subjects=subject_refs(_hash, (f"{conv}:{m['sender']}" for m in msgs)),
+            )
+            for n, (conv, msgs) in enumerate(convs.items())
+            for purpose in ("dispute_handling", "risk_control", "regulatory_request")
+        ]
+        for k in range(0, len(events), 200):  # concurrent reads, group-committed
+            await asyncio.gather(*(trail.record(e) for e in events[k : k + 200]))
         await trail.checkpoint(force=True)
         cp = (await store.checkpoints())[-1]
         rows = await store.query(AuditQuery(case_id="case-7", limit=10_000))

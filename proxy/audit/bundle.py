@@ -34,6 +34,7 @@ from proxy.audit.checkpoint import SignatureVerifier, SignedCheckpoint, Signer
 from proxy.audit.errors import VerificationFailed
 from proxy.audit.events import Actor, format_time
 from proxy.audit.log import LogRow, canonical
+from proxy.audit.merkle import MerkleTree
 from proxy.audit.proofs import build_inclusion, check_inclusion
 
 FORMAT = "chatwarden-evidence-bundle/1"
@@ -56,7 +57,8 @@ def build_bundle(
     now: datetime,
 ) -> dict[str, Any]:
     """Assemble and sign a bundle. ``events`` must all be covered by ``checkpoint``."""
-    proofs = [build_inclusion(row, leaves, checkpoint) for row in events]
+    tree = MerkleTree(leaves)
+    proofs = [build_inclusion(row, tree, checkpoint) for row in events]
     manifest = {
         "case_id": case_id,
         "created": format_time(now),

@@ -28,8 +28,7 @@ from proxy.audit.checkpoint import (
 from proxy.audit.errors import InvalidEvent, VerificationFailed
 from proxy.audit.log import Entry, LogRow, decode_entry
 from proxy.audit.merkle import (
-    consistency_proof,
-    inclusion_proof,
+    MerkleTree,
     leaf_hash,
     verify_consistency,
     verify_inclusion,
@@ -37,9 +36,10 @@ from proxy.audit.merkle import (
 
 
 def build_inclusion(
-    row: LogRow, leaves: Sequence[bytes], signed: SignedCheckpoint
+    row: LogRow, leaves: Sequence[bytes] | MerkleTree, signed: SignedCheckpoint
 ) -> dict[str, Any]:
-    """The inclusion proof of ``row`` in the tree of ``signed`` (``leaves`` = its leaves)."""
+    """The inclusion proof of ``row`` in the tree of ``signed``. Pass a
+    :class:`MerkleTree` when proving many events against one checkpoint."""
     cp = signed.checkpoint
     if row.index >= cp.size or len(leaves) < cp.size:
         raise VerificationFailed("event is not yet covered by this checkpoint; sign a newer one")
@@ -49,7 +49,7 @@ def build_inclusion(
         "index": row.index,
         "entry": row.body.decode("ascii"),
         "leaf_hash": row.leaf_hash.hex(),
-        "proof": [h.hex() for h in inclusion_proof(row.index, leaves[: cp.size])],
+        "proof": [h.hex() for h in _tree(leaves).inclusion_proof(row.index, cp.size)],
         "checkpoint": signed.to_json(),
     }
 
@@ -93,7 +93,7 @@ def build_consistency(
         "type": "consistency",
         "old": old.to_json(),
         "new": new.to_json(),
-        "proof": [h.hex() for h in consistency_proof(m, leaves[:n])],
+        "proof": [h.hex() for h in _tree(leaves).consistency_proof(m, n)],
     }
 
 
@@ -115,6 +115,10 @@ def check_consistency(doc: Any, verifier: SignatureVerifier) -> tuple[Checkpoint
             "consistency proof fails: the newer log does not extend the older one (fork or shrink)"
         )
     return old, new
+
+
+def _tree(leaves: Sequence[bytes] | MerkleTree) -> MerkleTree:
+    return leaves if isinstance(leaves, MerkleTree) else MerkleTree(leaves)
 
 
 def _open_self(signed: SignedCheckpoint, verifier: SignatureVerifier) -> Checkpoint:
