@@ -10,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from proxy import crypto
 from proxy.crypto import AeadKey, HmacKey, RecordAad
@@ -470,3 +472,38 @@ def test_only_crypto_imports_hazmat() -> None:
         and p != root / "proxy" / "crypto.py"
     ]
     assert offenders == []
+
+
+# --------------------------------------------------------------------------- properties
+
+_text = st.text(max_size=20)
+_aads = st.builds(RecordAad, _text, _text, _text, st.integers(0, 2**31))
+
+
+@settings(max_examples=200, deadline=None)
+@given(plaintext=st.binary(max_size=256), aad=_aads, data=st.data())
+def test_any_single_bit_flip_in_a_v1_blob_fails(
+    plaintext: bytes, aad: RecordAad, data: st.DataObject
+) -> None:
+    """For random plaintexts and records, flipping any one bit of the blob fails opaquely."""
+    blob = crypto.seal(KEK, plaintext, aad)
+    assert crypto.open(KEK, blob, aad) == plaintext
+    i = data.draw(st.integers(0, len(blob) - 1))
+    bit = data.draw(st.integers(0, 7))
+    bad = bytearray(blob)
+    bad[i] ^= 1 << bit
+    _expect_opaque(lambda: crypto.open(lambda kid: KEK if kid == "eu:1" else None, bytes(bad), aad))
+
+
+@settings(max_examples=200, deadline=None)
+@given(plaintext=st.binary(max_size=256), aad=_aads, data=st.data())
+def test_any_single_bit_flip_in_a_v2_blob_fails(
+    plaintext: bytes, aad: RecordAad, data: st.DataObject
+) -> None:
+    """For random plaintexts and records, flipping any one bit of a format-2 blob fails."""
+    blob = crypto.seal_with_data_key(DEK, plaintext, aad)
+    assert crypto.open_with_data_key(DEK, blob, aad) == plaintext
+    i = data.draw(st.integers(0, len(blob) - 1))
+    bad = bytearray(blob)
+    bad[i] ^= 1 << data.draw(st.integers(0, 7))
+    _expect_opaque(lambda: crypto.open_with_data_key(DEK, bytes(bad), aad))

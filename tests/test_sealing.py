@@ -194,3 +194,18 @@ async def test_sealer_refuses_pickling(keys: FakeKeyStore, storage: Storage) -> 
 
     with pytest.raises(TypeError):
         pickle.dumps(Sealer(keys, storage))
+
+
+async def test_shredded_key_bytes_leave_the_sqlite_files(tmp_path: Path) -> None:
+    """After shred, the wrapped data key is in neither the database file nor its WAL."""
+    storage = await open_storage(f"sqlite://{tmp_path}/shred.db")
+    try:
+        sealer = Sealer(FakeKeyStore(regions=("eu",)), storage)
+        await sealer.seal(CTX, b"x")
+        rec = await storage.get_data_key("t1", "c1")
+        assert rec is not None
+        await sealer.shred("t1", "c1")
+        files = [p for p in tmp_path.iterdir() if p.name.startswith("shred.db")]
+        assert files and not any(rec.wrapped in p.read_bytes() for p in files)
+    finally:
+        await storage.close()

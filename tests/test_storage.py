@@ -579,3 +579,17 @@ async def test_cancelled_caller_does_not_cancel_the_commit() -> None:
     await first
     assert (await staying)[0][0].message_id == "m2"
     assert fake.calls[-1] == ["m1", "m2"]
+
+
+async def test_sqlite_runs_wal_with_full_sync(tmp_path: Path) -> None:
+    """The SQLite file is in WAL mode and the connection syncs fully on commit."""
+    s = await open_storage(f"sqlite://{tmp_path}/db.sqlite")
+    try:
+        conn = s._c()  # type: ignore[attr-defined]
+        modes = await s._run(  # type: ignore[attr-defined]
+            lambda: (conn.execute("PRAGMA journal_mode").fetchone()[0],
+                     conn.execute("PRAGMA synchronous").fetchone()[0])
+        )
+        assert modes == ("wal", 2)  # 2 = FULL
+    finally:
+        await s.close()
