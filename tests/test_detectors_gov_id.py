@@ -228,6 +228,8 @@ TAX_ROWS: Rows = [
     ("USt-IdNr. DE736343332", {("DE736343332", "TAX_ID")}),
     # Chinese unified social credit code: checksum, no keyword needed
     ("the company 91350100M000100Y43 ltd", {("91350100M000100Y43", "TAX_ID")}),
+    # an all-digit 18-digit number passing the credit-code check needs a tax word
+    ("the number is 266418766944531814", set()),
     # Italian codice fiscale: checksum, no keyword needed
     ("codice fiscale RCCMNL83S18D969H", {("RCCMNL83S18D969H", "TAX_ID")}),
     # Italian codice fiscale with a wrong check letter and no tax word

@@ -86,6 +86,8 @@ CARD_ROWS: list[tuple[str, set[tuple[str, str]]]] = [
     ("refund to my card ending 3012", set()),
     # keep: an order number that happens to pass Luhn and fit a scheme
     ("I placed order 4526018159083012 yesterday", set()),
+    # keep: a Visa-valid window inside a longer dash-grouped reference
+    ("ref: 658-4070-9970-1543-1566, thanks", set()),
     # keep: a phone number in international form
     ("call +4 526 0181 5908 3012", set()),
     # mixed language: Portuguese card, expiry and security code
@@ -181,6 +183,13 @@ IBAN_ROWS: list[tuple[str, set[tuple[str, str]]]] = [
         "IBAN DE44 - 5001 - 0517 - 5407 - 3249 - 31",
         {("DE44 - 5001 - 0517 - 5407 - 3249 - 31", "IBAN")},
     ),
+    # disguise: spaced one character at a time, in capitals
+    (
+        "IBAN N O 9 3 8 6 0 1 1 1 1 7 9 4 7",
+        {("N O 9 3 8 6 0 1 1 1 1 7 9 4 7", "IBAN")},
+    ),
+    # keep: "no." before an item number that happens to pass a Norwegian IBAN check
+    ("We shipped Item no. 2708503434132 yesterday", set()),
     # bad checksum: one digit changed
     ("IBAN GB29 NWBK 6016 1331 9268 18", set()),
     # wrong length for the country: never an IBAN

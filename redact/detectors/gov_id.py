@@ -403,11 +403,13 @@ class VatEinDetector:
                 found.append(Span(m.start(), m.end(), "TAX_ID", 0.85, self.name))
         for pattern, valid in ((_USCC, cn_uscc_valid), (_CODICE_FISCALE, it_codice_fiscale_valid)):
             for m in pattern.finditer(text):
-                if (
-                    valid(m.group())
-                    and nearest_context(text, m.start(), TAX_CONTEXT, NEGATIVE) is not False
-                ):
-                    found.append(Span(m.start(), m.end(), "TAX_ID", 0.95, self.name))
+                if not valid(m.group()):
+                    continue
+                context = nearest_context(text, m.start(), TAX_CONTEXT, NEGATIVE)
+                # An all-digit credit code is one 18-digit number in 31: it needs a tax word.
+                if context is False or (context is None and m.group().isdigit()):
+                    continue
+                found.append(Span(m.start(), m.end(), "TAX_ID", 0.95, self.name))
         for m in _EIN.finditer(text):
             if us_ein_valid(m.group()) and nearest_context(text, m.start(), TAX_CONTEXT, NEGATIVE):
                 found.append(Span(m.start(), m.end(), "TAX_ID", 0.85, self.name))

@@ -201,9 +201,33 @@ def _plausible_grouping(cand: Candidate, text: str) -> bool:
     )
 
 
+_PUNCT_GROUPED = re.compile(r"\d+( ?[-./] ?)\d")
+
+
+def _inside_longer_number(cand: Candidate, text: str) -> bool:
+    """A dash/dot/slash-grouped window glued to more groups by the same separator.
+
+    "658-4070-9970-1543-1566" is one 20-digit reference, not a card after "658-".
+    Space-grouped cards are exempt: a CVV or an expiry often follows after a space.
+    """
+    if cand.groups < 2:
+        return False
+    m = _PUNCT_GROUPED.match(text, cand.start, cand.end)
+    if m is None:
+        return False
+    sep = m.group(1).strip()
+    before = text[max(0, cand.start - 3) : cand.start].rstrip()
+    after = text[cand.end : cand.end + 3].lstrip()
+    return (before.endswith(sep) and before[:-1].rstrip()[-1:].isdigit()) or (
+        after.startswith(sep) and after[1:].lstrip()[:1].isdigit()
+    )
+
+
 def _is_card(cand: Candidate, text: str) -> bool:
     digits = cand.chars
     if not digits.isdigit() or not _plausible_grouping(cand, text):
+        return False
+    if _inside_longer_number(cand, text):
         return False
     if cand.start > 0 and text[cand.start - 1] == "+":
         return False  # an international phone number
@@ -316,9 +340,10 @@ class CardExtrasDetector:
         return tuple(found)
 
 
-# IBAN start: two letters then two check digits, optionally one separator in between
-# ("DE89", "de 89", "D E 8 9" spaced one by one).
-_IBAN_START = re.compile(r"(?<![0-9A-Za-z])[A-Za-z] ?[A-Za-z] {0,2}[\-.]? {0,2}\d ?\d")
+# IBAN start: two letters then two check digits ("DE89", "de89"), or in capitals with
+# single spaces between characters ("D E 8 9", spaced one by one). Never "no. 27":
+# a separator after lower-case letters is prose.
+_IBAN_START = re.compile(r"(?<![0-9A-Za-z])(?:[A-Za-z]{2}[ -]?\d{2}|[A-Z] [A-Z] \d ?\d)")
 _IBAN_SEP = " -."
 
 
