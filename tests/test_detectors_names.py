@@ -56,6 +56,11 @@ def _found(text: str) -> set[str]:
         ("联系人：欧阳娜娜 电话 13800000000", "欧阳娜娜"),  # contact person, stops at the phone label
         ("姓名:王先生", "王先生"),  # surname with honorific
         ("account holder Anna Berg as stated", "Anna Berg"),  # "as" is not the company form "AS"
+        ("Anna here, from Bright Star", "Anna"),  # "<name> here" at the start
+        ("the card belongs to Mehmet Yılmaz", "Mehmet Yılmaz"),  # ownership phrase, dotless i
+        ("the consignee is ZHANG WEI", "ZHANG WEI"),  # capitals after a strong label
+        ("my boss mr li said ok", "mr li"),  # lower-case title in lower-case chat
+        ("Deliver to: Siti Nurhaliza binti Ahmad", "Siti Nurhaliza binti Ahmad"),  # block label at the end
         ("Regards, Susan Le", "Susan Le"),  # capitalised particle-like surname at the end
         ("My colleague Ben Robinson will call", "Ben Robinson"),  # first name that is also a particle
         ("attn. de la Cruz", "de la Cruz"),  # name opening with particles
@@ -91,6 +96,8 @@ def test_finds_name(text: str, name: str) -> None:
         "MOQ 500 pcs, ETA 20 days",  # capitals that are not names
         "CAN I SPEAK TO A REAL PERSON?!",  # shouting: capitals after a weak trigger are not names
         "Billing address: Unit 5, Main Road",  # address block that starts with no name
+        "beneficiary name: PT Sinar Jaya",  # Indonesian company form
+        "Guten Tag, wir sind bereit",  # greeting words are not names
     ],
 )
 def test_finds_no_name(text: str) -> None:
@@ -134,4 +141,4 @@ def test_all_spans_are_person_inside_text() -> None:
 
 def test_context_names_empty_text() -> None:
     """An empty message yields no names."""
-    assert context_names("") == []
+    assert context_names("") == ()

@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from redact.detectors.base import Detector
 from redact.span import Span
@@ -61,7 +62,8 @@ COMPANY_WORDS = frozenset(
     materials products supplies supply parts equipment tools hardware plastics packaging
     chemicals sourcing global industrial department dept office branch division payable
     receivable accounts purchasing procurement finance warehouse reception club association
-    society foundation institute museum church ministry agency media motors""".split()
+    society foundation institute museum church ministry agency media motors pt cv tbk bhd sdn
+    jsc llc. ооо""".split()
 )
 
 # Common words (English chat, plus a few in other languages) that are never read as a
@@ -102,6 +104,9 @@ COMMON_WORDS = frozenset(
     il lo gli uno sono con per che
     het een ik ben is zijn met voor dat
     children child people men women kids
+    said says told asked agreed replied answered wrote wants wanted thinks thought
+    hola ola olá bonjour ciao hallo guten tag buenos buenas bom dia boa tarde salut
+    gracias obrigado obrigada merci danke grazie saludos cordialement atenciosamente
     chinese american british german french indian nigerian russian brazilian spanish italian
     japanese korean turkish vietnamese pakistani english arabic european african asian mexican
     canadian australian dutch polish thai indonesian malaysian filipino egyptian kenyan
@@ -139,7 +144,7 @@ def _is_capitalised(tok: str) -> bool:
     return m is not None and tok[m.end()].isupper()
 
 
-def is_name_word(tok: str, lowercase_ok: bool) -> bool:
+def is_name_word(tok: str, lowercase_ok: bool, caps_ok: bool = False) -> bool:
     """A token that can be (part of) a name: letters, not a common word or company word."""
     b = _bare(tok)
     if b in COMMON_WORDS or b in COMPANY_WORDS or b in TITLES or b in SUFFIXES:
@@ -147,8 +152,8 @@ def is_name_word(tok: str, lowercase_ok: bool) -> bool:
     if len(b) < 2 and not _is_initial(tok):
         return False
     if _is_capitalised(tok):
-        # A long all-caps token is an acronym or code unless the context said "name".
-        return not (tok.isupper() and len(b) > 3 and not lowercase_ok)
+        # A long all-caps token is an acronym or code unless a label announced a name.
+        return not (tok.isupper() and len(b) > 3 and not (lowercase_ok or caps_ok))
     return lowercase_ok and tok.islower()
 
 
@@ -173,8 +178,13 @@ def _tokens(text: str, pos: int) -> Iterator[tuple[int, int, str]]:
         pos = gap.end()
 
 
-def scan_name(text: str, pos: int, lowercase_ok: bool, allow_titles: bool = True) -> NameMatch | None:
-    """Read a name starting at ``pos`` (see the module docstring); ``None`` if there is none."""
+def scan_name(
+    text: str, pos: int, lowercase_ok: bool, allow_titles: bool = True, caps_ok: bool = False
+) -> NameMatch | None:
+    """Read a name starting at ``pos`` (see the module docstring); ``None`` if there is none.
+
+    ``caps_ok`` accepts names in capitals ("consignee ZHANG WEI") after a strong label.
+    """
     start: int | None = None
     end = pos
     names: list[str] = []
@@ -205,7 +215,7 @@ def scan_name(text: str, pos: int, lowercase_ok: bool, allow_titles: bool = True
         if _is_initial(tok) and tok != "I":
             ok = not lowercase or names == []
         else:
-            ok = is_name_word(tok, lowercase_ok)
+            ok = is_name_word(tok, lowercase_ok, caps_ok)
             # Without a strong trigger, every name token is capitalised.
             if ok and not lowercase_ok and not _is_capitalised(tok):
                 ok = False
@@ -263,7 +273,7 @@ _WEAK = [
     r"brother|sister|friend|kid|mother|father|mom|dad|uncle|aunt|cousin|agent|director)",
     r"speak\s+(?:to|with)", r"talk\s+(?:to|with)", r"ask\s+for", r"follow\s+up\s+with", r"signed",
     r"call\s+me", r"calls\s+me", r"(?:shouted|yelled|screamed|waved|smiled|spoke|talked|replied|said)\s+(?:at|to)",
-    r"(?:named|called)\s+(?:him|her|them)", r"(?:says|said|asks|asked|replied|added|explained)", r"(?:directed|written|produced|composed|performed|sung|painted)\s+by:?", r"(?:western\s+union|moneygram|paypal)(?:\s+\w+){0,3}?\s+to",
+    r"(?:named|called)\s+(?:him|her|them)", r"belongs?\s+to", r"belonging\s+to", r"(?:says|said|asks|asked|replied|added|explained)", r"(?:directed|written|produced|composed|performed|sung|painted)\s+by:?", r"(?:western\s+union|moneygram|paypal)(?:\s+\w+){0,3}?\s+to",
     r"(?:pay|payment|transfer|remit|wire)(?:\s+(?:it|them|the\s+\w+|money|funds))?\s+to",
     r"dear", r"hi", r"hello", r"hey", r"good\s+(?:morning|afternoon|evening)",
     r"ich\s+bin", r"sou\s+(?:o|a)", r"soy", r"je\s+suis", r"sono",
@@ -300,6 +310,10 @@ _HAN_RE = re.compile(rf"(?:{_HAN_TRIGGERS})\s*[:：]?\s*")
 _TITLE_RE = re.compile(
     r"(?<![^\W\d_])(?:Mr|Mrs|Ms|Miss|Mx|Dr|Dra|Prof|Herr|Frau|Sr|Sra|Srta|Mme|Mlle|Dott|Sig)\.?\s+(?=[^\W\d_])"
 )
+# Where "<name> here" may stand: the start of the message or of a sentence or line.
+_HERE_RE = re.compile(r"(?:^|[.!?]\s+|\n)(?:(?:hi|hello|hey|dear\s+\w+)[,!]?\s+)?", re.IGNORECASE)
+# Titles written in lower case, as chat often is ("my boss mr li said ok").
+_LOWER_TITLE_RE = re.compile(r"(?<![^\W\d_])(?:mr|mrs|ms|miss|dr)\.?\s+(?=[^\W\d_])")
 # Lower-case names after a weak trigger are accepted only when followed by one of these.
 _LOW_WEAK_FOLLOW = re.compile(r"\s*(?:$|[,.!?;\n]|\s(?:from|here|speaking|calling|writing|with)\b)")
 _ADJ_LIKE = re.compile(r"(?:ed|ing|ly|ent|ant|ful|ous|ive|able|ible|less)$")
@@ -319,8 +333,17 @@ _NOT_PERSON_NAME = re.compile(
 _NAME_PHRASE = re.compile(r"name|hei(?:ß|ss)e|llamo|chamo|appelle|chiamo|heet|nome|nombre|nom\b", re.IGNORECASE)
 
 
-def context_names(text: str) -> list[NameMatch]:
-    """Every name announced by a trigger, title or closing in ``text``."""
+@lru_cache(maxsize=2048)
+def context_names(text: str) -> tuple[NameMatch, ...]:
+    """Every name announced by a trigger, title or closing in ``text``.
+
+    Cached: the engine runs this detector and then the NER adapter (which seeds name
+    propagation with these names) over the same batch of texts.
+    """
+    return tuple(_context_names(text))
+
+
+def _context_names(text: str) -> list[NameMatch]:
     found: list[NameMatch] = []
     lower_chat = _is_lower_chat(text)
     upper_chat = _is_upper_chat(text)
@@ -329,7 +352,7 @@ def context_names(text: str) -> list[NameMatch]:
         if "name" in trig.lower() and _NOT_PERSON_NAME.search(text, max(0, t.start() - 24), t.start()):
             continue
         low_ok = lower_chat or upper_chat or _NAME_PHRASE.search(trig) is not None
-        nm = scan_name(text, t.end(), lowercase_ok=low_ok)
+        nm = scan_name(text, t.end(), lowercase_ok=low_ok, caps_ok=True)
         if nm is not None and (not nm.lowercase or _plausible_lower(nm)):
             found.append(nm)
     for t in _WEAK_RE.finditer(text):
@@ -358,8 +381,17 @@ def context_names(text: str) -> list[NameMatch]:
         found.append(nm)
     for t in _BLOCK_RE.finditer(text):
         nm = scan_name(text, t.end(), lowercase_ok=lower_chat or upper_chat)
-        if nm is not None and re.match(r"[ \t]*(?:\r?\n|,)", text[nm.end :]):
+        if nm is not None and re.match(r"[ \t]*(?:\r?\n|,|$)", text[nm.end :]):
             found.append(nm)
+    for t in _HERE_RE.finditer(text):
+        nm = scan_name(text, t.end(), lowercase_ok=lower_chat, allow_titles=True)
+        if nm is not None and len(nm.tokens) <= 3 and re.match(r"\s+(?:here|speaking)\b", text[nm.end :], re.IGNORECASE):
+            found.append(nm)
+    if lower_chat:
+        for t in _LOWER_TITLE_RE.finditer(text):
+            nm = scan_name(text, t.start(), lowercase_ok=True)
+            if nm is not None and len(nm.tokens) <= 2 and _plausible_lower(nm):
+                found.append(nm)
     for t in _TITLE_RE.finditer(text):
         nm = scan_name(text, t.start(), lowercase_ok=upper_chat)
         if nm is not None:
