@@ -261,6 +261,26 @@ class Keyring:
             _write_atomic(self._path, self._to_json())
         return kek.key_id
 
+    def retire_sync(self, key_id: str) -> None:
+        """Destroy an old KEK version (not the current one) and persist the file.
+
+        Callers check first that no stored data key is still wrapped under it (``keys
+        retire`` does, via storage): afterwards such keys could never be unwrapped. This
+        is what makes shredding final even where deleted rows linger (PostgreSQL dead
+        tuples, backups): a wrapped data key copy is useless once its KEK is gone.
+        """
+        region, _ = parse_kek_key_id(key_id)
+        with _locked(self._path):
+            self._replace_from(load_keyring(self._path, clock=self._clock))
+            versions = self._keks.get(region, [])
+            if not any(k.key_id == key_id for k in versions):
+                raise KeyringError("no such KEK version in the key file; see `keys list`")
+            if versions[-1].key_id == key_id:
+                raise KeyringError("cannot retire a region's current KEK; rotate first")
+            self._keks[region] = [k for k in versions if k.key_id != key_id]
+            del self._kek_times[key_id]
+            _write_atomic(self._path, self._to_json())
+
     def reload(self) -> None:
         """Re-read the key file (after another process rotated)."""
         self._replace_from(load_keyring(self._path, clock=self._clock))

@@ -11,7 +11,8 @@ the crypto layer adds). The message id cannot be in it: one data key serves ever
 of the conversation; the payload AAD carries it.
 
 :meth:`Sealer.shred` deletes the stored data key: every blob of the conversation is then
-unreadable for good (a later message starts a new data key with a new id).
+unreadable for good (a later message starts a new data key with a new id). Copies of the
+wrapped key in backups become useless once its KEK version is retired (``keys retire``).
 
 Unwrapped data keys are cached in a bounded LRU for ``cache_ttl`` seconds. ``open`` always
 reads the stored wrapped key first (so a shred by another replica takes effect at once for

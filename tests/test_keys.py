@@ -297,3 +297,47 @@ def test_keys_command_without_a_key_file_is_a_usage_error(
     """Without --config or --keys-file the command says what to pass."""
     assert main(["keys", "list"]) == 2
     assert "--keys-file" in capsys.readouterr().err
+
+
+async def test_retire_refuses_while_data_keys_use_the_version(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`keys retire` refuses a KEK version that still wraps stored data keys."""
+    cfg = _config(tmp_path)
+    ring = load_keyring(tmp_path / "keys.json")
+    s = await open_storage(f"sqlite://{tmp_path}/data/cw.db")
+    await Sealer(ring, s).seal(CTX, b"x")
+    await s.close()
+    await ring.rotate("eu")
+    code = await _cli(["keys", "retire", "--config", str(cfg), "--key-id", "eu:1"])
+    assert code == 2 and "keys rewrap" in capsys.readouterr().err
+    assert load_keyring(tmp_path / "keys.json").kek("eu:1") is not None
+
+
+async def test_retire_after_rewrap_destroys_the_old_version(tmp_path: Path) -> None:
+    """After rewrap, retiring the old version removes it and data still opens."""
+    cfg = _config(tmp_path)
+    ring = load_keyring(tmp_path / "keys.json")
+    s = await open_storage(f"sqlite://{tmp_path}/data/cw.db")
+    blob = await Sealer(ring, s).seal(CTX, b"x")
+    await ring.rotate("eu")
+    await rewrap_data_keys(ring, s)
+    code = await _cli(["keys", "retire", "--config", str(cfg), "--key-id", "eu:1"])
+    after = load_keyring(tmp_path / "keys.json")
+    assert code == 0 and after.kek("eu:1") is None
+    assert await Sealer(after, s).open(CTX, blob) == b"x"
+    await s.close()
+
+
+def test_current_version_cannot_be_retired(key_path: Path) -> None:
+    """Retiring the version that wraps new data keys is refused."""
+    ring = generate_keyring(key_path, ["eu"])
+    with pytest.raises(KeyringError, match="rotate first"):
+        ring.retire_sync("eu:1")
+
+
+async def _cli(argv: list[str]) -> int:
+    """Run the CLI off the event loop (it runs its own loop for storage work)."""
+    import asyncio
+
+    return await asyncio.get_running_loop().run_in_executor(None, main, argv)

@@ -5,6 +5,10 @@
   data sealed before still opens — its data keys stay wrapped under the old version until
 * ``keys rewrap --config C [--region R]``  re-wraps every stored data key under the newest
   KEK version of its region. Needs the storage; safe to run while the proxy serves.
+* ``keys retire --config C --key-id eu:1``  destroys an old KEK version, after checking
+  that no stored data key is still wrapped under it (run ``rewrap`` first). Needs the
+  storage. Copies of shredded data keys that linger in backups or PostgreSQL dead tuples
+  become useless once the KEK version they were wrapped under is retired.
 
 Config keys read: ``[keys] file`` and ``[storage] url`` (relative paths are relative to
 the config file's directory); ``--keys-file`` / ``--storage-url`` override them. Output is
@@ -32,14 +36,17 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         ("list", "show KEK versions per region"),
         ("rotate", "add a new KEK version"),
         ("rewrap", "re-wrap stored data keys under the newest KEK version"),
+        ("retire", "destroy an old KEK version no data key uses any more"),
     ):
         q = ksub.add_parser(name, help=help_)
         q.add_argument("--config", type=Path, default=None, help="chatwarden.toml")
         q.add_argument("--keys-file", type=Path, default=None, help="key file (overrides config)")
-        if name != "list":
+        if name in ("rotate", "rewrap"):
             q.add_argument("--region", action="append", default=None,
                            help="region to act on (repeatable; default: every region)")
-        if name == "rewrap":
+        if name == "retire":
+            q.add_argument("--key-id", required=True, help="KEK version to destroy, e.g. eu:1")
+        if name in ("rewrap", "retire"):
             q.add_argument("--storage-url", default=None, help="storage URL (overrides config)")
         q.set_defaults(func=run)
 
@@ -97,7 +104,17 @@ def run(args: argparse.Namespace) -> int:
         url = args.storage_url or cfg_url
         if url is None:
             raise UsageError("no storage: give --config with [storage] url, or --storage-url")
-        out = {"rewrap": asyncio.run(_rewrap(ring, url, regions))}
+        if args.keys_command == "rewrap":
+            out = {"rewrap": asyncio.run(_rewrap(ring, url, regions))}
+        else:
+            in_use = asyncio.run(_count_wrapped_under(url, args.key_id))
+            if in_use:
+                raise UsageError(
+                    f"{in_use} stored data key(s) are still wrapped under this KEK version; "
+                    "run `chatwarden keys rewrap` first"
+                )
+            ring.retire_sync(args.key_id)
+            out = {"retired": args.key_id}
     print(json.dumps(out, sort_keys=True))
     return 0
 
@@ -112,3 +129,13 @@ async def _rewrap(ring: Keyring, url: str, regions: tuple[str, ...]) -> dict[str
     finally:
         await storage.close()
     return asdict(report)
+
+
+async def _count_wrapped_under(url: str, key_id: str) -> int:
+    from proxy.storage import open_storage
+
+    storage = await open_storage(url)
+    try:
+        return sum([1 async for rec in storage.iter_data_keys() if rec.key_id == key_id])
+    finally:
+        await storage.close()

@@ -28,6 +28,12 @@ Lock order (no deadlocks): a put first locks its conversations' rows in sorted o
 same conversation row lock, so a message stored concurrently with a re-tag always ends up
 with the widened purposes.
 
+Crypto-shredding here deletes the ``data_keys`` row; the old tuple stays in the heap until
+autovacuum reuses its space, and in WAL archives and backups. Those copies are wrapped under
+a KEK version: after ``chatwarden keys rotate`` + ``keys rewrap`` + ``keys retire`` of the
+old version they can never be unwrapped again. (SQLite overwrites deleted content with
+``secure_delete`` and checkpoints its WAL at once.)
+
 ``seq`` comes from the sequence ``message_seq``: monotonic in allocation order, with gaps
 (rolled-back puts), and a transaction that commits late can make a smaller seq appear
 after a page was read — the cursor is a position, not a snapshot.
