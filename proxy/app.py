@@ -1,0 +1,235 @@
+"""The app factory: :func:`create_app` builds the aiohttp application from a :class:`Config`.
+
+State lives behind typed ``web.AppKey``s. Every resource is an async generator in
+``cleanup_ctx``, started in this order and torn down in reverse:
+
+1. the redactor (spaCy loaded once, then the detection process pool, warmed up);
+2. storage (:func:`proxy.storage.open_storage`), the sealer and the ingest pipeline;
+3. the audit trail (when enabled; :mod:`proxy.audit.runtime`);
+4. the outbox worker (only when ``[upstream] url`` is set).
+
+Routes come from the modules in :data:`ROUTE_MODULES` (each has ``register(app)``);
+another component adds endpoints by adding its module there or by calling its own
+``register`` on the returned app before it starts. Handlers reach the services through
+the keys below (``request.app[STORAGE]``...) and authenticate with
+:func:`proxy.auth.require_role`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from policies.tagging import PurposeTagger, load_default_tagger
+from proxy import crypto
+from proxy.auth import AUTHENTICATOR, Authenticator, Principal
+from proxy.config import Config
+from proxy.handlers.health import READINESS, Readiness
+from proxy.handlers.ingest import INGESTOR, LIMITS, MAX_BODY
+from proxy.handlers.validation import Limits
+from proxy.keys import Keyring, KeyStore, load_keyring
+from proxy.metrics import METRICS, Metrics
+from proxy.middlewares import (
+    ADMISSION,
+    ERROR_SETTINGS,
+    Admission,
+    ErrorSettings,
+    admission,
+    errors,
+    observe,
+)
+from proxy.outbox import OutboxWorker, outbox_context
+from proxy.pipeline import Ingestor
+from proxy.sealing import Sealer
+from proxy.storage import Storage, open_storage
+from redact import OperatorTable, Placeholder, RedactConfig, Redactor, build_operator
+from redact.operators import Operator
+
+__all__ = [
+    "CONFIG",
+    "KEYRING",
+    "REDACTOR",
+    "ROUTE_MODULES",
+    "SEALER",
+    "STORAGE",
+    "Overrides",
+    "build_redactor",
+    "create_app",
+]
+
+ROUTE_MODULES = ("proxy.handlers.health", "proxy.handlers.ingest")
+
+CONFIG = web.AppKey("chatwarden.config", Config)
+KEYRING = web.AppKey("chatwarden.keyring", Keyring)
+STORAGE = web.AppKey("chatwarden.storage", Storage)
+REDACTOR = web.AppKey("chatwarden.redactor", Redactor)
+SEALER = web.AppKey("chatwarden.sealer", Sealer)
+TAGGER = web.AppKey("chatwarden.tagger", PurposeTagger)
+
+_STATE_LABEL = b"chatwarden/placeholder-state/v1"
+_HASH_LABEL = b"chatwarden/redact-hash-operator/v1"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Overrides:
+    """Replacements for tests and embedding: a storage opener, a redactor (started and
+    closed by the app), a key store for sealing, a tagger, a clock, and whether to run
+    the audit trail."""
+
+    open_storage: Callable[[str], Awaitable[Storage]] | None = None
+    redactor: Redactor | None = None
+    keystore: KeyStore | None = None
+    tagger: PurposeTagger | None = None
+    clock: Callable[[], datetime] = _utcnow
+    audit: bool = True
+
+
+def build_redactor(config: Config, ring: Keyring) -> Redactor:
+    """The redactor the config describes, keyed by the keyring (placeholder state and the
+    ``hash`` operator use keys derived from its HMAC keys, never stored elsewhere)."""
+    r = config.redact
+    hash_key = crypto.keyed_digest(ring.hmac_key("view"), _HASH_LABEL)
+    by_type: dict[str, Operator] = {
+        etype: build_operator(spec, hash_key) for etype, spec in r.operators.items()
+    }
+    default = by_type.pop("default", Placeholder())
+    return Redactor(
+        RedactConfig(spacy_model=r.spacy_model, ner=r.ner, workers=r.workers),
+        operators=OperatorTable(by_type, default),
+        state_key=crypto.keyed_digest(ring.hmac_key("placeholder"), _STATE_LABEL),
+    )
+
+
+def _redactor_ctx(redactor: Redactor) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        # Loading spaCy takes seconds: off the loop. The warm-up forks the pool's workers
+        # now, before other threads (the storage executor) exist.
+        await asyncio.to_thread(redactor.start)
+        await redactor.analyze_async(["warm up"])
+        app[REDACTOR] = redactor
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(redactor.close)
+
+    return ctx
+
+
+def _services_ctx(
+    config: Config, ring: Keyring, overrides: Overrides
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        opener = overrides.open_storage or open_storage
+        storage = await opener(config.storage.url)
+        try:
+            app[STORAGE] = storage
+            sealer = Sealer(overrides.keystore or ring, storage)
+            app[SEALER] = sealer
+            redactor = app[REDACTOR]
+            worker = app.get(_OUTBOX_WORKER_SLOT)
+            app[INGESTOR] = Ingestor(
+                tenant=config.tenant,
+                storage=storage,
+                redactor=redactor,
+                tagger=app[TAGGER],
+                sealer=sealer,
+                retention=config.retention,
+                upstream_url=config.upstream.url,
+                on_enqueue=worker.notify if worker is not None else None,
+                clock=overrides.clock,
+            )
+
+            async def model() -> None:
+                pool = redactor._pool
+                if redactor.engine is None or pool is None or getattr(pool, "_broken", False):
+                    raise RuntimeError("model not loaded")
+
+            app[READINESS] = Readiness(
+                {"model": model, "storage": storage.ping}, retry_after=config.server.retry_after
+            )
+            yield
+        finally:
+            await storage.close()
+
+    return ctx
+
+
+_OUTBOX_WORKER_SLOT = web.AppKey("chatwarden.outbox_worker_slot", OutboxWorker)
+
+
+def _audit(app: web.Application, config: Config, ring: Keyring, auth: Authenticator) -> None:
+    from proxy.audit import runtime
+    from proxy.audit.events import Actor
+    from proxy.audit.settings import AuditSettings, load_settings
+
+    settings = load_settings(config.path) if config.path else AuditSettings()
+    if settings.store_url is None:
+        settings = AuditSettings(store_url=config.storage.url)
+
+    async def authenticate(request: web.Request) -> Actor:
+        p: Principal = auth.authenticate(request)
+        return Actor(p.token_id, p.role)
+
+    app.cleanup_ctx.append(runtime.trail_context(settings, ring))
+    runtime.register_http(app, ring=ring, authenticate=authenticate, cases=None)
+
+
+def create_app(
+    config: Config, *, keyring: Keyring | None = None, overrides: Overrides = Overrides()
+) -> web.Application:
+    """The service application; see the module docstring."""
+    ring = keyring if keyring is not None else load_keyring(config.keys.file)
+    s = config.server
+    app = web.Application(
+        middlewares=[observe, errors, admission],
+        client_max_size=s.max_body_bytes,
+    )
+    app[CONFIG] = config
+    app[KEYRING] = ring
+    app[METRICS] = Metrics()
+    app[ERROR_SETTINGS] = ErrorSettings(s.retry_after)
+    app[ADMISSION] = Admission(s.max_in_flight, s.request_timeout)
+    token_key = ring.hmac_key("token")
+    auth = Authenticator(config.auth.tokens, lambda b: crypto.keyed_digest(token_key, b))
+    app[AUTHENTICATOR] = auth
+    app[MAX_BODY] = s.max_body_bytes
+    app[LIMITS] = Limits(
+        max_batch=s.max_batch,
+        max_text_chars=config.redact.max_text_chars,
+        regions=config.keys.regions,
+        default_region=config.keys.default_region,
+    )
+    app[TAGGER] = overrides.tagger if overrides.tagger is not None else load_default_tagger()
+
+    worker: OutboxWorker | None = None
+    if config.upstream.url:
+        worker = OutboxWorker(
+            storage=None,  # set by outbox_context when storage opens
+            metrics=app[METRICS],
+            timeout=config.upstream.timeout,
+            max_attempts=config.upstream.max_attempts,
+            batch=config.upstream.batch,
+            clock=overrides.clock,
+        )
+        app[_OUTBOX_WORKER_SLOT] = worker
+
+    redactor = overrides.redactor if overrides.redactor is not None else build_redactor(config, ring)
+    app.cleanup_ctx.append(_redactor_ctx(redactor))
+    app.cleanup_ctx.append(_services_ctx(config, ring, overrides))
+    if overrides.audit:
+        _audit(app, config, ring, auth)
+    if worker is not None:
+        app.cleanup_ctx.append(outbox_context(worker, lambda a: a[STORAGE]))
+
+    for name in ROUTE_MODULES:
+        importlib.import_module(name).register(app)
+    return app

@@ -1,0 +1,79 @@
+"""``POST /v1/messages``: ingest one message or a batch (role ``ingest``).
+
+Order of checks: token (401/403), Content-Type (415), size (413 from Content-Length
+before reading, and again while reading when there is none), decoding (400
+``malformed_body``), fields (400 ``invalid_field`` naming the field). Then the pipeline
+(:mod:`proxy.pipeline`). 201 when this request stored at least one message, 200 when
+every message was a replay; the body of a replay is byte-identical to the first answer.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from proxy.auth import require_role
+from proxy.handlers.errors import BodyTooLarge
+from proxy.handlers.validation import Limits, decode_body, media_type, parse_messages
+from proxy.logging import get_logger
+from proxy.metrics import METRICS
+from proxy.pipeline import Ingestor
+
+__all__ = ["INGESTOR", "LIMITS", "MAX_BODY", "read_capped", "register"]
+
+INGESTOR = web.AppKey("chatwarden.ingestor", Ingestor)
+LIMITS = web.AppKey("chatwarden.ingest_limits", Limits)
+MAX_BODY = web.AppKey("chatwarden.max_body_bytes", int)
+
+log = get_logger("chatwarden.ingest")
+
+
+def register(app: web.Application) -> None:
+    app.router.add_post("/v1/messages", post_messages)
+
+
+async def read_capped(request: web.Request, limit: int) -> bytes:
+    """The body, refusing (413) as soon as it is known to exceed ``limit`` bytes."""
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise BodyTooLarge(f"the body is over {limit} bytes ([server] max_body_bytes); "
+                           "split the batch")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await request.content.read(64 * 1024)
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"the body is over {limit} bytes ([server] max_body_bytes); "
+                               "split the batch")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def post_messages(request: web.Request) -> web.Response:
+    principal = require_role(request, "ingest")
+    mt = media_type(request.headers.get("Content-Type"))
+    body = await read_capped(request, request.app[MAX_BODY])
+    messages, is_batch = parse_messages(decode_body(body, mt), request.app[LIMITS])
+    metrics = request.app[METRICS]
+    metrics.in_flight_messages.add(len(messages))
+    try:
+        outcomes = await request.app[INGESTOR].ingest(messages)
+    finally:
+        metrics.in_flight_messages.add(-len(messages))
+    created = sum(o.created for o in outcomes)
+    metrics.messages.inc(created, outcome="created")
+    metrics.messages.inc(len(outcomes) - created, outcome="replayed")
+    log.info("ingested", token_id=principal.token_id, messages=len(outcomes), created=created,
+             replayed=len(outcomes) - created)
+    if is_batch:
+        payload = b'{"results":[' + b",".join(o.body for o in outcomes) + b"]}"
+    else:
+        payload = outcomes[0].body
+    return web.Response(
+        status=201 if created else 200,
+        body=payload,
+        content_type="application/json",
+        charset="utf-8",
+    )

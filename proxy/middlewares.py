@@ -1,0 +1,215 @@
+"""The middleware chain, outermost first:
+
+1. :func:`observe` -- request id (``X-Request-ID``, generated unless the client sent a
+   safe one), bound into every log line of the request; one access log line; metrics.
+2. :func:`errors` -- the ONE place errors become HTTP answers: ``{"error": {"code",
+   "message"}}`` with the status of the error's kind (table in :func:`error_response`).
+   Messages name the field or the kind of problem, never request content.
+3. :func:`admission` -- bounded work: at most ``[server] max_in_flight`` requests are
+   processed at once (health and metrics endpoints excepted); the next one gets 503 with
+   ``Retry-After`` at once instead of waiting in an unbounded queue. Each request also
+   runs under ``[server] request_timeout``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from proxy.audit.errors import AuditUnavailable
+from proxy.auth import Forbidden, Unauthorized
+from proxy.errors import DecryptionError, KeyringError, UsageError
+from proxy.handlers.errors import ApiError, Overloaded, Unavailable
+from proxy.logging import get_logger
+from proxy.metrics import METRICS
+from proxy.storage.errors import ConflictingRecord, StorageUnavailable
+from redact.errors import RedactError
+
+__all__ = ["ADMISSION", "Admission", "admission", "error_response", "errors", "observe"]
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# Endpoints that must answer even when the service is saturated.
+UNBOUNDED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+log = get_logger("chatwarden.http")
+
+
+def _route(request: web.Request) -> str:
+    info = request.match_info.route.resource
+    return info.canonical if info is not None else "unmatched"
+
+
+@web.middleware
+async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
+    rid = request.headers.get("X-Request-ID", "")
+    if not _REQUEST_ID.fullmatch(rid):
+        rid = uuid.uuid4().hex
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(request_id=rid)
+    route = _route(request)
+    t0 = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        response.headers["X-Request-ID"] = rid
+        return response
+    except web.HTTPException as exc:  # only if raised past the error middleware
+        status = exc.status
+        raise
+    finally:
+        elapsed = time.perf_counter() - t0
+        metrics = request.app[METRICS]
+        metrics.requests.inc(route=route, method=request.method, status=str(status))
+        metrics.latency.observe(elapsed, route=route)
+        if request.path not in UNBOUNDED_PATHS:
+            log.info("request", method=request.method, route=route, status=status,
+                     duration_ms=round(elapsed * 1000, 2))
+        structlog.contextvars.clear_contextvars()
+
+
+def _body(status: int, code: str, message: str, **extra: Any) -> web.Response:
+    doc = {"error": {"code": code, "message": message, **extra}}
+    return web.Response(status=status, text=json.dumps(doc), content_type="application/json")
+
+
+def error_response(exc: BaseException, retry_after: int) -> tuple[web.Response, str | None]:
+    """The answer for ``exc`` and its failure kind (a /metrics label) if it fails closed.
+
+    ======================================  ======  ==================
+    error                                   status  code
+    ======================================  ======  ==================
+    ApiError subclasses                     own     own
+    Unauthorized                            401     unauthorized
+    Forbidden                               403     forbidden
+    ConflictingRecord                       409     conflict
+    UsageError (a bad query value...)       400     bad_request
+    StorageUnavailable                      503     unavailable/storage
+    RedactError, BrokenProcessPool          503     unavailable/detection
+    KeyringError, DecryptionError           503     unavailable/keys
+    AuditUnavailable                        503     unavailable/audit
+    TimeoutError                            503     unavailable/timeout
+    anything else                           500     internal
+    ======================================  ======  ==================
+    """
+    kind: str | None = None
+    if isinstance(exc, Unavailable):
+        kind = exc.kind
+        resp = _body(503, exc.code, str(exc), kind=kind)
+    elif isinstance(exc, ApiError):
+        extra = {"field": exc.field} if exc.field else {}
+        resp = _body(exc.status, exc.code, str(exc), **extra)
+    elif isinstance(exc, Unauthorized):
+        resp = _body(401, "unauthorized", str(exc))
+        resp.headers["WWW-Authenticate"] = 'Bearer realm="chatwarden"'
+    elif isinstance(exc, Forbidden):
+        resp = _body(403, "forbidden", str(exc))
+    elif isinstance(exc, ConflictingRecord):
+        resp = _body(409, "conflict", str(exc))
+    elif isinstance(exc, StorageUnavailable):
+        kind = "storage"
+        resp = _body(503, "unavailable", "storage is unavailable; nothing was stored, retry later", kind=kind)
+    elif isinstance(exc, RedactError | BrokenProcessPool):
+        kind = "detection"
+        resp = _body(503, "unavailable", "detection is unavailable; nothing was stored, retry later", kind=kind)
+    elif isinstance(exc, KeyringError | DecryptionError):
+        kind = "keys"
+        resp = _body(503, "unavailable", "keys are unavailable; nothing was stored, retry later", kind=kind)
+    elif isinstance(exc, AuditUnavailable):
+        kind = "audit"
+        resp = _body(503, "unavailable", "the audit trail is unavailable; nothing was returned", kind=kind)
+    elif isinstance(exc, TimeoutError):
+        kind = "timeout"
+        resp = _body(503, "unavailable", "the request took too long; retry later", kind=kind)
+    elif isinstance(exc, UsageError):
+        resp = _body(400, "bad_request", str(exc))
+    else:
+        kind = "internal"
+        resp = _body(500, "internal", "internal error; the request id is in the logs")
+    if resp.status == 503:
+        after = getattr(exc, "retry_after", None) or retry_after
+        resp.headers["Retry-After"] = str(max(1, round(after)))
+    return resp, kind
+
+
+_REASON_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+                 405: "method_not_allowed", 413: "body_too_large", 415: "unsupported_media_type"}
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorSettings:
+    retry_after: int = 1
+
+
+ERROR_SETTINGS = web.AppKey("chatwarden.error_settings", ErrorSettings)
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    retry_after = request.app[ERROR_SETTINGS].retry_after
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        # aiohttp's own (404, 405, its body-size limit) and the audit endpoints' answers.
+        if exc.content_type == "application/json" or exc.status < 400:
+            raise
+        code = _REASON_CODES.get(exc.status, "http_error")
+        resp = _body(exc.status, code, exc.reason.lower() if exc.reason else code)
+        for h in ("Allow", "Retry-After"):
+            if h in exc.headers:
+                resp.headers[h] = exc.headers[h]
+        return resp
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        resp, kind = error_response(exc, retry_after)
+        if kind is not None:
+            request.app[METRICS].failures.inc(kind=kind)
+            log.warning("request failed", kind=kind, status=resp.status, exc_info=exc)
+        elif resp.status >= 400:
+            log.info("request refused", status=resp.status, code=type(exc).__name__)
+        return resp
+
+
+class Admission:
+    """Counts requests in flight; refuses beyond ``limit`` (see the module docstring)."""
+
+    __slots__ = ("in_flight", "limit", "timeout")
+
+    def __init__(self, limit: int, timeout: float) -> None:
+        self.limit, self.timeout, self.in_flight = limit, timeout, 0
+
+
+ADMISSION = web.AppKey("chatwarden.admission", Admission)
+
+
+@web.middleware
+async def admission(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path in UNBOUNDED_PATHS:
+        return await handler(request)
+    gate = request.app[ADMISSION]
+    metrics = request.app[METRICS]
+    if gate.in_flight >= gate.limit:
+        metrics.rejected.inc(reason="in_flight")
+        raise Overloaded("too many requests in flight; retry after the Retry-After delay",
+                         kind="overload")
+    gate.in_flight += 1
+    metrics.in_flight.set(gate.in_flight)
+    try:
+        async with asyncio.timeout(gate.timeout):
+            return await handler(request)
+    finally:
+        gate.in_flight -= 1
+        metrics.in_flight.set(gate.in_flight)

@@ -1,0 +1,290 @@
+"""The ingest pipeline: replay check -> redact -> tag -> seal -> store, acknowledged only
+after the durable commit.
+
+Per request (:meth:`Ingestor.ingest`):
+
+1. **Replay**: a ``message_id`` already stored answers with the stored body (HTTP 200);
+   it is not redacted again.
+2. **Lock** the conversations of the new messages (in this process, in sorted order),
+   load each one's placeholder state and purposes from storage.
+3. **Redact** with :class:`redact.Redactor` (detection in its process pool, off the event
+   loop); the text of the conversation's previous message (kept in memory only, never
+   written) feeds the conversation window.
+4. **Tag** purposes with the policy's :class:`PurposeTagger`; union with the purposes
+   the conversation already has. Storage widens the conversation (re-tagging its earlier
+   messages) in the same transaction as the put.
+5. **Seal** each original (UTF-8 text) with the :class:`Sealer`.
+6. **Save** placeholder state (compare-and-set; a lost race with another replica redoes
+   steps 2-5 for that request), then **put** records (+ outbox rows) in one transaction.
+
+Any failure before the put leaves nothing stored: detection, tagging, keys and storage
+errors propagate and the error middleware answers 503 (fail closed). The original text
+only ever leaves this module sealed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import msgpack
+
+from policies.tagging import PurposeTagger, TagInput
+from proxy.config import RetentionConfig
+from proxy.handlers.validation import IngestMessage
+from proxy.sealing import SealContext, Sealer
+from proxy.storage.base import OutboxItem, Storage, StoredMessage
+from redact import ConversationState, Message, Redaction, Redactor
+
+__all__ = ["Ingestor", "Outcome", "open_original", "response_body"]
+
+STATE_FORMAT = 1
+_CAS_ATTEMPTS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The answer body of one message and whether this request created it."""
+
+    body: bytes
+    created: bool
+
+
+def response_body(message_id: str, redaction: Redaction, purposes: Sequence[str]) -> bytes:
+    doc = {
+        "message_id": message_id,
+        "redacted": redaction.redacted,
+        "entities": [{"start": s.start, "end": s.end, "type": s.type} for s in redaction.spans],
+        "purposes": sorted(purposes),
+    }
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def upstream_payload(rec: StoredMessage) -> bytes:
+    """What is forwarded upstream: the redacted copy and metadata, never the original."""
+    doc = {
+        "message_id": rec.message_id,
+        "conversation_id": rec.conversation_id,
+        "sender_id": rec.sender_id,
+        "sender_role": rec.sender_role,
+        "recipient_id": rec.recipient_id,
+        "sent_at": rec.sent_at.isoformat().replace("+00:00", "Z"),
+        "order_id": rec.order_id,
+        "dispute_id": rec.dispute_id,
+        "region": rec.region,
+        "lang": rec.lang,
+        "redacted": rec.redacted,
+        "entities": [{"start": s, "end": e, "type": t} for s, e, t in rec.entities],
+        "purposes": sorted(rec.purposes),
+    }
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+async def open_original(sealer: Sealer, rec: StoredMessage) -> str:
+    """The original text of a stored record (DecryptionError if shredded or tampered)."""
+    ctx = SealContext(rec.tenant, rec.conversation_id, rec.message_id, rec.region, rec.schema_version)
+    return (await sealer.open(ctx, rec.sealed)).decode("utf-8")
+
+
+class _LostRace(Exception):
+    """Another writer updated a conversation's placeholder state first: redo."""
+
+
+class _Window:
+    """The last text seen per conversation, in memory only, bounded (LRU)."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._last: OrderedDict[str, str] = OrderedDict()
+
+    def get(self, cid: str) -> str | None:
+        return self._last.get(cid)
+
+    def put(self, cid: str, text: str) -> None:
+        if self._size <= 0:
+            return
+        self._last[cid] = text
+        self._last.move_to_end(cid)
+        while len(self._last) > self._size:
+            self._last.popitem(last=False)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Ingestor:
+    """Runs the pipeline of the module docstring. One per app."""
+
+    def __init__(
+        self,
+        *,
+        tenant: str,
+        storage: Storage,
+        redactor: Redactor,
+        tagger: PurposeTagger,
+        sealer: Sealer,
+        retention: RetentionConfig,
+        upstream_url: str | None = None,
+        on_enqueue: Callable[[], None] | None = None,
+        clock: Callable[[], datetime] = _utcnow,
+        window_size: int = 10_000,
+    ) -> None:
+        self.tenant = tenant
+        self.storage = storage
+        self.redactor = redactor
+        self.tagger = tagger
+        self.sealer = sealer
+        self.retention = retention
+        self.upstream_url = upstream_url
+        self.on_enqueue = on_enqueue
+        self.clock = clock
+        self._window = _Window(window_size)
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def __repr__(self) -> str:
+        return f"Ingestor(tenant={self.tenant!r})"
+
+    @contextlib.asynccontextmanager
+    async def _locked(self, cids: Sequence[str]) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            for cid in sorted(set(cids)):
+                lock = self._locks.setdefault(cid, asyncio.Lock())
+                await stack.enter_async_context(lock)
+            try:
+                yield
+            finally:
+                for cid in set(cids):
+                    lock = self._locks.get(cid)
+                    # Forget idle locks; a waiter still holds its reference.
+                    if lock is not None and not lock._waiters:  # type: ignore[attr-defined]
+                        self._locks.pop(cid, None)
+
+    async def ingest(self, messages: Sequence[IngestMessage]) -> list[Outcome]:
+        """Outcomes in input order; raises (nothing stored) on any failure."""
+        out: list[Outcome | None] = [None] * len(messages)
+        fresh: list[int] = []
+        for i, m in enumerate(messages):
+            stored = await self.storage.get_message(self.tenant, m.message_id)
+            if stored is not None:
+                out[i] = Outcome(stored.response, False)
+            else:
+                fresh.append(i)
+        if fresh:
+            todo = [messages[i] for i in fresh]
+            async with self._locked([m.conversation_id for m in todo]):
+                for attempt in range(_CAS_ATTEMPTS):
+                    try:
+                        results = await self._ingest_new(todo)
+                        break
+                    except _LostRace:
+                        if attempt == _CAS_ATTEMPTS - 1:
+                            raise TimeoutError("placeholder state kept changing") from None
+            for i, r in zip(fresh, results, strict=True):
+                out[i] = r
+        return [o for o in out if o is not None]
+
+    async def _ingest_new(self, msgs: Sequence[IngestMessage]) -> list[Outcome]:
+        tenant = self.tenant
+        cids = list(dict.fromkeys(m.conversation_id for m in msgs))
+        # 2. state and purposes per conversation
+        versions: dict[str, int] = {}
+        states: dict[str, ConversationState] = {}
+        known: dict[str, frozenset[str]] = {}
+        for cid in cids:
+            st = await self.storage.get_conversation_state(tenant, cid)
+            versions[cid] = st.version if st is not None else 0
+            states[cid] = self._decode_state(st.data if st is not None else None)
+            known[cid] = await self.storage.conversation_purposes(tenant, cid)
+        previous = {cid: t for cid in cids if (t := self._window.get(cid)) is not None}
+        # 3. redact (seq = order in the request)
+        batch = [
+            Message(m.message_id, m.text, m.conversation_id, i, m.lang, m.sender_role)
+            for i, m in enumerate(msgs)
+        ]
+        try:
+            redactions = await self.redactor.redact(batch, states, previous)
+        except BrokenProcessPool:
+            # A worker died: start a fresh pool for the next request, fail this one closed.
+            await asyncio.to_thread(self._restart_pool)
+            raise
+        # 4. purposes, conversation-scoped
+        tagged = self.tagger.tag_conversations(
+            [
+                TagInput(
+                    m.text,
+                    frozenset(s.type for s in r.spans),
+                    m.conversation_id,
+                    {k: v for k, v in (("order_id", m.order_id), ("dispute_id", m.dispute_id)) if v},
+                )
+                for m, r in zip(msgs, redactions, strict=True)
+            ]
+        )
+        conv_purposes: dict[str, frozenset[str]] = dict(known)
+        for m, p in zip(msgs, tagged, strict=True):
+            conv_purposes[m.conversation_id] = conv_purposes[m.conversation_id] | frozenset(p)
+        # 5. seal and build records
+        now = self.clock()
+        records: list[StoredMessage] = []
+        outbox: list[OutboxItem] = []
+        for m, r in zip(msgs, redactions, strict=True):
+            purposes = conv_purposes[m.conversation_id]
+            ctx = SealContext(tenant, m.conversation_id, m.message_id, m.region)
+            sealed = await self.sealer.seal(ctx, m.text.encode("utf-8"))
+            rec = StoredMessage(
+                tenant=tenant,
+                message_id=m.message_id,
+                conversation_id=m.conversation_id,
+                sender_id=m.sender_id,
+                sender_role=m.sender_role,
+                recipient_id=m.recipient_id,
+                sent_at=m.sent_at,
+                region=m.region,
+                redacted=r.redacted,
+                sealed=sealed,
+                ingested_at=now,
+                response=response_body(m.message_id, r, sorted(purposes)),
+                order_id=m.order_id,
+                dispute_id=m.dispute_id,
+                lang=m.lang,
+                entities=tuple((s.start, s.end, s.type) for s in r.spans),
+                purposes=purposes,
+                retention_until=m.sent_at + timedelta(days=self.retention.days_for(purposes)),
+            )
+            records.append(rec)
+            if self.upstream_url:
+                outbox.append(OutboxItem(tenant, m.message_id, self.upstream_url, upstream_payload(rec)))
+        # 6. state (compare-and-set), then the one durable transaction
+        for cid in cids:
+            ok = await self.storage.put_conversation_state(
+                tenant, cid, self._encode_state(states[cid]), expected_version=versions[cid]
+            )
+            if not ok:
+                raise _LostRace()
+        stored = await self.storage.put_messages(records, outbox)
+        for m in msgs:
+            self._window.put(m.conversation_id, m.text)
+        if outbox and self.on_enqueue is not None:
+            self.on_enqueue()
+        return [Outcome(rec.response, created) for rec, created in stored]
+
+    def _restart_pool(self) -> None:
+        self.redactor.close()
+        self.redactor.start()
+
+    # -- placeholder state: keyed digests -> numbers, never values
+    def _decode_state(self, data: bytes | None) -> ConversationState:
+        if not data:
+            return self.redactor.new_state()
+        doc = msgpack.unpackb(data, raw=False)
+        return ConversationState.from_dict(self.redactor.state_key, doc["numbers"])
+
+    @staticmethod
+    def _encode_state(state: ConversationState) -> bytes:
+        return msgpack.packb({"v": STATE_FORMAT, "numbers": state.to_dict()})
