@@ -423,6 +423,10 @@ DISGUISED = [
     ("dots-phone", "call me on +33.1.42.68.53.00", "+33.1.42.68.53.00", "PHONE"),
     # dots and a bracketed trunk zero
     ("dots-trunk", "reach me at +33.(0)1.42.68.53.00", "+33.(0)1.42.68.53.00", "PHONE"),
+    # Unicode en dashes and a non-breaking hyphen between the groups
+    ("unicode-dashes", "call me on 415\u2013555\u20110199", "415\u2013555\u20110199", "PHONE"),
+    # katakana middle dots between the groups
+    ("middle-dots", "電話 03\u30fb1234\u30fb5678", "03\u30fb1234\u30fb5678", "PHONE"),
     # Arabic-Indic digits
     ("arabic-indic-phone", "phone ٠١٦١ ٤٩٦ ٠٠٠٠", "٠١٦١ ٤٩٦ ٠٠٠٠", "PHONE"),
     # a full-width @ sign and full stop

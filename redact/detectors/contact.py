@@ -42,6 +42,7 @@ import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumber
 
 from redact.detectors.base import Detector
+from redact.detectors.numeric import fold_separators
 from redact.span import Span
 
 EMAIL_SCORE = 0.95
@@ -507,6 +508,7 @@ class PhoneDetector:
     def detect(self, text: str) -> tuple[Span, ...]:
         if sum(ch.isdigit() for ch in text) < _MIN_DIGITS:
             return ()
+        text = fold_separators(text)  # Unicode dashes and middle dots; same length
         found = _whatsapp_links(text, self.name) if "wa" in text.lower() else []
         for m in _PHONE_CANDIDATE.finditer(text):
             main = m.group("main")
