@@ -105,6 +105,13 @@ CARD_ROWS: list[tuple[str, set[tuple[str, str]]]] = [
         "Ok here: 4526 0181 5908 3012 09/2027 123",
         {("4526 0181 5908 3012", "CREDIT_CARD"), ("09/2027", "CARD_EXPIRY"), ("123", "CARD_CVV")},
     ),
+    # expiry and CVV in the pipe-separated form card dumps use
+    (
+        "4526018159083012|09|2027|123",
+        {("4526018159083012", "CREDIT_CARD"), ("09|2027", "CARD_EXPIRY"), ("123", "CARD_CVV")},
+    ),
+    # mixed separators are fine when they hold the whole number
+    ("card 4526 0181-5908 3012 ok", {("4526 0181-5908 3012", "CREDIT_CARD")}),
     # a quantity after the card is not a CVV
     ("card 4526018159083012 and 500 units", {("4526018159083012", "CREDIT_CARD")}),
 ]

@@ -161,7 +161,7 @@ EXPIRY_KEYWORDS = keywords(
 # An expiry: month then 2- or 4-digit year ("09/27", "9-2027", "09 / 27", "2027/09" no).
 # Not the tail of a full date: "15/12/2026" holds no expiry "12/2026".
 _EXPIRY = re.compile(
-    r"(?<![0-9])(?<![0-9][/.\-])(0?[1-9]|1[0-2]) ?[/.\-] ?((?:20)?\d{2})(?![0-9]|[/.\-]\d)"
+    r"(?<![0-9])(?<![0-9][/.\-])(0?[1-9]|1[0-2]) ?[/.\-|] ?((?:20)?\d{2})(?![0-9]|[/.\-]\d)"
 )
 # After an expiry keyword only: "exp Dec 2029", "valid thru Sept. 29".
 _EXPIRY_NAMED = re.compile(
@@ -186,10 +186,15 @@ _MONTH_THEN_YEAR = re.compile(r" ?[/\-.] ?\d{2}")
 def _plausible_grouping(cand: Candidate, text: str) -> bool:
     """One kind of separator throughout, and no month of an expiry date swallowed.
 
-    "4111 1111 1111 1111 09/27" must not become an 18-digit card ending in "09".
+    "4111 1111 1111 1111 09/27" must not become an 18-digit card ending in "09". Mixed
+    separators ("4111 1111-1111 1111") are accepted only when the window is the whole
+    printed number, with no digit group glued before or after it.
     """
     printed = text[cand.start : cand.end]
-    if len({sep.strip() for sep in _NON_DIGITS.findall(printed)}) > 1:
+    if len({sep.strip() for sep in _NON_DIGITS.findall(printed)}) > 1 and (
+        _DIGIT_BEFORE.search(text, max(0, cand.start - 5), cand.start)
+        or _NEXT_GROUP.match(text, cand.end)
+    ):
         return False
     last = printed.rsplit(None, 1)[-1] if cand.groups > 1 else printed
     last_group = _NON_DIGITS.split(last)[-1]
