@@ -97,6 +97,10 @@ def test_finds_name(text: str, name: str) -> None:
         "CAN I SPEAK TO A REAL PERSON?!",  # shouting: capitals after a weak trigger are not names
         "Billing address: Unit 5, Main Road",  # address block that starts with no name
         "beneficiary name: PT Sinar Jaya",  # Indonesian company form
+        "Dear Valued Customer, thanks",  # greeting to a customer
+        "This is Huawei P30 case",  # a letter glued to digits is a model, not an initial
+        "Cheers, Mate",  # closing to a friend
+        "It's Ramadan so we are slow",  # a holiday
         "Guten Tag, wir sind bereit",  # greeting words are not names
     ],
 )

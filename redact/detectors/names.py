@@ -104,6 +104,8 @@ COMMON_WORDS = frozenset(
     il lo gli uno sono con per che
     het een ik ben is zijn met voor dat
     children child people men women kids
+    valued valuable sirs partner partners mate bro buddy guys folks president chairman
+    ramadan eid christmas easter diwali muslim hindu buddhist attn attention fwd
     said says told asked agreed replied answered wrote wants wanted thinks thought
     hola ola olá bonjour ciao hallo guten tag buenos buenas bom dia boa tarde salut
     gracias obrigado obrigada merci danke grazie saludos cordialement atenciosamente
@@ -169,8 +171,8 @@ def _tokens(text: str, pos: int) -> Iterator[tuple[int, int, str]]:
     """Tokens from ``pos`` separated by single runs of spaces; stops at anything else."""
     while True:
         m = _TOKEN.match(text, pos)
-        if m is None:
-            return
+        if m is None or (m.end() < len(text) and text[m.end()].isalnum()):
+            return  # "P30" is a model number, not an initial
         yield m.start(), m.end(), m.group()
         gap = _GAP.match(text, m.end())
         if gap is None:
@@ -314,6 +316,7 @@ _TITLE_RE = re.compile(
 _HERE_RE = re.compile(r"(?:^|[.!?]\s+|\n)(?:(?:hi|hello|hey|dear\s+\w+)[,!]?\s+)?", re.IGNORECASE)
 # Titles written in lower case, as chat often is ("my boss mr li said ok").
 _LOWER_TITLE_RE = re.compile(r"(?<![^\W\d_])(?:mr|mrs|ms|miss|dr)\.?\s+(?=[^\W\d_])")
+_MODEL_NEXT = re.compile(r"\s+[^\s]*\d")
 # Lower-case names after a weak trigger are accepted only when followed by one of these.
 _LOW_WEAK_FOLLOW = re.compile(r"\s*(?:$|[,.!?;\n]|\s(?:from|here|speaking|calling|writing|with)\b)")
 _ADJ_LIKE = re.compile(r"(?:ed|ing|ly|ent|ant|ful|ous|ive|able|ible|less)$")
@@ -361,7 +364,8 @@ def _context_names(text: str) -> list[NameMatch]:
             continue
         nm = scan_name(text, t.end(), lowercase_ok=False)
         if nm is not None:
-            found.append(nm)
+            if not _MODEL_NEXT.match(text, nm.end):
+                found.append(nm)  # ("This is Huawei P30": a brand before a model number)
         elif lower_chat:
             low = scan_name(text, t.end(), lowercase_ok=True, allow_titles=False)
             if low is not None and len(low.tokens) <= 2 and _weak_lower_ok(text, low, trig):
