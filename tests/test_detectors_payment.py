@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from redact import Message, Redactor
+from redact import Engine, Message, RedactConfig, Redactor
 from redact.detectors.payment import (
     BankAccountDetector,
     CardDetector,
@@ -310,3 +310,17 @@ def test_registry_exposes_every_payment_type() -> None:
     for det in detectors():
         types |= det.entity_types
     assert types == PAYMENT
+
+
+def test_card_split_across_two_messages_is_caught() -> None:
+    """A card number split over two messages of one conversation is redacted in both."""
+    engine = Engine(detectors())
+    with Redactor(RedactConfig(ner=False), engine=engine, state_key=b"k" * 32) as r:
+        first, second = r.redact_batch(
+            [
+                Message("a", "my card is 4526 0181", "c", 0),
+                Message("b", "5908 3012 exp 09/27", "c", 1),
+            ]
+        )
+    assert [(s.start, s.end, s.type) for s in first.spans] == [(11, 20, "CREDIT_CARD")]
+    assert (0, 9, "CREDIT_CARD") in [(s.start, s.end, s.type) for s in second.spans]
