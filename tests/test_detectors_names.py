@@ -99,7 +99,7 @@ def test_finds_name(text: str, name: str) -> None:
         "beneficiary name: PT Sinar Jaya",  # Indonesian company form
         "Dear Valued Customer, thanks",  # greeting to a customer
         "This is Huawei P30 case",  # a letter glued to digits is a model, not an initial
-        "Cheers, Mate",  # closing to a friend
+        "Cheers, Bro",  # closing to a friend
         "It's Ramadan so we are slow",  # a holiday
         "Guten Tag, wir sind bereit",  # greeting words are not names
     ],

@@ -104,7 +104,7 @@ COMMON_WORDS = frozenset(
     il lo gli uno sono con per che
     het een ik ben is zijn met voor dat
     children child people men women kids
-    valued valuable sirs partner partners mate bro buddy guys folks president chairman
+    valued valuable sirs partner partners bro buddy guys folks president chairman
     ramadan eid christmas easter diwali muslim hindu buddhist attn attention fwd
     said says told asked agreed replied answered wrote wants wanted thinks thought
     hola ola olá bonjour ciao hallo guten tag buenos buenas bom dia boa tarde salut
