@@ -593,3 +593,34 @@ async def test_sqlite_runs_wal_with_full_sync(tmp_path: Path) -> None:
         assert modes == ("wal", 2)  # 2 = FULL
     finally:
         await s.close()
+
+
+async def test_postgres_recovers_after_its_connections_are_killed(tmp_path: Path) -> None:
+    """Server-side termination gives StorageUnavailable, then the pool reconnects."""
+    import asyncpg
+
+    app = f"cw_kill_{RUN}"
+    schema = f"cw_test_{RUN}_{next(_counter)}"
+    try:
+        s = await open_storage(f"{PG_BASE}?schema={schema}", application_name=app)
+    except StorageUnavailable as exc:
+        pytest.fail(f"PostgreSQL at {PG_BASE} is not reachable ({exc.cause})")
+    admin = await asyncpg.connect(PG_BASE)
+    try:
+        await s.put_messages([make_message(0)])
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+            app,
+        )
+        outcomes = []
+        for _ in range(3):
+            try:
+                outcomes.append((await s.get_message("t1", "m0")) is not None)
+            except StorageUnavailable:
+                outcomes.append(False)
+        assert outcomes[-1] is True
+        assert (await s.put_messages([make_message(1)]))[0][1]
+    finally:
+        await s.close()
+        await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await admin.close()

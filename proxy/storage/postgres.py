@@ -227,6 +227,7 @@ class PostgresStorage:
         pool_size: int = 8,
         command_timeout: float = 10.0,
         connect_timeout: float = 5.0,
+        application_name: str = "chatwarden",
     ) -> None:
         dsn, url_schema = _split_dsn(url)
         self._dsn = dsn
@@ -236,6 +237,7 @@ class PostgresStorage:
         self._pool_size = pool_size
         self._command_timeout = command_timeout
         self._connect_timeout = connect_timeout
+        self._application_name = application_name
         self._pool: Any = None
         self._partitions: set[datetime] = set()
         self._asyncpg: Any = None
@@ -253,7 +255,10 @@ class PostgresStorage:
     # -- plumbing
     def _errors(self) -> tuple[type[BaseException], ...]:
         a = self._asyncpg
-        return (a.PostgresError, a.InterfaceError, OSError, asyncio.TimeoutError, ConnectionError)
+        return (
+            a.PostgresError, a.InterfaceError, a.InternalClientError,
+            OSError, asyncio.TimeoutError, ConnectionError,
+        )
 
     async def _guard(self, op: Callable[[], Awaitable[T]]) -> T:
         if self._pool is None:
@@ -268,12 +273,21 @@ class PostgresStorage:
             ) from None
 
     async def _with_conn(self, fn: Callable[[Any], Awaitable[T]], *, tx: bool = False) -> T:
+        a = self._asyncpg
+        broken = (a.PostgresConnectionError, a.InterfaceError, a.InternalClientError, OSError,
+                  ConnectionError, asyncio.TimeoutError)
+
         async def op() -> T:
             async with self._pool.acquire() as conn:
-                if not tx:
-                    return await fn(conn)
-                async with conn.transaction():
-                    return await fn(conn)
+                try:
+                    if not tx:
+                        return await fn(conn)
+                    async with conn.transaction():
+                        return await fn(conn)
+                except broken:
+                    # Do not hand a connection in an unknown state back to the pool.
+                    conn.terminate()
+                    raise
 
         return await self._guard(op)
 
@@ -288,7 +302,10 @@ class PostgresStorage:
                 max_size=self._pool_size,
                 command_timeout=self._command_timeout,
                 timeout=self._connect_timeout,
-                server_settings={"search_path": self._schema},
+                server_settings={
+                    "search_path": self._schema,
+                    "application_name": self._application_name,
+                },
             )
         except (*self._errors(), ValueError) as exc:  # type: ignore[misc]  # tuple built at runtime
             raise StorageUnavailable(
