@@ -36,18 +36,14 @@ def _digits(value: str) -> str:
     return _NOT_DIGIT.sub("", value)
 
 
+_LUHN_DOUBLE = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
+
+
 def luhn(digits: str) -> bool:
     """The Luhn (mod 10) check used by payment cards; ``digits`` holds only ASCII digits."""
     if not digits or not digits.isdigit() or not digits.isascii():
         return False
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = ord(ch) - 48
-        if i % 2 == 1:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
+    total = sum(map(int, digits[-1::-2])) + sum(_LUHN_DOUBLE[int(c)] for c in digits[-2::-2])
     return total % 10 == 0
 
 

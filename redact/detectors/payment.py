@@ -230,7 +230,8 @@ def _inside_longer_number(cand: Candidate, text: str) -> bool:
 
 def _is_card(cand: Candidate, text: str) -> bool:
     digits = cand.chars
-    if not digits.isdigit() or not _plausible_grouping(cand, text):
+    # Luhn first: every accepted window passes it, and nine in ten candidates fail it.
+    if not luhn(digits) or not _plausible_grouping(cand, text):
         return False
     if _inside_longer_number(cand, text):
         return False
@@ -241,7 +242,7 @@ def _is_card(cand: Candidate, text: str) -> bool:
         return False
     if card_valid(digits):
         return True
-    return context is True and luhn(digits) and _whole_number(cand, text)
+    return context is True and _whole_number(cand, text)
 
 
 _DIGIT_BEFORE = re.compile(r"\d {0,2}[-./]? {0,2}$")
