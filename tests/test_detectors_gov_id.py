@@ -177,6 +177,10 @@ DOC_ROWS: Rows = [
     ("Reisepass C01X00T47", {("C01X00T47", "PASSPORT")}),
     # generic "my ID ... is" phrasing
     ("My ID for the transfer is K7Q2M9X41", {("K7Q2M9X41", "PASSPORT")}),
+    # a national ID card number of no known format counts as an identity document
+    ("National ID: 12345678", {("12345678", "PASSPORT")}),
+    # keep: "DL" alone is a deadline, not a driver licence
+    ("DL 20260315 for the sample", set()),
     # keep: "order ID" is a business number
     ("the order ID 12345678", set()),
     # missing context: a passport-shaped token alone

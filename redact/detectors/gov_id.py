@@ -296,13 +296,19 @@ GENERIC_ID_CONTEXT = keywords(
     r"personalausweis(?:nummer)?",
     r"ausweisnummer",
     r"ausweis",
+    r"national\s+id(?:entity)?(?:\s+(?:card|no|number|document))?",
+    r"id\s+document",
+    r"carteira\s+de\s+identidade",
+    r"documento\s+nacional\s+de\s+identidad",
+    r"carte\s+d'identit[ée]",
+    r"身份证件号码?",
 )
 LICENSE_CONTEXT = keywords(
     r"driver'?s?\s+licen[cs]e(?:\s*(?:no|number|#))?",
     r"driving\s+licen[cs]e(?:\s*(?:no|number|#))?",
     r"driver\s+license",
     r"licen[cs]e\s+(?:no|number|#)",
-    r"dl\s*(?:no|#|number)?",
+    r"(?-i:DL)\s*(?:no\.?|#|number|:)",  # "DL" alone is also a deadline
     r"驾照(?:号码?)?",
     r"驾驶证(?:号码?)?",
     r"驾驶执照(?:号码?)?",
