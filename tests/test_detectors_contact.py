@@ -103,6 +103,8 @@ EMAIL_FOUND = [
     ("accented-local", "schreib an jörg.müller@example.de", "jörg.müller@example.de"),
     # Chinese text glued to both sides of the address
     ("cjk-around", "请发到nora88@example.cn谢谢", "nora88@example.cn"),
+    # spaces around both the @ and the dot
+    ("spaced-at-and-dot", "it is nora.berg @ example . com", "nora.berg @ example . com"),
 ]
 
 
@@ -126,6 +128,8 @@ EMAIL_NOT_FOUND = [
     ("dotless-host", "root@localhost can not receive mail"),
     # spelled "dot" followed by a word that is no TLD
     ("spelled-unknown-tld", "ping nora at example dot whatever"),
+    # a quantity and a spaced "@" before a domain-like token
+    ("units-at", "2 pcs @ example. com"),
 ]
 
 
@@ -207,6 +211,22 @@ PHONE_FOUND = [
     ("jp-intl", "TEL +81 3-1234-5678", "+81 3-1234-5678"),
     # India mobile, international 5-5
     ("in-intl", "mobile +91 98765 43210", "+91 98765 43210"),
+    # English digit words, no other context needed for eleven of them
+    (
+        "spelled-en",
+        "zero one six one four nine six zero zero zero zero",
+        "zero one six one four nine six zero zero zero zero",
+    ),
+    # Spanish digit words after a messenger name
+    (
+        "spelled-es",
+        "whatsapp seis uno dos tres cuatro cinco seis siete ocho",
+        "seis uno dos tres cuatro cinco seis siete ocho",
+    ),
+    # Chinese numerals after 电话
+    ("spelled-zh", "电话一三九一二三四五六七八", "一三九一二三四五六七八"),
+    # digits and digit words mixed
+    ("spelled-mixed", "call 0161 four nine six 0000", "0161 four nine six 0000"),
     # a compact number admitted because an e-mail address stands next to it
     ("beside-email", "I'm on 02079460958 or nora@example.com", "02079460958"),
     # a context phrase after the number
@@ -284,6 +304,12 @@ PHONE_NOT_FOUND = [
     ("order-no-abbrev", "Order no. 0161496000 please"),
     # an order number next to an e-mail address is still an order number
     ("order-beside-email", "Order 4820193756 from nora@example.com"),
+    # a short run of number words in prose
+    ("number-words-prose", "We need one or two, maybe three or four more cartons."),
+    # seven digit words without any phone context
+    ("spelled-short-no-context", "one two three four five six seven"),
+    # digit words introduced by a business word
+    ("spelled-order", "order one two three four five six seven eight nine"),
 ]
 
 

@@ -134,6 +134,22 @@ _PROSE_LOCAL = frozenset(
 )  # fmt: skip
 
 
+_UNIT_LOCAL = frozenset({"pcs", "pc", "units", "unit", "sets", "kg", "each", "ea", "qty"})
+_NOT_SPACED_LOCAL = _PROSE_LOCAL | _UNIT_LOCAL
+
+
+def _spaced_at_ok(match: str) -> bool:
+    """An "@" with spaces around it ("anna @ example.com") must follow a word, not "5 pcs @"."""
+    if " @" not in match and "@ " not in match:
+        return True
+    local = match.split("@", 1)[0].strip()
+    return (
+        len(local) >= 2
+        and re.search(r"[A-Za-z]", local) is not None
+        and local.lower() not in _NOT_SPACED_LOCAL
+    )
+
+
 def _bare_at_is_email(text: str, m: re.Match[str]) -> bool:
     """Decide whether "<local> at <domain> dot <tld>" written with a bare word is an address."""
     local = m.group("local")
@@ -162,15 +178,19 @@ class EmailDetector:
         lowered = text.lower()
         if "@" in text:
             for m in _EMAIL_PLAIN.finditer(text):
-                found.append(Span(m.start(), m.end(), "EMAIL", self.score, self.name))
+                if _spaced_at_ok(m.group(0)):
+                    found.append(Span(m.start(), m.end(), "EMAIL", self.score, self.name))
         if not _may_spell_email(lowered):
             return tuple(found)
         for m in _EMAIL_SPELLED.finditer(text):
             if any(s.start <= m.start() < s.end for s in found):
                 continue
-            if m.group("atsym") is not None and m.group("dot").strip() in ("", "."):
-                continue  # a plain address; _EMAIL_PLAIN has decided about it
+            plain_like = " " not in m.group(0) and m.group("dot") == "."
+            if m.group("atsym") is not None and plain_like:
+                continue  # written like a plain address: _EMAIL_PLAIN has decided about it
             if m.group("atw") is not None and not _bare_at_is_email(text, m):
+                continue
+            if m.group("atsym") is not None and not _spaced_at_ok(m.group(0)):
                 continue
             found.append(Span(m.start(), m.end(), "EMAIL", self.score, self.name))
         return tuple(found)
@@ -498,6 +518,51 @@ def _whatsapp_links(text: str, name: str) -> list[Span]:
     return found
 
 
+# Numbers spelled out digit by digit, a common way to slip a phone past a filter:
+# "zero one six one ...", "cero seis ...", "一三九一二三...". Words of several languages.
+_DIGIT_WORDS = (
+    r"zero|oh|one|two|three|four|five|six|seven|eight|nine|"  # English
+    r"cero|uno|dos|tres|cuatro|cinco|seis|siete|ocho|nueve|"  # Spanish
+    r"um|dois|três|quatro|sete|oito|nove|"  # Portuguese (shared words above)
+    r"null|eins|zwei|drei|vier|fünf|sechs|sieben|acht|neun|"  # German
+    r"zéro|deux|trois|quatre|cinq|sept|huit|neuf|"  # French
+    r"due|tre|quattro|sei|sette|otto|nove|"  # Italian
+)
+_SPELLED_DIGITS = re.compile(
+    rf"(?<![A-Za-z\u00C0-\u024F\d])(?:(?:{_DIGIT_WORDS.rstrip('|')})|\d{{1,4}})"
+    rf"(?:[ ,\-]{{1,2}}(?:(?:{_DIGIT_WORDS.rstrip('|')})|\d{{1,4}})){{3,15}}"
+    r"(?![A-Za-z\u00C0-\u024F\d])"
+    r"|[〇零一二三四五六七八九幺](?:[ \-]?[〇零一二三四五六七八九幺]){6,15}",
+    re.IGNORECASE,
+)
+_DIGIT_TOKEN = re.compile(
+    rf"(?:{_DIGIT_WORDS.rstrip('|')})|\d+|[〇零一二三四五六七八九幺]", re.IGNORECASE
+)
+_SPELLED_ALONE = 9  # this many spelled digits in a row are a phone without context
+
+
+def _spelled_phones(text: str, name: str) -> list[Span]:
+    found = []
+    for m in _SPELLED_DIGITS.finditer(text):
+        tokens = _DIGIT_TOKEN.findall(m.group(0))
+        words = sum(not t.isdigit() for t in tokens)
+        digits = words + sum(len(t) for t in tokens if t.isdigit())
+        if words < 3 or not _MIN_DIGITS <= digits <= 15:
+            continue  # plain digits are the regular candidate's job
+        context = _nearest_context(text, m.start())
+        if context == "business":
+            continue
+        after = _PHONE_AFTER.match(text, m.end()) is not None
+        if digits >= _SPELLED_ALONE or context == "phone" or after:
+            found.append(Span(m.start(), m.end(), "PHONE", CONTEXT_SCORE, name))
+    return found
+
+
+_SPELLED_HINT = re.compile(
+    rf"(?:{_DIGIT_WORDS.rstrip('|')})\b|[〇零一二三四五六七八九幺]{{3}}", re.IGNORECASE
+)
+
+
 @dataclass(frozen=True, slots=True)
 class PhoneDetector:
     """Phone numbers, validated by libphonenumber (see the module docstring)."""
@@ -506,10 +571,12 @@ class PhoneDetector:
     entity_types: frozenset[str] = field(default=frozenset({"PHONE"}))
 
     def detect(self, text: str) -> tuple[Span, ...]:
+        spelled = _spelled_phones(text, self.name) if _SPELLED_HINT.search(text) else []
         if sum(ch.isdigit() for ch in text) < _MIN_DIGITS:
-            return ()
+            return tuple(spelled)
         text = fold_separators(text)  # Unicode dashes and middle dots; same length
         found = _whatsapp_links(text, self.name) if "wa" in text.lower() else []
+        found.extend(spelled)
         for m in _PHONE_CANDIDATE.finditer(text):
             main = m.group("main")
             start = m.start()
