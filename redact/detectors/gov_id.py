@@ -2,12 +2,15 @@
 
 Scores (resolution keeps the highest on overlap):
 
-* 0.95 checksum- or structure-validated IDs that need no context (Chinese resident ID
-  with its mod 11-2 check and birth date, punctuated CPF/CNPJ, VAT numbers that pass
-  their country check), and any validated ID introduced by its own keyword;
-* 0.9  UK NINO in capitals (prefix rules); 0.8 a dashed SSN in valid ranges without an
-  SSN word; 0.85 passport, driver licence and tax IDs after their keyword;
-* 0.75 a value after a generic "my ID" word, an unpunctuated CPF/CNPJ without context.
+* 0.95 checksummed IDs that need no context (Chinese resident ID with mod 11-2 and a
+  real birth date, punctuated CPF/CNPJ, VAT numbers that pass their country check,
+  Chinese credit codes, Italian codici fiscali), and any validated ID after its own
+  keyword (an SSN after "SSN", a CPF after "CPF", a NINO after "national insurance");
+* 0.9  a UK NINO in capitals without a keyword;
+* 0.85 passport and driver-licence numbers after their keyword, VAT-shaped numbers and
+  EINs after a tax word, dates after a birth word;
+* 0.8  a dashed SSN in valid ranges without an SSN word, any other value after a tax word;
+* 0.75 a value after a generic identity word ("my ID"), a bare CPF/CNPJ without context.
 
 Values found by structure alone are vetoed when the nearest context word before them
 is a business-fact word ("order", "invoice", "tracking", "SKU"...).

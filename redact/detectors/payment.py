@@ -300,7 +300,11 @@ class CardDetector:
                 seen_expiry, pos = True, exp.end()
                 continue
             cvv = None if seen_cvv else _CVV.match(text, at)
-            if cvv is not None and not negative_near(text, cvv.end(), cvv.end() + 12, before=0):
+            if (
+                cvv is not None
+                and not negative_near(text, cvv.end(), cvv.end() + 12, before=0)
+                and not is_amount(text, cvv.start(), cvv.end())
+            ):
                 out.append(Span(cvv.start(), cvv.end(), "CARD_CVV", 0.9, self.name))
                 seen_cvv, pos = True, cvv.end()
                 continue
