@@ -220,6 +220,19 @@ def add_subject(i: int) -> Corruption:
     return go
 
 
+def retype(i: int, column: int, value: Any) -> Corruption:
+    """Store another type in a column (NULL, text), as a hand edit of the file could."""
+
+    def go(t: Tamper, b: Built) -> None:
+        def edit(rows: list[list[Any]]) -> list[list[Any]]:
+            rows[i][column] = value
+            return rows
+
+        t.rewrite_events(edit)
+
+    return go
+
+
 def restore_older(t: Tamper, b: Built) -> None:
     for suffix in ("-wal", "-shm"):
         Path(str(t.path) + suffix).unlink(missing_ok=True)
@@ -272,6 +285,9 @@ def forge_checkpoint(seq: int, how: str) -> Corruption:
                 (forged.note, forged.signature, forged.key_id, seq),
             )
             return
+        elif how == "text-note":
+            t.execute("UPDATE audit_checkpoints SET note = 'x' WHERE seq = ?", (seq,))
+            return
         elif how == "claims-our-key-id":
             # The same, but stored under the audit key's id.
             forged = sign_checkpoint(Checkpoint(cp.origin, cp.size, bytes(32), cp.time), ATTACKER)
@@ -302,6 +318,9 @@ def _cases() -> list[Case]:
         cases.append((f"rewrite-event-{i}-consistently", rewrite(i), i, None))
         cases.append((f"edit-query-column-of-event-{i}", edit_column(i), i, None))
         cases.append((f"add-subject-to-event-{i}", add_subject(i), i, None))
+        cases.append((f"null-body-of-event-{i}", retype(i, BODY, None), i, None))
+        cases.append((f"null-leaf-hash-of-event-{i}", retype(i, LEAF, None), i, None))
+        cases.append((f"text-position-of-event-{i}", retype(i, IDX, "x"), i, None))
         for j in range(i + 1, N):
             cases.append((f"swap-events-{i}-and-{j}", swap(i, j), i, None))
     for m in range(N):
@@ -318,7 +337,7 @@ def _cases() -> list[Case]:
         )
     n_checkpoints = N // EVERY + 1
     for seq in range(1, n_checkpoints + 1):
-        for how in ("flip-note", "flip-signature", "other-key", "claims-our-key-id"):
+        for how in ("flip-note", "flip-signature", "other-key", "claims-our-key-id", "text-note"):
             cases.append((f"forge-checkpoint-{seq}-{how}", forge_checkpoint(seq, how), None, seq))
     return cases
 

@@ -102,12 +102,28 @@ class StoreCorrupt(AuditError):
     """The store's head does not match its entries; the writer refuses to extend it."""
 
 
+def _idx(v: Any) -> int:
+    """A stored position; -1 for anything that is not an integer (someone edited the
+    file), which the verifier then reports at that place instead of crashing."""
+    return v if isinstance(v, int) and not isinstance(v, bool) else -1
+
+
+def _blob(v: Any) -> bytes:
+    if isinstance(v, bytes | bytearray | memoryview):
+        return bytes(v)
+    if isinstance(v, str):
+        return v.encode("utf-8", "surrogatepass")
+    return b""
+
+
 def _row(r: Sequence[Any], subjects: tuple[str, ...] = ()) -> LogRow:
+    # Every column is coerced, never trusted: the verifier reads rows an attacker may have
+    # retyped, and must report them rather than crash on them.
     return LogRow(
-        index=int(r[0]),
+        index=_idx(r[0]),
         event_id=str(r[1]),
-        body=bytes(r[2]),
-        leaf_hash=bytes(r[3]),
+        body=_blob(r[2]),
+        leaf_hash=_blob(r[3]),
         time=str(r[4]),
         kind=str(r[5]),
         actor_token_id=str(r[6]),
@@ -119,7 +135,7 @@ def _row(r: Sequence[Any], subjects: tuple[str, ...] = ()) -> LogRow:
 
 
 def _checkpoint_row(r: Sequence[Any]) -> SignedCheckpoint:
-    return SignedCheckpoint(note=bytes(r[0]), key_id=str(r[1]), signature=bytes(r[2]))
+    return SignedCheckpoint(note=_blob(r[0]), key_id=str(r[1]), signature=_blob(r[2]))
 
 
 Result = tuple[LogRow | None, SignedCheckpoint | None]
@@ -358,41 +374,39 @@ class SQLiteAuditStore:
             (start, limit),
         )
         rows = cur.fetchall()
-        subs = self._subjects_of([int(r[0]) for r in rows])
-        return [_row(r, subs.get(int(r[0]), ())) for r in rows]
+        subs = self._subjects_of([_idx(r[0]) for r in rows])
+        return [_row(r, subs.get(_idx(r[0]), ())) for r in rows]
 
     async def all_rows(self) -> list[LogRow]:
         return await self._run(self.all_rows_sync)
 
     async def scan(self, batch: int = 5000) -> AsyncIterator[list[LogRow]]:
-        """Every stored row in storage order (duplicated positions included), in pages.
-        Keyset paging on (idx, rowid): rows appended meanwhile come at the end."""
-        after = (-(2**63), -(2**63))
-        while True:
-            page = await self._run(lambda a=after: self._scan_page_sync(a, batch))  # type: ignore[misc]
-            if not page:
-                return
-            yield [row for row, _ in page]
-            after = page[-1][1]
-
-    def _scan_page_sync(
-        self, after: tuple[int, int], limit: int
-    ) -> list[tuple[LogRow, tuple[int, int]]]:
-        rows = self._c.execute(
-            f"SELECT rowid, {_COLUMNS} FROM audit_events WHERE (idx, rowid) > (?, ?) "
-            "ORDER BY idx, rowid LIMIT ?",
-            (*after, limit),
-        ).fetchall()
-        subs = self._subjects_of([int(r[1]) for r in rows])
-        return [(_row(r[1:], subs.get(int(r[1]), ())), (int(r[1]), int(r[0]))) for r in rows]
+        """Every stored row in storage order (duplicated positions included), in pages,
+        from one cursor: the open statement holds one read snapshot throughout, and
+        rows whose position column was retyped or nulled come out in SQLite's order
+        rather than breaking the paging."""
+        cur = await self._run(
+            lambda: self._c.execute(f"SELECT {_COLUMNS} FROM audit_events ORDER BY idx, rowid")
+        )
+        try:
+            while True:
+                page = await self._run(lambda: self._page_sync(cur.fetchmany(batch)))
+                if not page:
+                    return
+                yield page
+        finally:
+            await self._run(cur.close)
 
     def all_rows_sync(self) -> list[LogRow]:
         """Every stored row in storage order, including rows with duplicate positions."""
         rows = self._c.execute(
             f"SELECT {_COLUMNS} FROM audit_events ORDER BY idx, rowid"
         ).fetchall()
-        subs = self._subjects_of([int(r[0]) for r in rows])
-        return [_row(r, subs.get(int(r[0]), ())) for r in rows]
+        return self._page_sync(rows)
+
+    def _page_sync(self, rows: list[Any]) -> list[LogRow]:
+        subs = self._subjects_of([_idx(r[0]) for r in rows])
+        return [_row(r, subs.get(_idx(r[0]), ())) for r in rows]
 
     def _subjects_of(self, idxs: list[int]) -> dict[int, tuple[str, ...]]:
         out: dict[int, list[str]] = {}
@@ -422,7 +436,7 @@ class SQLiteAuditStore:
         ).fetchone()
         if r is None:
             return None
-        return _row(r, self._subjects_of([int(r[0])]).get(int(r[0]), ()))
+        return _row(r, self._subjects_of([_idx(r[0])]).get(_idx(r[0]), ()))
 
     async def leaf_hashes(self, size: int) -> list[bytes]:
         return await self._run(lambda: self.leaf_hashes_sync(size))
@@ -439,8 +453,8 @@ class SQLiteAuditStore:
     def query_sync(self, q: AuditQuery) -> list[LogRow]:
         sql, args = _query_sql(q, "?")
         rows = self._c.execute(sql, args).fetchall()
-        subs = self._subjects_of([int(r[0]) for r in rows])
-        return [_row(r, subs.get(int(r[0]), ())) for r in rows]
+        subs = self._subjects_of([_idx(r[0]) for r in rows])
+        return [_row(r, subs.get(_idx(r[0]), ())) for r in rows]
 
 
 def _query_sql(q: AuditQuery, ph: str) -> tuple[str, list[Any]]:
@@ -677,14 +691,14 @@ class PostgresAuditStore:
             "ORDER BY subject",
             idxs,
         ):
-            out.setdefault(int(r["idx"]), []).append(str(r["subject"]))
+            out.setdefault(_idx(r["idx"]), []).append(str(r["subject"]))
         return {k: tuple(v) for k, v in out.items()}
 
     async def _rows(self, sql: str, *args: Any) -> list[LogRow]:
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(sql, *args)
-            subs = await self._subjects_of(conn, [int(r[0]) for r in rows])
-        return [_row(tuple(r), subs.get(int(r[0]), ())) for r in rows]
+            subs = await self._subjects_of(conn, [_idx(r[0]) for r in rows])
+        return [_row(tuple(r), subs.get(_idx(r[0]), ())) for r in rows]
 
     async def read_rows(self, start: int, limit: int) -> list[LogRow]:
         return await self._rows(
@@ -715,8 +729,8 @@ class PostgresAuditStore:
                 yield await self._page(conn, page)
 
     async def _page(self, conn: Any, records: list[Any]) -> list[LogRow]:
-        subs = await self._subjects_of(conn, [int(r[0]) for r in records])
-        return [_row(r, subs.get(int(r[0]), ())) for r in records]
+        subs = await self._subjects_of(conn, [_idx(r[0]) for r in records])
+        return [_row(r, subs.get(_idx(r[0]), ())) for r in records]
 
     async def checkpoints(self) -> list[SignedCheckpoint]:
         async with self._pool.acquire() as conn:

@@ -308,6 +308,10 @@ def verify_trail(
 def _check_row(
     row: LogRow, i: int, head: Frontier, seen: dict[str, int], prev_id: str | None
 ) -> Problem | None:
+    if row.index < 0:
+        return Problem(
+            "stored position is not an integer (edited row)", index=i, event_id=row.event_id
+        )
     if row.index > i:
         return Problem(
             f"event missing: the next stored position is {row.index} (deleted entries)", index=i
