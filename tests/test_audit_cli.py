@@ -362,3 +362,44 @@ def test_damaged_pin_leaves_file_is_refused(
     leaves.write_bytes(bytes(data))
     assert cli.main(["audit", "verify", "--config", str(cfg)]) == 2
     assert "pin leaves file does not match" in capsys.readouterr().err
+
+
+def test_dropped_audit_tables_fail_verification_against_a_pin(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Dropping every audit table is reported as a log that shrank to nothing (exit 1)."""
+    import sqlite3
+
+    db = tmp_path / "audit.db"
+    _make_log(db, 5)
+    cfg = _config(tmp_path, db)
+    assert cli.main(["audit", "verify", "--config", str(cfg)]) == 0
+    conn = sqlite3.connect(db)
+    for table in (
+        "audit_events",
+        "audit_subjects",
+        "audit_checkpoints",
+        "audit_head",
+        "audit_meta",
+    ):
+        conn.execute(f"DROP TABLE {table}")
+    conn.commit()
+    conn.close()
+    assert cli.main(["audit", "verify", "--config", str(cfg)]) == 1
+    assert "log shrank: the pin saw 5 events" in capsys.readouterr().err
+
+
+def test_dropped_events_table_fails_verification(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A trail whose events table is gone fails (exit 1) with a message, not a traceback."""
+    import sqlite3
+
+    db = tmp_path / "audit.db"
+    _make_log(db, 5)
+    conn = sqlite3.connect(db)
+    conn.execute("DROP TABLE audit_events")
+    conn.commit()
+    conn.close()
+    assert cli.main(["audit", "verify", "--store", str(db), "--public-key", PUB]) == 1
+    assert "cannot be read" in capsys.readouterr().err

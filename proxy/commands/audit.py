@@ -157,13 +157,31 @@ def run_verify(args: argparse.Namespace) -> int:
 
     async def go() -> Any:
         store = _open_store(settings, read_only=True)
-        await store.open()
+        try:
+            await store.open()
+        except AuditError:
+            if pin is not None and pin.size > 0:
+                # The pin saw a trail; a database without one is the ultimate truncation.
+                raise VerificationFailed(
+                    f"event index 0: log shrank: the pin saw {pin.size} events, the "
+                    "database holds no audit trail (tables dropped or another database)"
+                ) from None
+            raise
         try:
             return await verify_store(store, verifier, pin), store.origin
+        except Exception as exc:
+            if isinstance(exc, AuditError):
+                raise
+            raise VerificationFailed(
+                f"the audit tables cannot be read ({type(exc).__name__}): dropped or damaged"
+            ) from None
         finally:
             await store.close()
 
-    report, origin = _run(go())
+    try:
+        report, origin = _run(go())
+    except VerificationFailed as exc:
+        return _fail(str(exc))
     if report.problem is not None:
         return _fail(str(report.problem))
     if settings.state_file is not None and not args.no_update:
