@@ -400,6 +400,10 @@ HANDLE_NOT_FOUND = [
     ("whatsapp-number", "WhatsApp: +34 612 345 678"),
     # an app name followed by a plain word with no separator
     ("app-then-word", "wechat group chat later"),
+    # an explicit separator followed by prose
+    ("separator-then-prose", "WhatsApp: same as phone"),
+    # the scheme of a profile link is not a handle
+    ("link-scheme", "Telegram: https://t.me/"),
 ]
 
 

@@ -617,7 +617,7 @@ _HANDLE = re.compile(
     r"(?:(?i:me|us) )?(?:(?i:at|on|as) )?"
     r"(?P<handle>@[A-Za-z0-9_.]{3,32}|(?i:live):[A-Za-z0-9_.\-]{3,64}"
     r"|[A-Za-z][A-Za-z0-9_.\-]{2,31}|\d{5,12})"
-    r"(?![\w@])"
+    r"(?![\w@:/])"
 )
 # Profile links name the handle without a messenger word before it.
 _HANDLE_LINK = re.compile(
@@ -632,6 +632,10 @@ _HANDLE_PROSE = frozenset(
         "is", "me", "us", "you", "your", "my", "our", "group", "call", "message",
         "chat", "account", "instead", "if", "for", "with", "app", "today", "tomorrow",
         "number", "id", "ok", "okay", "thanks", "thank", "here", "there", "only",
+        "same", "above", "below", "available", "yes", "no", "not", "busy", "will", "can",
+        "could", "would", "should", "send", "sent", "add", "added", "scan", "code", "qr",
+        "pay", "payment", "video", "voice", "calls", "works", "either", "both",
+        "contact", "details", "info", "official", "business", "personal", "work",
     }
 )  # fmt: skip
 # Apps whose "ID" is a phone number: a digit handle there is the phone detector's.
