@@ -247,6 +247,8 @@ def is_amount(text: str, start: int, end: int) -> bool:
 _TOKEN = re.compile(r"(?<![0-9A-Za-z])[0-9A-Za-z]+(?:[-./][0-9A-Za-z]+)*")
 # What may stand between a keyword and its value: short words and punctuation, no digit.
 _BREAK = re.compile(r"[\n\r。；;!?？！]")
+# A further all-digit group of the same value ("AB 12 34 56", "1  2  3").
+_NEXT_DIGITS = re.compile(r" {1,2}[0-9]+(?![0-9A-Za-z])")
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,8 +292,6 @@ def value_after(
         return Token(m.start(), end, text[m.start() : end])
     return None
 
-
-_NEXT_DIGITS = re.compile(r" (?:[0-9]+)(?![0-9A-Za-z])")
 
 
 def alnum(value: str) -> str:
