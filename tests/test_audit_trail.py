@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -307,3 +308,31 @@ async def test_failing_scrubber_fails_closed(store: SQLiteAuditStore) -> None:
     with pytest.raises(AuditUnavailable):
         await trail.record(make_event(0))
     assert await store.find("ev000000") is None
+
+
+def test_read_event_names_both_parties_as_keyed_subjects() -> None:
+    """read_event takes ids from the returned messages and hashes sender and recipient."""
+    from dataclasses import dataclass
+
+    from proxy.audit.events import read_event
+
+    @dataclass
+    class Msg:  # the fields of proxy.storage.StoredMessage that matter here
+        message_id: str
+        conversation_id: str
+        sender_id: str
+        recipient_id: str | None
+
+    def ref(s: str) -> str:
+        return hashlib.sha256(s.encode()).hexdigest()
+
+    e = read_event(
+        actor=Actor("tok", "dispute_agent"),
+        decision=Decision(True, "r"),
+        purpose="dispute_handling",
+        messages=[Msg("m1", "c1", "buyer-1", "seller-1"), Msg("m2", "c1", "seller-1", None)],
+        hash_subject=ref,
+    )
+    assert e.message_ids == ("m1", "m2") and e.conversation_ids == ("c1",) and e.count == 2
+    assert e.subjects == tuple(sorted({ref("buyer-1"), ref("seller-1")}))
+    assert "buyer-1" not in json.dumps(e.to_dict())

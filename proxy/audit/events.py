@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -186,7 +186,7 @@ class AuditEvent:
             raise InvalidEvent(f"malformed audit event ({type(exc).__name__})") from None
 
 
-def subject_refs(hash_subject: Any, subject_ids: Iterable[str]) -> tuple[str, ...]:
+def subject_refs(hash_subject: Callable[[str], str], subject_ids: Iterable[str]) -> tuple[str, ...]:
     """Sorted, de-duplicated keyed hashes of ``subject_ids`` using ``hash_subject``."""
     return tuple(sorted({hash_subject(s) for s in subject_ids}))
 
@@ -228,3 +228,43 @@ def _bool(x: Any) -> bool:
     if not isinstance(x, bool):
         raise TypeError("expected a boolean")
     return x
+
+
+def read_event(
+    *,
+    actor: Actor,
+    decision: Any,
+    purpose: str | None,
+    messages: Iterable[Any],
+    hash_subject: Callable[[str], str],
+    case_id: str | None = None,
+    justification: str | None = None,
+    time: datetime | None = None,
+) -> AuditEvent:
+    """The audit event of one read, built from the messages it returns.
+
+    ``messages`` are stored messages (anything with ``message_id``, ``conversation_id``,
+    ``sender_id`` and optionally ``recipient_id``): their ids become the resources, and
+    both parties become the data subjects, as keyed hashes — which is what makes the
+    disclosure report of a subject complete. A denied read passes no messages.
+    """
+    msgs = list(messages)
+    subjects: list[str] = []
+    for m in msgs:
+        subjects.append(str(m.sender_id))
+        recipient = getattr(m, "recipient_id", None)
+        if recipient:
+            subjects.append(str(recipient))
+    return AuditEvent(
+        kind="read",
+        actor=actor,
+        decision=Decision.of(decision),
+        time=time if time is not None else datetime.now(UTC),
+        purpose=purpose,
+        case_id=case_id,
+        justification=justification,
+        message_ids=tuple(str(m.message_id) for m in msgs),
+        conversation_ids=tuple(sorted({str(m.conversation_id) for m in msgs})),
+        count=len(msgs),
+        subjects=subject_refs(hash_subject, subjects),
+    )
