@@ -211,6 +211,8 @@ PHONE_FOUND = [
     ("jp-intl", "TEL +81 3-1234-5678", "+81 3-1234-5678"),
     # India mobile, international 5-5
     ("in-intl", "mobile +91 98765 43210", "+91 98765 43210"),
+    # a country code written without "+", admitted by the phone word before it
+    ("cc-without-plus", "Tel: 86-138-0013-8000", "86-138-0013-8000"),
     # English digit words, no other context needed for eleven of them
     (
         "spelled-en",
@@ -276,6 +278,8 @@ PHONE_NOT_FOUND = [
     ("card-16", "Pay with 4539 1488 0343 6467 please."),
     # a compact card number
     ("card-compact", "card 4539148803436467 exp 12/28"),
+    # a 16-digit card number after a phone word is still too long for a phone
+    ("card-after-call", "call me, 4539 1488 0343 6467 is my card"),
     # a bank account after its keyword
     ("bank-account", "Account no. 0012345678, sort code 40-47-84."),
     # the digit blocks of an IBAN

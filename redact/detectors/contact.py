@@ -446,7 +446,15 @@ def classify_phone(main: str, text: str, start: int, end: int) -> PhoneVerdict:
         dialled = main.lstrip("( ").startswith("+") or has_context
         if plausible and (dialled or _NANP_SHAPE.fullmatch(re.sub(r"^\(?00", "", main))):
             return PhoneVerdict(True, CONTEXT_SCORE)
-    if context == "business" or n > _MAX_NATIONAL_DIGITS or _after_iban_prefix(text, start):
+    if context == "business" or _after_iban_prefix(text, start):
+        return _REJECT
+    if n > _MAX_NATIONAL_DIGITS:
+        # Too long for a national number: with a phone word it may be an international
+        # one written without "+" ("Tel: 86-138-0013-8000"); otherwise an id or a card.
+        plausible = has_context and n <= 15 and not _luhn(digits)  # a card is never a phone
+        with_plus = _parse("+" + digits, None) if plausible else None
+        if with_plus is not None and phonenumbers.is_valid_number(with_plus):
+            return PhoneVerdict(True, PHONE_VALID_SCORE)
         return _REJECT
 
     if has_context:
@@ -484,6 +492,17 @@ _IBAN_HEAD = re.compile(r"[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){1,7} ?$")
 
 def _after_iban_prefix(text: str, start: int) -> bool:
     return _IBAN_HEAD.search(text, max(0, start - 40), start) is not None
+
+
+def _luhn(digits: str) -> bool:
+    """The Luhn check that every payment card number passes."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
 
 
 def _has_separator(main: str) -> bool:
