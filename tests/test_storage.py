@@ -28,6 +28,7 @@ from proxy.storage import (
 )
 from proxy.storage.base import StoredMessage
 from proxy.storage.batching import GroupCommitter
+from proxy.storage.postgres import PostgresStorage
 from proxy.testing import make_message
 
 PG_BASE = os.environ.get("CHATWARDEN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -624,3 +625,27 @@ async def test_postgres_recovers_after_its_connections_are_killed(tmp_path: Path
         await s.close()
         await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         await admin.close()
+
+
+async def test_replay_after_deletion_is_answered_not_stored_again(store: Storage) -> None:
+    """A retry of a message deleted since (retention) gets the original response back and
+    does not resurrect the message."""
+    [(first, _)] = await store.put_messages([make_message(1, response=b"first")])
+    await _delete_message_row(store, "t1", "m1")
+    [(again, created)] = await store.put_messages([make_message(1, response=b"second")])
+    assert not created and (again.seq, again.response) == (first.seq, b"first")
+    assert await store.get_message("t1", "m1") is None
+
+
+async def _delete_message_row(store: Storage, tenant: str, message_id: str) -> None:
+    """Delete a message the way retention does: its ``messages`` row only."""
+    sql = "DELETE FROM messages WHERE tenant = {} AND message_id = {}"
+    if isinstance(store, PostgresStorage):
+        await store._with_conn(lambda c: c.execute(sql.format("$1", "$2"), tenant, message_id))
+    else:
+        s = store
+        await s._run(  # type: ignore[attr-defined]
+            lambda: s._write(  # type: ignore[attr-defined]
+                lambda c: c.execute(sql.format("?", "?"), (tenant, message_id))
+            )
+        )

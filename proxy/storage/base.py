@@ -11,7 +11,10 @@ Contract every backend keeps
   with ``synchronous=FULL``; PostgreSQL COMMIT). It is idempotent on
   ``(tenant, message_id)``, also for two concurrent puts of the same id: exactly one
   record is created, the other call gets the stored record back with ``created=False``
-  (and its ``response`` bytes, so a replayed request answers the same body). Outbox
+  (and its ``response`` bytes, so a replayed request answers the same body). A message
+  deleted since (retention, erasure) leaves a tombstone: a replay gets ``created=False``
+  and the caller's record carrying the original ``seq`` and ``response`` — it is never
+  stored again. Deleting a message means deleting its ``messages`` row only. Outbox
   items for a message are enqueued in the same transaction, only when it was created.
 * ``seq`` is assigned by storage in ingest order (monotonic, may have gaps).
 * Purposes are conversation-scoped: a put merges the message's purposes into its

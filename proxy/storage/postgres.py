@@ -19,6 +19,10 @@ message_id)`` — is the one table keyed otherwise: under Citus it is distribute
 ``message_id`` in its own colocation group (or kept as a reference-free local table on a
 single node).
 
+Deleting a message (retention, erasure) deletes its ``messages`` row only: the
+``message_ids`` row (ids, seq and the ack body — no content) stays as a tombstone, so a
+late retry is answered with the original response and never stores the message again.
+
 Idempotency: a put inserts into ``message_ids`` with ``ON CONFLICT DO NOTHING RETURNING
 seq``. Two concurrent puts of one id: the second blocks on the first's unique-index entry
 until it commits, then inserts nothing and reads the committed record back.
@@ -93,6 +97,7 @@ def _ddl(schema: str) -> list[str]:
             conversation_id text NOT NULL,
             sent_at         timestamptz NOT NULL,
             seq             bigint NOT NULL,
+            response        bytea NOT NULL,
             PRIMARY KEY (tenant, message_id))""",
         f"""CREATE TABLE IF NOT EXISTS {s}.messages (
             tenant          text NOT NULL,
@@ -436,13 +441,14 @@ class PostgresStorage:
             "SELECT nextval('message_seq') FROM generate_series(1, $1)", len(uniq))]
         seq_of = dict(zip(uniq, seqs, strict=True))
         claimed = await conn.fetch(
-            "INSERT INTO message_ids (tenant, message_id, conversation_id, sent_at, seq)"
-            " SELECT t, m, c, s, q FROM unnest($1::text[], $2::text[], $3::text[],"
-            " $4::timestamptz[], $5::bigint[]) AS u(t, m, c, s, q) ORDER BY t, m"
-            " ON CONFLICT DO NOTHING RETURNING tenant, message_id",
+            "INSERT INTO message_ids (tenant, message_id, conversation_id, sent_at, seq,"
+            " response) SELECT t, m, c, s, q, r FROM unnest($1::text[], $2::text[], $3::text[],"
+            " $4::timestamptz[], $5::bigint[], $6::bytea[]) AS u(t, m, c, s, q, r)"
+            " ORDER BY t, m ON CONFLICT DO NOTHING RETURNING tenant, message_id",
             [records[i].tenant for i in uniq], [records[i].message_id for i in uniq],
             [records[i].conversation_id for i in uniq],
             [utc(records[i].sent_at) for i in uniq], [seq_of[i] for i in uniq],
+            [records[i].response for i in uniq],
         )
         created_keys = {(r["tenant"], r["message_id"]) for r in claimed}
         new = [i for i in uniq if (records[i].tenant, records[i].message_id) in created_keys]
@@ -487,8 +493,18 @@ class PostgresStorage:
                 [k[0] for k in ot], [k[1] for k in ot],
             ):
                 stored[(row["tenant"], row["message_id"])] = _message(row)
-            if not old <= stored.keys():  # an id row without its message: refuse to guess
-                raise self._asyncpg.DataError("message id without its message")
+            gone = sorted(old - stored.keys())
+            if gone:  # stored once, since deleted (retention, erasure): tombstones answer
+                rows = await conn.fetch(
+                    "SELECT i.tenant, i.message_id, i.seq, i.response FROM message_ids i"
+                    " JOIN unnest($1::text[], $2::text[]) AS u(t, m)"
+                    " ON i.tenant = u.t AND i.message_id = u.m",
+                    [k[0] for k in gone], [k[1] for k in gone],
+                )
+                for row in rows:
+                    key = (row["tenant"], row["message_id"])
+                    rec = records[first[key]]
+                    stored[key] = replace(rec, seq=row["seq"], response=bytes(row["response"]))
         # 5. Outbox rows for created messages only.
         items = [it for it in outbox if (it.tenant, it.message_id) in created_keys]
         if items:

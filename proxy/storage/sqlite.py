@@ -10,6 +10,9 @@ Tables::
 
     messages       seq INTEGER PRIMARY KEY AUTOINCREMENT (ingest order), UNIQUE(tenant,
                    message_id); times as integer microseconds since the epoch (UTC)
+    message_ids    (tenant, message_id) -> seq, response: every id ever stored. Deleting a
+                   message (retention, erasure) leaves this row as a tombstone, so a late
+                   retry is answered with the original response and never stores it again
     conversations  (tenant, conversation_id) -> purposes, placeholder state + version
     data_keys      (tenant, conversation_id) -> region, dek_id, key_id, wrapped, created_at
     outbox         id, tenant, message_id, destination, payload, attempts, next_at, last_error
@@ -76,6 +79,13 @@ CREATE TABLE IF NOT EXISTS messages (
     response        BLOB NOT NULL,
     UNIQUE (tenant, message_id)
 );
+CREATE TABLE IF NOT EXISTS message_ids (
+    tenant      TEXT NOT NULL,
+    message_id  TEXT NOT NULL,
+    seq         INTEGER NOT NULL,
+    response    BLOB NOT NULL,
+    PRIMARY KEY (tenant, message_id)
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS messages_conversation ON messages (tenant, conversation_id, seq);
 CREATE INDEX IF NOT EXISTS messages_sender ON messages (tenant, sender_id, seq);
 CREATE INDEX IF NOT EXISTS messages_sent_at ON messages (tenant, sent_at);
@@ -275,6 +285,13 @@ class SQLiteStorage:
             if row is not None:
                 results.append((_message(row), False))
                 continue
+            gone = c.execute(
+                "SELECT seq, response FROM message_ids WHERE tenant = ? AND message_id = ?",
+                (rec.tenant, rec.message_id),
+            ).fetchone()
+            if gone is not None:  # stored once, since deleted (retention, erasure)
+                results.append((_replace(rec, seq=gone[0], response=bytes(gone[1])), False))
+                continue
             purposes = self._merge_purposes(c, rec.tenant, rec.conversation_id, rec.purposes)
             cur = c.execute(
                 f"INSERT INTO messages ({_COLUMNS}) VALUES "
@@ -303,6 +320,10 @@ class SQLiteStorage:
             )
             seq = cur.lastrowid
             assert seq is not None
+            c.execute(
+                "INSERT INTO message_ids (tenant, message_id, seq, response) VALUES (?, ?, ?, ?)",
+                (rec.tenant, rec.message_id, seq, rec.response),
+            )
             created_ids[(rec.tenant, rec.message_id)] = rec.ingested_at
             results.append((_replace(rec, seq=seq), True))
         for item in outbox:
