@@ -222,6 +222,10 @@ TAX_ROWS: Rows = [
     ("DE736343333", set()),
     # US EIN after its keyword
     ("EIN 12-3456789", {("12-3456789", "TAX_ID")}),
+    # ITIN: dashed, area 9xx in a reserved group, no keyword needed
+    ("912-70-1234", {("912-70-1234", "TAX_ID")}),
+    # ITIN shape with a group outside the ITIN ranges (and never an SSN)
+    ("912-40-1234", set()),
     # EIN shape without a tax keyword
     ("ref 12-3456789", set()),
     # Chinese unified social credit code after 税号

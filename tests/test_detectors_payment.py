@@ -112,6 +112,11 @@ CARD_ROWS: list[tuple[str, set[tuple[str, str]]]] = [
     ),
     # mixed separators are fine when they hold the whole number
     ("card 4526 0181-5908 3012 ok", {("4526 0181-5908 3012", "CREDIT_CARD")}),
+    # compact MMYY after an expiry word
+    (
+        "amex 3723 194875 74919 exp 1128",
+        {("3723 194875 74919", "CREDIT_CARD"), ("1128", "CARD_EXPIRY")},
+    ),
     # a quantity after the card is not a CVV
     ("card 4526018159083012 and 500 units", {("4526018159083012", "CREDIT_CARD")}),
 ]

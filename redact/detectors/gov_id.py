@@ -383,12 +383,24 @@ _CODICE_FISCALE = re.compile(
 _EIN = re.compile(r"(?<![0-9A-Za-z\-./])\d{2}-\d{7}(?![0-9A-Za-z]|[-./]\d)")
 
 
+_SSN_SHAPED = re.compile(r"(?<![0-9A-Za-z\-./])\d{3}[- ]\d{2}[- ]\d{4}(?![0-9A-Za-z]|[-./]\d)")
+
+
+def _itin_valid(value: str) -> bool:
+    digits = _digits(value)
+    group = int(digits[3:5])
+    return digits[0] == "9" and (
+        50 <= group <= 65 or 70 <= group <= 88 or 90 <= group <= 92 or 94 <= group <= 99
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class VatEinDetector:
-    """EU/UK VAT numbers (country check via python-stdnum) and US EINs after a tax word.
+    """Checksummed tax IDs (EU/UK VAT, Chinese credit codes, codici fiscali), ITINs, EINs.
 
     A VAT number that passes its country's check needs no context; one that only has the
     VAT shape (country code + 8-12 characters, mostly digits) needs a tax word before it.
+    ITINs (area 9xx, reserved groups) need none when dashed; EINs always need a tax word.
     """
 
     name: str = "gov_id.vat_ein"
@@ -419,6 +431,14 @@ class VatEinDetector:
                 if context is False or (context is None and m.group().isdigit()):
                     continue
                 found.append(Span(m.start(), m.end(), "TAX_ID", 0.95, self.name))
+        for m in _SSN_SHAPED.finditer(text):
+            # ITINs: area 9xx with groups 50-65, 70-88, 90-92, 94-99 (never valid SSNs).
+            if not _itin_valid(m.group()):
+                continue
+            context = nearest_context(text, m.start(), TAX_CONTEXT, NEGATIVE)
+            if context is False or (context is None and " " in m.group()):
+                continue  # spaced groups without a tax word may be anything
+            found.append(Span(m.start(), m.end(), "TAX_ID", 0.8, self.name))
         for m in _EIN.finditer(text):
             if us_ein_valid(m.group()) and nearest_context(text, m.start(), TAX_CONTEXT, NEGATIVE):
                 found.append(Span(m.start(), m.end(), "TAX_ID", 0.85, self.name))

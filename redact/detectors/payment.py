@@ -168,6 +168,9 @@ _EXPIRY_NAMED = re.compile(
     r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? ?(?:20)?\d{2}(?![0-9])",
     re.IGNORECASE,
 )
+# Compact month+year ("1128"), only right after an expiry word.
+_EXPIRY_COMPACT = re.compile(r"(?<![0-9])(?:0[1-9]|1[0-2])\d{2}(?![0-9])")
+_EXPIRY_WORD = re.compile(r"exp|valid|thru|venc|有效期|到期|ablauf|g[uü]ltig", re.IGNORECASE)
 _CVV = re.compile(r"(?<![0-9A-Za-z.,/\-])\d{3,4}(?![0-9A-Za-z]|[.,/\-]\d|\s*%)")
 # Short labels allowed between a card and its expiry or CVV ("exp", "cvv:", "，").
 _FILLER = re.compile(
@@ -295,6 +298,10 @@ class CardDetector:
             if at - pos > 40:
                 break
             exp = None if seen_expiry else _EXPIRY.match(text, at)
+            if exp is None and not seen_expiry and _EXPIRY_WORD.search(text, pos, at):
+                exp = _EXPIRY_COMPACT.match(text, at)
+                if exp is not None and is_amount(text, exp.start(), exp.end()):
+                    exp = None
             if exp is not None:
                 out.append(Span(exp.start(), exp.end(), "CARD_EXPIRY", 0.9, self.name))
                 seen_expiry, pos = True, exp.end()
@@ -345,6 +352,10 @@ class CardExtrasDetector:
             if at - kw.end() > 16:
                 continue
             exp = _EXPIRY.match(text, at) or _EXPIRY_NAMED.match(text, at)
+            if exp is None:
+                exp = _EXPIRY_COMPACT.match(text, at)
+                if exp is not None and is_amount(text, exp.start(), exp.end()):
+                    exp = None
             if exp is not None:
                 found.append(Span(exp.start(), exp.end(), "CARD_EXPIRY", 0.9, self.name))
         return tuple(found)
