@@ -234,6 +234,8 @@ PHONE_FOUND = [
     # a context phrase after the number
     ("context-after-phrase", "07700 900 123 is my mobile", "07700 900 123"),
     # a business word earlier in another clause does not veto the phone
+    # "in case" is prose, not a case number
+    ("in-case-prose", "In case of problems 0161 496 0000 anytime", "0161 496 0000"),
     ("business-other-clause", "Order 4820193 shipped, 0161 496 0000 is the line", "0161 496 0000"),
 ]
 

@@ -266,7 +266,8 @@ _TRUNK_SHAPE = re.compile(r"\(?0\d{1,5}\)?(?:(?: ?[-./] ?| {1,2}|(?<=\)))\d{2,8}
 _PHONE_WORDS = (
     # English
     r"phone\w*|telephone|tel|tele|mobile|mob|cell\w*|call\w*|ring|ringing|fax|hotline|"
-    r"landline|desk|direct line|dial|ph|reach|reachable|reached|reception|switchboard|"
+    r"landline|desk|direct line|dial|ph|area code|dialling code|reach|reachable|reached|"
+    r"reception|switchboard|"
     r"sms|msg|message me|text me|text us|texting|my line|contact me|contact us|"
     r"contact number|contact no|contact|"
     r"my number|our number|number to call|answering|messages to|registered|"
@@ -297,11 +298,12 @@ _PHONE_AFTER = re.compile(
 _BUSINESS_WORDS = re.compile(
     r"(?<![A-Za-z])(?:order|orders|po|p/o|purchase order|tracking|track|trace|waybill|awb|"
     r"b/l|bl|bill of lading|container|shipment|parcel|package|consignment|invoice|inv|"
-    r"receipt|quote|quotation|contract|ref|reference|case|ticket|dispute|claim|"
+    r"receipt|quote|quotation|contract|ref|reference|case (?:no|number|id)|ticket|claim|"
     r"price|cost|total|amount|sum|qty|quantity|moq|weight|size|dimensions|volume|"
     r"capacity|eta|etd|date|deadline|"
-    r"hs|hs code|hts|tariff|sku|model|item|part|article|art|batch|lot|serial|s/n|"
-    r"imei|code|barcode|ean|upc|gtin|isbn|"
+    r"hs|hs code|hts|tariff|sku|model|item|part|article|batch|lot|serial|s/n|"
+    r"imei|(?<!area )(?<!country )(?<!dialling )(?<!dialing )code|"
+    r"barcode|ean|upc|gtin|isbn|"
     r"account|acct|a/c|iban|bank|routing|aba|sort code|swift|bic|card|cvv|cvc|"
     r"ssn|social security|passport|id card|id no|cpf|cnpj|tax|vat|ein|tin|nino|"
     r"license|licence|permit|address|addr|zip|zip code|postcode|postal code|cep|plz|"
