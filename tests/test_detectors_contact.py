@@ -22,6 +22,7 @@ from redact.detectors.contact import (
     detectors,
 )
 from redact.normalize import normalize
+from redact.redactor import Message
 from redact.span import ENTITY_TYPES, Span
 
 EMAIL = EmailDetector()
@@ -494,3 +495,12 @@ def test_detectors_cover_the_contact_types() -> None:
     """The family's detectors emit exactly EMAIL, PHONE and MESSENGER_HANDLE, all known types."""
     types = frozenset().union(*(d.entity_types for d in detectors()))
     assert types == {"EMAIL", "PHONE", "MESSENGER_HANDLE"} and types <= ENTITY_TYPES
+
+
+def test_phone_split_across_two_messages_is_redacted_in_both(pattern_redactor: Redactor) -> None:
+    """A number whose groups are sent in two messages of one conversation is caught in each."""
+    first = Message("m1", "ok, call me on 0161 496", conversation_id="c1", seq=0)
+    second = Message("m2", "0000 after lunch", conversation_id="c1", seq=1)
+    out = pattern_redactor.redact_batch([first, second])
+    assert [s.type for s in out[0].spans] == ["PHONE"] and "496" not in out[0].redacted
+    assert [s.type for s in out[1].spans] == ["PHONE"] and "0000" not in out[1].redacted
