@@ -128,6 +128,7 @@ def _ddl(schema: str) -> list[str]:
         " (tenant, conversation_id, seq)",
         f"CREATE INDEX IF NOT EXISTS messages_sender ON {s}.messages (tenant, sender_id, seq)",
         f"CREATE INDEX IF NOT EXISTS messages_retention ON {s}.messages (retention_until)",
+        f"CREATE INDEX IF NOT EXISTS messages_recipient ON {s}.messages (tenant, recipient_id)",
         f"""CREATE TABLE IF NOT EXISTS {s}.conversations (
             tenant          text NOT NULL,
             conversation_id text NOT NULL,

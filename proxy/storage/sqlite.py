@@ -88,6 +88,7 @@ CREATE TABLE IF NOT EXISTS message_ids (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS messages_conversation ON messages (tenant, conversation_id, seq);
 CREATE INDEX IF NOT EXISTS messages_sender ON messages (tenant, sender_id, seq);
+CREATE INDEX IF NOT EXISTS messages_recipient ON messages (tenant, recipient_id);
 CREATE INDEX IF NOT EXISTS messages_sent_at ON messages (tenant, sent_at);
 CREATE INDEX IF NOT EXISTS messages_retention ON messages (retention_until);
 CREATE TABLE IF NOT EXISTS conversations (
