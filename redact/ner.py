@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001 -- typographic apostrophes are matched on purpose.
 """The one place that touches spaCy.
 
 Loaded once with only the components NER needs, fed in batches with ``nlp.pipe``. The
@@ -37,6 +38,7 @@ from redact.detectors.names import (
     TITLES,
     context_names,
     propagate,
+    word_list,
 )
 from redact.errors import ModelUnavailable
 from redact.span import Span
@@ -55,21 +57,27 @@ _ALIASES = {
 
 SCORE = 0.5  # context-free model output: the lowest score, loses ties in resolution
 
-_CAP_WORD = re.compile(r"(?<![^\W_])[^\W\d_]*[A-Z\u00c0-\u00de\u0100-\u024f\u0370-\u03ff\u0400-\u042f][^\W\d_]*")
+_CAP_WORD = re.compile(
+    r"(?<![^\W_])[^\W\d_]*[A-Z\u00c0-\u00de\u0100-\u024f\u0370-\u03ff\u0400-\u042f][^\W\d_]*"
+)
 _WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
 _LOWER_WORD = re.compile(r"(?<![^\W\d_'’-])[a-z][^\W\d_]*(?:['’-][^\W\d_]+)*")
 # Words of street names: an entity holding one is (part of) an address, not a person.
 _STREET_WORDS = frozenset(
-    """str str. street st st. road rd avenue ave blvd boulevard lane ln drive dr. square sq place
-    plaza court ct terrace way strasse straße gasse weg allee platz ring rua avenida calle
+    word_list(
+        """str str. street st st. road rd avenue ave blvd boulevard lane ln drive dr. square sq
+    place plaza court ct terrace way strasse straße gasse weg allee platz ring rua avenida calle
     carrer piazza viale vicolo rue chemin laan straat gate vej katu utca ulica mall baan
-    club""".split()
+    club"""
+    )
 )
 # Labels of form lines and transcripts that are not speakers ("Phone: ...").
 _LABEL_WORDS = frozenset(
-    """name address phone mobile tel fax desk email e-mail date time when where who what
+    word_list(
+        """name address phone mobile tel fax desk email e-mail date time when where who what
     subject note notes re fw user bot agent customer client system admin q a answer question
-    price total order status reply from to cc bcc website web url id ref amount""".split()
+    price total order status reply from to cc bcc website web url id ref amount"""
+    )
 )
 # Verbs whose subject is a person ("Magnus spent a year", "Jacob lives on ...").
 _PERSON_VERBS = re.compile(
@@ -79,10 +87,12 @@ _PERSON_VERBS = re.compile(
 )
 # Role words the model often glues to the front of a name ("Producer Jane Doe").
 _ROLE_WORDS = frozenset(
-    """producer director singer songwriter writer author actor actress player coach
+    word_list(
+        """producer director singer songwriter writer author actor actress player coach
     president minister senator captain officer agent manager ceo cto cfo founder
     salesperson clerk doctor nurse professor teacher lawyer judge pastor father mother
-    brother sister uncle aunt colleague boss chef""".split()
+    brother sister uncle aunt colleague boss chef"""
+    )
 )
 
 
@@ -114,8 +124,22 @@ def in_vocabulary(word: str, vocab: frozenset[str]) -> bool:
     w = word.lower().rstrip(".")
     if w in vocab or w in COMMON_WORDS:
         return True
-    for suffix, repl in (("ies", "y"), ("es", ""), ("s", ""), ("ed", ""), ("ed", "e"), ("ing", ""), ("ing", "e"), ("ers", ""), ("er", "")):
-        if w.endswith(suffix) and len(w) - len(suffix) >= 3 and w[: len(w) - len(suffix)] + repl in vocab:
+    for suffix, repl in (
+        ("ies", "y"),
+        ("es", ""),
+        ("s", ""),
+        ("ed", ""),
+        ("ed", "e"),
+        ("ing", ""),
+        ("ing", "e"),
+        ("ers", ""),
+        ("er", ""),
+    ):
+        if (
+            w.endswith(suffix)
+            and len(w) - len(suffix) >= 3
+            and w[: len(w) - len(suffix)] + repl in vocab
+        ):
             return True
     return False
 
@@ -147,9 +171,9 @@ def needs_ner(text: str, known: Sequence[tuple[int, int]] = ()) -> bool:
     """
     for m in _CAP_WORD.finditer(text):
         w = m.group()
-        if len(w) >= 2 and _plain(w) not in COMMON_WORDS and not w.isupper():
-            if not any(a <= m.start() < b for a, b in known):
-                return True
+        uncommon = len(w) >= 2 and _plain(w) not in COMMON_WORDS and not w.isupper()
+        if uncommon and not any(a <= m.start() < b for a, b in known):
+            return True
     return False
 
 
@@ -164,7 +188,13 @@ def truecase(text: str, vocab: frozenset[str] = frozenset()) -> str:
     def cap(m: re.Match[str]) -> str:
         w = m.group()
         head = w[0].upper()
-        if len(w) < 2 or len(head) != 1 or w in PARTICLES or w in COMPANY_WORDS or in_vocabulary(w, vocab):
+        if (
+            len(w) < 2
+            or len(head) != 1
+            or w in PARTICLES
+            or w in COMPANY_WORDS
+            or in_vocabulary(w, vocab)
+        ):
             return w  # ("ß".upper() is two letters: keep such words as they are)
         return head + w[1:]
 
@@ -194,7 +224,9 @@ def clean_person(text: str, start: int, end: int) -> list[tuple[int, int]]:
         ):
             words.pop(0)
         while words and (
-            _plain(words[-1][2]) in COMMON_WORDS or _plain(words[-1][2]) in PARTICLES or not words[-1][2][0].isupper()
+            _plain(words[-1][2]) in COMMON_WORDS
+            or _plain(words[-1][2]) in PARTICLES
+            or not words[-1][2][0].isupper()
         ):
             words.pop()
         if not words:
@@ -224,13 +256,17 @@ def _is_name_like(word: str) -> bool:
 # A run of capitalised words separated by commas and a final "and"/"&": a list of people
 # when one member is already known to be a name.
 _LIST_ITEM = r"[^\W\d_]+(?:['’-][^\W\d_]+)*(?:\s[A-Z][^\W\d_]+(?:['’-][^\W\d_]+)*)?"
-_LIST = re.compile(rf"{_LIST_ITEM}(?:\s*,\s*{_LIST_ITEM})*\s*,?\s+(?:and|&|or|und|y|e|et)\s+{_LIST_ITEM}")
+_LIST = re.compile(
+    rf"{_LIST_ITEM}(?:\s*,\s*{_LIST_ITEM})*\s*,?\s+(?:and|&|or|und|y|e|et)\s+{_LIST_ITEM}"
+)
 _CONJUNCTIONS = frozenset({"and", "or", "und", "y", "e", "et", "&"})
 # One list member: a word plus an optional capitalised second word, never a conjunction.
 _ITEM = re.compile(r"(?<![^\W\d_'’-])(?!(?:and|or|und|y|e|et)\b)" + _LIST_ITEM)
 
 
-def list_members(text: str, spans: Sequence[Span], vocab: frozenset[str], lower_chat: bool = False) -> list[Span]:
+def list_members(
+    text: str, spans: Sequence[Span], vocab: frozenset[str], lower_chat: bool = False
+) -> list[Span]:
     """Members of a capitalised list ("A, B and C") in which a member is a name.
 
     Dictionary words join only a list with two known names, and never in a truecased
@@ -240,7 +276,9 @@ def list_members(text: str, spans: Sequence[Span], vocab: frozenset[str], lower_
         return []
     out: list[Span] = []
     for m in _LIST.finditer(text):
-        items = [i for i in _ITEM.finditer(text, m.start(), m.end()) if i.group() not in _CONJUNCTIONS]
+        items = [
+            i for i in _ITEM.finditer(text, m.start(), m.end()) if i.group() not in _CONJUNCTIONS
+        ]
         known = [i for i in items if any(s.start <= i.start() and i.end() <= s.end for s in spans)]
         if not known:
             continue
@@ -294,7 +332,9 @@ def _name_shaped(text: str, start: int, end: int) -> bool:
             continue
         if core.isupper() or _INNER_CAP.search(core):
             return False
-        if not (core[:1].isupper() and _is_name_like(core)) or not _WORD.fullmatch(core.removesuffix("'s").removesuffix("’s")):
+        if not (core[:1].isupper() and _is_name_like(core)) or not _WORD.fullmatch(
+            core.removesuffix("'s").removesuffix("’s")
+        ):
             if _plain(core) in PARTICLES:
                 continue
             return False
@@ -308,11 +348,14 @@ _NEXT_TOKEN = re.compile(rf" ({_TOK}\.?)(?![^\W\d_])")
 _MIDDLE_INITIAL = re.compile(rf"(?<![^\W\d_'’-])({_TOK}) ([^\W\d_])\.? ({_TOK})(?![^\W\d_])")
 _LINE = re.compile(r"^[ \t>*•·-]*(.*?)[ \t]*$", re.MULTILINE)
 _SPEAKER = re.compile(rf"^[ \t>]*({_TOK}(?: {_TOK})?)[ \t]*:", re.MULTILINE)
-_SUBJECT = re.compile(rf"(?<![^\W\d_'’-])({_TOK}(?: {_TOK}){{0,2}})(?=(?:'s?)?{_PERSON_VERBS.pattern})")
+_SUBJECT = re.compile(
+    rf"(?<![^\W\d_'’-])({_TOK}(?: {_TOK}){{0,2}})(?=(?:'s?)?{_PERSON_VERBS.pattern})"
+)
 
 
 _VOCATIVE = re.compile(
-    rf"\s*({_TOK}(?: {_TOK})?),\s+(?:can|could|would|will|please|i|we|do|did|are|is|have|thanks|thank|how|where|when)\b",
+    rf"\s*({_TOK}(?: {_TOK})?),\s+"
+    r"(?:can|could|would|will|please|i|we|do|did|are|is|have|thanks|thank|how|where|when)\b",
     re.IGNORECASE,
 )
 
@@ -327,7 +370,7 @@ def _word_ok(word: str, vocab: frozenset[str], allow_vocab: bool) -> bool:
     b = _plain(word)
     if not word[:1].isupper() or b in COMMON_WORDS or b in COMPANY_WORDS or b in _STREET_WORDS:
         return False
-    if b in _ROLE_WORDS or b in _LABEL_WORDS or b in TITLES or word.isupper() and len(b) > 3:
+    if b in _ROLE_WORDS or b in _LABEL_WORDS or b in TITLES or (word.isupper() and len(b) > 3):
         return False
     return allow_vocab or not in_vocabulary(b, vocab)
 
@@ -341,7 +384,9 @@ def extend(text: str, start: int, end: int, vocab: frozenset[str]) -> tuple[int,
         w = m.group(1)
         if w.endswith(("'s", "’s", "'", "’")):
             break  # "Pave's Irena Bílá": a possessive owner is not part of the name
-        if not (_initial(w) and w[0].isupper()) and not _word_ok(w.rstrip("."), vocab, allow_vocab=False):
+        if not (_initial(w) and w[0].isupper()) and not _word_ok(
+            w.rstrip("."), vocab, allow_vocab=False
+        ):
             break
         start = m.start(1)
     for _ in range(2):
@@ -364,10 +409,11 @@ def extend(text: str, start: int, end: int, vocab: frozenset[str]) -> tuple[int,
 def _company_or_place(text: str, start: int, end: int) -> bool:
     """An entity followed by a company/street word, or one word after a place preposition."""
     tail = _ORG_TAIL.match(text, end)
-    if tail is not None and tail.group(1)[0].isupper():
-        if _plain(tail.group(1)) in COMPANY_WORDS or _plain(tail.group(1)) in _STREET_WORDS:
-            return True
-    return " " not in text[start:end] and _PLACE_LEAD.search(text, max(0, start - 10), start) is not None
+    tail_word = _plain(tail.group(1)) if tail is not None and tail.group(1)[0].isupper() else ""
+    if tail_word in COMPANY_WORDS or tail_word in _STREET_WORDS:
+        return True
+    one_word = " " not in text[start:end]
+    return one_word and _PLACE_LEAD.search(text, max(0, start - 10), start) is not None
 
 
 def _drop_possessive(text: str, span: Span) -> Span:
@@ -403,9 +449,17 @@ def structural_names(text: str, vocab: frozenset[str], lower_chat: bool) -> list
             if not all(_WORD.fullmatch(w) or (_initial(w) and w[0].isupper()) for w in words):
                 continue  # "Name: X", "Personal Info:" are form lines, not names
             full = [w for w in words if not _initial(w) and _plain(w) not in PARTICLES]
-            if full and all(_word_ok(w, vocab, True) for w in full) and not all(in_vocabulary(w, vocab) for w in full):
+            if (
+                full
+                and all(_word_ok(w, vocab, True) for w in full)
+                and not all(in_vocabulary(w, vocab) for w in full)
+            ):
                 out.append((m.start(1), m.end(1)))
-        speakers = [m for m in _SPEAKER.finditer(text) if all(_word_ok(w, vocab, True) for w in m.group(1).split())]
+        speakers = [
+            m
+            for m in _SPEAKER.finditer(text)
+            if all(_word_ok(w, vocab, True) for w in m.group(1).split())
+        ]
         if len({m.group(1) for m in speakers}) >= 2:
             out.extend((m.start(1), m.end(1)) for m in speakers)
     for m in _SUBJECT.finditer(text):
@@ -469,7 +523,10 @@ class SpacyNer:
                     if _company_or_place(seen, *p):
                         continue
                     if self._all_vocabulary(name) and (
-                        e.label_ != "PERSON" or len(pieces) > 1 or seen is not texts[i] or self._inflected(name)
+                        e.label_ != "PERSON"
+                        or len(pieces) > 1
+                        or seen is not texts[i]
+                        or self._inflected(name)
                     ):
                         continue  # "Western Union", "Employment", "Tales", a lower-case "debate"
                     found[i].append(extend(seen, *p, self.vocab))
@@ -477,7 +534,10 @@ class SpacyNer:
         for i, text in enumerate(texts):
             seen = seen_texts[i]
             spans = [Span(s, e, "PERSON", SCORE, self.name) for s, e in found[i]]
-            spans += [Span(s, e, "PERSON", SCORE, self.name) for s, e in structural_names(seen, self.vocab, seen is not text)]
+            spans += [
+                Span(s, e, "PERSON", SCORE, self.name)
+                for s, e in structural_names(seen, self.vocab, seen is not text)
+            ]
             seeds = spans + [Span(s, e, "PERSON", SCORE, self.name) for s, e in context[i]]
             if seeds:
                 spans = spans + propagate(text, seeds, self.name, SCORE)

@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001 -- test names in many scripts use non-ASCII letters on purpose.
 """Context-based PERSON detection (redact.detectors.names)."""
 
 from __future__ import annotations
@@ -19,12 +20,21 @@ def _found(text: str) -> set[str]:
     [
         ("my name is anna li and I need 200 pcs", "anna li"),  # lower-case chat after "my name is"
         ("Hi, I'm Anna Li from Acme.", "Anna Li"),  # "I'm" + capitalised name, stops at "from"
-        ("This is Velimir R. Janković speaking", "Velimir R. Janković"),  # initial with a dot, accents
-        ("attn. Kiki van Brunswijk-Groenendaal.", "Kiki van Brunswijk-Groenendaal"),  # particle + hyphen
+        (
+            "This is Velimir R. Janković speaking",
+            "Velimir R. Janković",
+        ),  # initial with a dot, accents
+        (
+            "attn. Kiki van Brunswijk-Groenendaal.",
+            "Kiki van Brunswijk-Groenendaal",
+        ),  # particle + hyphen
         ("account holder Glen Jones-Macdonald", "Glen Jones-Macdonald"),  # account holder label
         ("account name: Nova Dekker.", "Nova Dekker"),  # account name with a colon
         ("Beneficiary: Siobhan O'Brien, IBAN follows", "Siobhan O'Brien"),  # apostrophe in surname
-        ("recipient Ahmad bin Ismail please", "Ahmad bin Ismail"),  # Malay particle, stops at please
+        (
+            "recipient Ahmad bin Ismail please",
+            "Ahmad bin Ismail",
+        ),  # Malay particle, stops at please
         ("contact person Omar al-Farouq", "Omar al-Farouq"),  # Arabic al- prefix
         ("consignee Juan Manuel de la Cruz", "Juan Manuel de la Cruz"),  # two particles
         ("Passport 123, holder Tony Harris, address X", "Tony Harris"),  # holder after an id
@@ -34,7 +44,10 @@ def _found(text: str) -> set[str]:
         ("Meu nome é João da Silva", "João da Silva"),  # Portuguese, particle da
         ("me llamo maría lópez", "maría lópez"),  # Spanish, lower case
         ("Mi nombre es Carlos Ruiz", "Carlos Ruiz"),  # Spanish "mi nombre es"
-        ("Regards, Univ.Prof. Ahmad Mangold MBA.", "Univ.Prof. Ahmad Mangold MBA."),  # title and degree kept
+        (
+            "Regards, Univ.Prof. Ahmad Mangold MBA.",
+            "Univ.Prof. Ahmad Mangold MBA.",
+        ),  # title and degree kept
         ("Thanks, Madeline Stevens", "Madeline Stevens"),  # signature after Thanks
         ("Best,\nJohn Carter", "John Carter"),  # signature on the next line
         ("Cheers, Tom", "Tom"),  # one-word signature
@@ -43,33 +56,57 @@ def _found(text: str) -> set[str]:
         ("Mit freundlichen Grüßen, Hans-Georg Ruppert", "Hans-Georg Ruppert"),  # German closing
         ("Atenciosamente, Heloisa Lima", "Heloisa Lima"),  # Portuguese closing
         ("thanks, anna", "anna"),  # lower-case signature at the end of the message
-        ("My colleague Dr. Kaique Casa Grande will call you", "Dr. Kaique Casa Grande"),  # stops at "will"
-        ("pay via Western Union to Úrsula del Ibañez, or add me", "Úrsula del Ibañez"),  # payment target
+        (
+            "My colleague Dr. Kaique Casa Grande will call you",
+            "Dr. Kaique Casa Grande",
+        ),  # stops at "will"
+        (
+            "pay via Western Union to Úrsula del Ibañez, or add me",
+            "Úrsula del Ibañez",
+        ),  # payment target
         ("Ms. Jones flew to Lisbon", "Ms. Jones"),  # title alone announces a surname
         ("What's your last name? Arcuri", "Arcuri"),  # question then the name
         ("Name: Sieda Batukayev\nPhone: 123", "Sieda Batukayev"),  # form line, stops at line break
-        ("Regards, Mandy auch Schlauchin MBA.", "Mandy auch Schlauchin MBA."),  # unknown lower-case particle
+        (
+            "Regards, Mandy auch Schlauchin MBA.",
+            "Mandy auch Schlauchin MBA.",
+        ),  # unknown lower-case particle
         ("hi i'm anna from shenzhen", "anna"),  # lower-case chat, weak trigger followed by "from"
         ("Dear Mr. Okonkwo,", "Mr. Okonkwo"),  # greeting with a title
         ("收货人 李超", "李超"),  # Chinese consignee, two Han characters
-        ("身份证号 430723194703259985，收货人 彭海燕", "彭海燕"),  # three Han characters after an id
-        ("联系人：欧阳娜娜 电话 13800000000", "欧阳娜娜"),  # contact person, stops at the phone label
+        (
+            "身份证号 430723194703259985，收货人 彭海燕",
+            "彭海燕",
+        ),  # three Han characters after an id
+        (
+            "联系人：欧阳娜娜 电话 13800000000",
+            "欧阳娜娜",
+        ),  # contact person, stops at the phone label
         ("姓名:王先生", "王先生"),  # surname with honorific
         ("account holder Anna Berg as stated", "Anna Berg"),  # "as" is not the company form "AS"
         ("Anna here, from Bright Star", "Anna"),  # "<name> here" at the start
         ("the card belongs to Mehmet Yılmaz", "Mehmet Yılmaz"),  # ownership phrase, dotless i
         ("the consignee is ZHANG WEI", "ZHANG WEI"),  # capitals after a strong label
         ("my boss mr li said ok", "mr li"),  # lower-case title in lower-case chat
-        ("Deliver to: Siti Nurhaliza binti Ahmad", "Siti Nurhaliza binti Ahmad"),  # block label at the end
+        (
+            "Deliver to: Siti Nurhaliza binti Ahmad",
+            "Siti Nurhaliza binti Ahmad",
+        ),  # block label at the end
         ("Regards, Susan Le", "Susan Le"),  # capitalised particle-like surname at the end
-        ("My colleague Ben Robinson will call", "Ben Robinson"),  # first name that is also a particle
+        (
+            "My colleague Ben Robinson will call",
+            "Ben Robinson",
+        ),  # first name that is also a particle
         ("attn. de la Cruz", "de la Cruz"),  # name opening with particles
         ("says Hauta-aho.", "Hauta-aho"),  # reporting verb, hyphenated surname
         ("said Gladys to Logan", "Logan"),  # "said X to Y"
         ("Zak shouted at Scott: stop", "Scott"),  # object of a speech verb
         ("Directed By:    Johannes Varvio", "Johannes Varvio"),  # credit line, spaces after colon
         ("She named him Luís", "Luís"),  # naming phrase
-        ("Billing address: Ana Dias\n31401 ul. Słowicza 1", "Ana Dias"),  # name heading an address block
+        (
+            "Billing address: Ana Dias\n31401 ul. Słowicza 1",
+            "Ana Dias",
+        ),  # name heading an address block
         ("Ship to: Chidi Okafor\n12 Allen Ave", "Chidi Okafor"),  # ship-to block
     ],
 )

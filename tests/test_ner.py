@@ -7,7 +7,15 @@ from collections.abc import Iterator
 import pytest
 
 from redact.errors import ModelUnavailable
-from redact.ner import SpacyNer, clean_person, extend, load_pipeline, needs_ner, structural_names, truecase
+from redact.ner import (
+    SpacyNer,
+    clean_person,
+    extend,
+    load_pipeline,
+    needs_ner,
+    structural_names,
+    truecase,
+)
 from redact.redactor import Redactor
 
 
@@ -102,7 +110,7 @@ def test_list_members_follow_a_known_name(ner: SpacyNer) -> None:
     "text",
     [
         "Hello, I'm interested in model XR-9734. What is your price?",  # product code
-        "Thanks for your inquiry. Unit price is EUR 56.32, MOQ 2000 units.",  # currency, all-caps unit
+        "Thanks. Unit price is EUR 56.32, MOQ 2000 units.",  # currency, all-caps unit
         "Please pay via Western Union or add me on WhatsApp",  # company and app names
         "Our company Roberts LLC GmbH tax ID is DE682015258",  # company with suffixes
         "The National Insurance number is due",  # capitalised common phrase
@@ -147,7 +155,9 @@ def test_truecase_keeps_length_and_capitalises_uncommon_words(ner: SpacyNer) -> 
     """Truecasing keeps offsets and capitalises words outside the vocabulary."""
     text = "follow up with patricia desrosiers straße"
     out = truecase(text, ner.vocab)
-    assert len(out) == len(text) and "Patricia Desrosiers" in out and out.startswith("follow up with")
+    assert (
+        len(out) == len(text) and "Patricia Desrosiers" in out and out.startswith("follow up with")
+    )
 
 
 @pytest.mark.parametrize(
@@ -179,7 +189,10 @@ def test_redactor_hides_lowercase_name(redactor: Redactor) -> None:
     [
         ("Have you been to a Ravil G Yefimov concert before?", "Ravil G Yefimov"),  # middle initial
         ("Directed by Sari J. Paavolainen", "Sari J. Paavolainen"),  # dotted middle initial
-        ("Thanks\nMaureen Thibault\n\n41086 Kiannonkatu 98", "Maureen Thibault"),  # name alone on a line
+        (
+            "Thanks\nMaureen Thibault\n\n41086 Kiannonkatu 98",
+            "Maureen Thibault",
+        ),  # name alone on a line
         ("> Mijail C Adomo\n> Asc Partners", "Mijail C Adomo"),  # quoted signature line
         ("Ubul: What a wife.\nNicole: Remember me?", "Ubul"),  # transcript speaker
         ("Magnus spent a year at Simpletuition", "Magnus"),  # subject of a person verb
@@ -209,7 +222,12 @@ def test_structural_names_rejects(ner: SpacyNer, text: str) -> None:
     ("text", "start", "end", "expected"),
     [
         ("Ubul Csonka listed his songs", 5, 11, "Ubul Csonka"),  # first name the model left out
-        ("Producer Mashuu Samurakami explained", 16, 26, "Mashuu Samurakami"),  # role word not taken
+        (
+            "Producer Mashuu Samurakami explained",
+            16,
+            26,
+            "Mashuu Samurakami",
+        ),  # role word not taken
         ("we need to add Ryan P Costa as guardian", 15, 19, "Ryan P Costa"),  # initial and surname
         ("Pave's Irena Bílá said", 7, 17, "Irena Bílá"),  # possessive owner not taken
     ],

@@ -1,3 +1,5 @@
+# ruff: noqa: RUF001 -- names and labels are matched in many scripts, so typographic
+# apostrophes, full-width punctuation and non-Latin letters appear on purpose.
 """Person names found by context: "my name is X", "attn. X", "Regards, X", 收货人 X, ...
 
 A *trigger* (a phrase that announces a name, in several languages) is followed by a
@@ -32,28 +34,41 @@ from functools import lru_cache
 from redact.detectors.base import Detector
 from redact.span import Span
 
+
+def word_list(text: str) -> list[str]:
+    """The whitespace-separated words of a word-list literal."""
+    return text.split()
+
+
 SCORE = 0.7  # above context-free NER (0.5): a trigger phrase is strong evidence
 MAX_NAME_TOKENS = 4
 
 # Honorifics and titles that may precede a name (lower case, without trailing dots).
 TITLES = frozenset(
-    """mr mrs ms miss mx dr dra drs prof prof.dr univ.prof dipl.-ing dipl.ing ing dott dott.ssa
+    word_list(
+        """mr mrs ms miss mx dr dra drs prof prof.dr univ.prof dipl.-ing dipl.ing ing dott dott.ssa
     sr sra srta sir madam mme mlle herr frau fr hr dame lady lord rev fr sig sig.ra avv
-    eng arq lic""".split()
+    eng arq lic"""
+    )
 )
 # Degrees and generational suffixes that may follow a name.
 SUFFIXES = frozenset(
-    """jr sr ii iii iv phd ph.d md mba dds esq b.sc m.sc b.a m.a b.eng m.eng ba bsc msc
-    ma llm ll.m cpa""".split()
+    word_list(
+        """jr sr ii iii iv phd ph.d md mba dds esq b.sc m.sc b.a m.a b.eng m.eng ba bsc msc
+    ma llm ll.m cpa"""
+    )
 )
 # Particles inside names: counted only when a name token follows them.
 PARTICLES = frozenset(
-    """van von der den de del della dello dei degli di da das dos du la le les lo bin binti
-    ibn bint al el ter ten zu zum zur y e st st. do ben ap mac""".split()
+    word_list(
+        """van von der den de del della dello dei degli di da das dos du la le les lo bin binti
+    ibn bint al el ter ten zu zum zur y e st st. do ben ap mac"""
+    )
 )
 # Words after which a name never continues (a company follows instead).
 COMPANY_WORDS = frozenset(
-    """ltd ltd. limited inc inc. llc llp plc gmbh ag co co. corp corp. corporation company
+    word_list(
+        """ltd ltd. limited inc inc. llc llp plc gmbh ag co co. corp corp. corporation company
     group holdings trading industries industry international technology technologies
     tech logistics factory manufacturing sa s.a. srl s.r.l. spa s.p.a. bv b.v. nv oy ab as
     kg ohg ug sarl sas pty pvt import export imports exports enterprise enterprises
@@ -63,13 +78,15 @@ COMPANY_WORDS = frozenset(
     chemicals sourcing global industrial department dept office branch division payable
     receivable accounts purchasing procurement finance warehouse reception club association
     society foundation institute museum church ministry agency media motors pt cv tbk bhd sdn
-    jsc llc. ооо""".split()
+    jsc llc. ооо"""
+    )
 )
 
 # Common words (English chat, plus a few in other languages) that are never read as a
 # name token. This is a list of ordinary vocabulary, not of names.
 COMMON_WORDS = frozenset(
-    """a an the and or but nor so yet if then than that this these those there here where
+    word_list(
+        """a an the and or but nor so yet if then than that this these those there here where
     when what which who whom whose why how i im i'm me my mine we us our ours you your yours
     he him his she her hers it its they them their theirs is are was were be been being am
     do does did done have has had having will would shall should can could may might must
@@ -116,14 +133,17 @@ COMMON_WORDS = frozenset(
     everyone everybody someone somebody nobody anyone anybody people
     unit units lead quality half notice tracking shipped whats wire insurance national
     total balance deposit refund dispute discount shipping sample confirmed noted
-    meu minha seu sua mein meine dein deine mi mis tu su mon ma mes mio mia mijn""".split()
+    meu minha seu sua mein meine dein deine mi mis tu su mon ma mes mio mia mijn"""
+    )
 )
 
 _TOKEN = re.compile(r"[^\W\d_]+(?:(?:\.-|-['’]|[-'’.])[^\W\d_]+)*\.?")
 _GAP = re.compile(r"[ \t\u00a0]{1,3}")
 _HAN = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]{2,4}")
 # What may follow a Han name without being part of it (labels that often come next).
-_HAN_STOP = re.compile(r"(先生|女士|小姐|电话|手机|地址|身份|邮箱|电邮|联系|收货|号码|微信|的|，|,|。)")
+_HAN_STOP = re.compile(
+    r"(先生|女士|小姐|电话|手机|地址|身份|邮箱|电邮|联系|收货|号码|微信|的|，|,|。)"
+)
 
 
 def _bare(tok: str) -> str:
@@ -135,7 +155,9 @@ def _is_initial(tok: str) -> bool:
     return len(core) == 1 and core.isupper()
 
 
-_PREFIXED = re.compile(r"(?:al|el|ul|bin|ibn|d|l|o|mc|de|di|da|van|von)[-'’](?=[^\W\d_])", re.IGNORECASE)
+_PREFIXED = re.compile(
+    r"(?:al|el|ul|bin|ibn|d|l|o|mc|de|di|da|van|von)[-'’](?=[^\W\d_])", re.IGNORECASE
+)
 
 
 def _is_capitalised(tok: str) -> bool:
@@ -194,7 +216,13 @@ def scan_name(
     lowercase = False
     for t_start, t_end, tok in _tokens(text, pos):
         b = _bare(tok)
-        if not names and not pending and allow_titles and b in TITLES and (tok[0].isupper() or lowercase_ok):
+        if (
+            not names
+            and not pending
+            and allow_titles
+            and b in TITLES
+            and (tok[0].isupper() or lowercase_ok)
+        ):
             start = t_start if start is None else start
             end = t_end
             continue
@@ -211,7 +239,9 @@ def scan_name(
             names.append(tok)  # a capitalised particle after a name: "Susan Le"
             end = t_end
             continue
-        possessive = tok.endswith(("'s", "’s")) and len(tok) > 3 and not tok.endswith(("-'s", "-’s"))
+        possessive = (
+            tok.endswith(("'s", "’s")) and len(tok) > 3 and not tok.endswith(("-'s", "-’s"))
+        )
         if possessive:
             tok, t_end = tok[:-2], t_end - 2
         if _is_initial(tok) and tok != "I":
@@ -224,7 +254,13 @@ def scan_name(
         if not ok:
             # An unknown lower-case word between two capitalised name tokens is a
             # particle we do not know ("Mandy auch Schlauchin").
-            if names and not lowercase_ok and tok.islower() and b not in COMMON_WORDS and not pending:
+            if (
+                names
+                and not lowercase_ok
+                and tok.islower()
+                and b not in COMMON_WORDS
+                and not pending
+            ):
                 pending.append((t_start, t_end, tok))
                 continue
             break
@@ -252,42 +288,132 @@ def scan_name(
 # Each trigger announces a name right after it (after an optional ":", "is", ...).
 # Strong triggers let the name be lower case.
 _STRONG = [
-    r"my\s+name\s+is", r"my\s+name's", r"(?:full\s+|first\s+|last\s+|sur|maiden\s+|given\s+|family\s+)?name\s*(?:is|:|\?|=)",
+    r"my\s+name\s+is",
+    r"my\s+name's",
+    r"(?:full\s+|first\s+|last\s+|sur|maiden\s+|given\s+|family\s+)?name\s*(?:is|:|\?|=)",
     r"name\s+on\s+(?:the\s+)?(?:card|account)(?:\s+is)?",
-    r"attn\.?:?", r"attention(?:\s+of|\s+to)?:?", r"c/o", r"care\s+of", r"account\s+holder(?:'s\s+name)?",
-    r"account\s+name", r"card\s*holder(?:'s\s+name)?", r"beneficiary(?:\s+name)?", r"recipient(?:'s)?(?:\s+name)?",
-    r"consignee(?:'s)?(?:\s+name)?", r"contact\s+person", r"contact\s+name", r"receiver(?:'s)?(?:\s+name)?",
-    r"addressee", r"payee(?:\s+name)?", r"holder(?:\s+name)?", r"sender(?:'s)?\s+name",
+    r"attn\.?:?",
+    r"attention(?:\s+of|\s+to)?:?",
+    r"c/o",
+    r"care\s+of",
+    r"account\s+holder(?:'s\s+name)?",
+    r"account\s+name",
+    r"card\s*holder(?:'s\s+name)?",
+    r"beneficiary(?:\s+name)?",
+    r"recipient(?:'s)?(?:\s+name)?",
+    r"consignee(?:'s)?(?:\s+name)?",
+    r"contact\s+person",
+    r"contact\s+name",
+    r"receiver(?:'s)?(?:\s+name)?",
+    r"addressee",
+    r"payee(?:\s+name)?",
+    r"holder(?:\s+name)?",
+    r"sender(?:'s)?\s+name",
     # German
-    r"ich\s+hei(?:ß|ss)e", r"mein\s+name\s+ist", r"kontoinhaber(?:in)?", r"empfänger(?:in)?",
-    r"ansprechpartner(?:in)?", r"z\.\s*hd\.?", r"zu\s+händen(?:\s+von)?", r"inhaber(?:in)?",
+    r"ich\s+hei(?:ß|ss)e",
+    r"mein\s+name\s+ist",
+    r"kontoinhaber(?:in)?",
+    r"empfänger(?:in)?",
+    r"ansprechpartner(?:in)?",
+    r"z\.\s*hd\.?",
+    r"zu\s+händen(?:\s+von)?",
+    r"inhaber(?:in)?",
     # Portuguese / Spanish / French / Italian / Dutch
-    r"meu\s+nome\s+é", r"me\s+chamo", r"chamo-me", r"titular(?:\s+da\s+conta|\s+de\s+la\s+cuenta)?",
-    r"favorecido", r"benefici[aá]rio", r"destinat[aá]rio", r"me\s+llamo", r"mi\s+nombre\s+es",
-    r"a\s+nombre\s+de", r"je\s+m'appelle", r"mon\s+nom\s+est", r"titulaire(?:\s+du\s+compte)?",
-    r"bénéficiaire", r"destinataire", r"à\s+l'attention\s+de", r"mi\s+chiamo", r"intestatario",
-    r"mijn\s+naam\s+is", r"ik\s+heet", r"t\.a\.v\.", r"rekeninghouder", r"begunstigde",
+    r"meu\s+nome\s+é",
+    r"me\s+chamo",
+    r"chamo-me",
+    r"titular(?:\s+da\s+conta|\s+de\s+la\s+cuenta)?",
+    r"favorecido",
+    r"benefici[aá]rio",
+    r"destinat[aá]rio",
+    r"me\s+llamo",
+    r"mi\s+nombre\s+es",
+    r"a\s+nombre\s+de",
+    r"je\s+m'appelle",
+    r"mon\s+nom\s+est",
+    r"titulaire(?:\s+du\s+compte)?",
+    r"bénéficiaire",
+    r"destinataire",
+    r"à\s+l'attention\s+de",
+    r"mi\s+chiamo",
+    r"intestatario",
+    r"mijn\s+naam\s+is",
+    r"ik\s+heet",
+    r"t\.a\.v\.",
+    r"rekeninghouder",
+    r"begunstigde",
 ]
 # Weak triggers: the name must be capitalised.
 _WEAK = [
-    r"i\s+am", r"i'm", r"i’m", r"this\s+is", r"it's", r"it\s+is", r"here\s+is", r"name", r"named",
-    r"called", r"my\s+(?:colleague|manager|boss|assistant|partner|wife|husband|son|daughter|"
+    r"i\s+am",
+    r"i'm",
+    r"i’m",
+    r"this\s+is",
+    r"it's",
+    r"it\s+is",
+    r"here\s+is",
+    r"name",
+    r"named",
+    r"called",
+    r"my\s+(?:colleague|manager|boss|assistant|partner|wife|husband|son|daughter|"
     r"brother|sister|friend|kid|mother|father|mom|dad|uncle|aunt|cousin|agent|director)",
-    r"speak\s+(?:to|with)", r"talk\s+(?:to|with)", r"ask\s+for", r"follow\s+up\s+with", r"signed",
-    r"call\s+me", r"calls\s+me", r"(?:shouted|yelled|screamed|waved|smiled|spoke|talked|replied|said)\s+(?:at|to)",
-    r"(?:named|called)\s+(?:him|her|them)", r"belongs?\s+to", r"belonging\s+to", r"(?:says|said|asks|asked|replied|added|explained)", r"(?:directed|written|produced|composed|performed|sung|painted)\s+by:?", r"(?:western\s+union|moneygram|paypal)(?:\s+\w+){0,3}?\s+to",
+    r"speak\s+(?:to|with)",
+    r"talk\s+(?:to|with)",
+    r"ask\s+for",
+    r"follow\s+up\s+with",
+    r"signed",
+    r"call\s+me",
+    r"calls\s+me",
+    r"(?:shouted|yelled|screamed|waved|smiled|spoke|talked|replied|said)\s+(?:at|to)",
+    r"(?:named|called)\s+(?:him|her|them)",
+    r"belongs?\s+to",
+    r"belonging\s+to",
+    r"(?:says|said|asks|asked|replied|added|explained)",
+    r"(?:directed|written|produced|composed|performed|sung|painted)\s+by:?",
+    r"(?:western\s+union|moneygram|paypal)(?:\s+\w+){0,3}?\s+to",
     r"(?:pay|payment|transfer|remit|wire)(?:\s+(?:it|them|the\s+\w+|money|funds))?\s+to",
-    r"dear", r"hi", r"hello", r"hey", r"good\s+(?:morning|afternoon|evening)",
-    r"ich\s+bin", r"sou\s+(?:o|a)", r"soy", r"je\s+suis", r"sono",
+    r"dear",
+    r"hi",
+    r"hello",
+    r"hey",
+    r"good\s+(?:morning|afternoon|evening)",
+    r"ich\s+bin",
+    r"sou\s+(?:o|a)",
+    r"soy",
+    r"je\s+suis",
+    r"sono",
 ]
 # Closings after which a signature name follows (possibly on the next line).
 _CLOSINGS = [
-    r"regards", r"best\s+regards", r"kind\s+regards", r"warm\s+regards", r"best\s+wishes", r"best",
-    r"thanks", r"thank\s+you", r"many\s+thanks", r"cheers", r"sincerely", r"yours\s+(?:sincerely|truly|faithfully)",
-    r"mit\s+freundlichen\s+grü(?:ß|ss)en", r"viele\s+grü(?:ß|ss)e", r"beste\s+grü(?:ß|ss)e", r"gru(?:ß|ss)",
-    r"atenciosamente", r"abraços", r"obrigad[oa]", r"saludos", r"un\s+saludo", r"atentamente",
-    r"cordialement", r"cordiali\s+saluti", r"distinti\s+saluti", r"met\s+vriendelijke\s+groet(?:en)?",
-    r"groeten", r"--+", r"—",
+    r"regards",
+    r"best\s+regards",
+    r"kind\s+regards",
+    r"warm\s+regards",
+    r"best\s+wishes",
+    r"best",
+    r"thanks",
+    r"thank\s+you",
+    r"many\s+thanks",
+    r"cheers",
+    r"sincerely",
+    r"yours\s+(?:sincerely|truly|faithfully)",
+    r"mit\s+freundlichen\s+grü(?:ß|ss)en",
+    r"viele\s+grü(?:ß|ss)e",
+    r"beste\s+grü(?:ß|ss)e",
+    r"gru(?:ß|ss)",
+    r"atenciosamente",
+    r"abraços",
+    r"obrigad[oa]",
+    r"saludos",
+    r"un\s+saludo",
+    r"atentamente",
+    r"cordialement",
+    r"cordiali\s+saluti",
+    r"distinti\s+saluti",
+    r"met\s+vriendelijke\s+groet(?:en)?",
+    r"groeten",
+    r"--+",
+    r"—",
 ]
 # Address labels after which a name stands alone on its line ("Ship to: Ana Dias\n...").
 _BLOCK_RE = re.compile(
@@ -296,7 +422,9 @@ _BLOCK_RE = re.compile(
     r"dirección\s+de\s+envío)\s*:[ \t]*",
     re.IGNORECASE,
 )
-_HAN_TRIGGERS = r"收货人|收件人|联系人|姓名|户名|开户名|开户人|持卡人|收款人|签收人|我叫|名字是|名字叫|负责人"
+_HAN_TRIGGERS = (
+    r"收货人|收件人|联系人|姓名|户名|开户名|开户人|持卡人|收款人|签收人|我叫|名字是|名字叫|负责人"
+)
 
 
 def _alt(parts: Iterable[str]) -> str:
@@ -305,9 +433,13 @@ def _alt(parts: Iterable[str]) -> str:
 
 _CONNECT = r"(?:\s*[:：=]\s*|\s+(?:is|was|will\s+be|:)\s+|\s+)"
 _STRONG_RE = re.compile(rf"(?<![^\W\d_])(?:{_alt(_STRONG)}){_CONNECT}", re.IGNORECASE)
-_SAID_TO_RE = re.compile(r"(?<![^\W\d_])said\s+[^\W\d_]+\s+to\s+", re.IGNORECASE)  # "said Gladys to Logan"
+_SAID_TO_RE = re.compile(
+    r"(?<![^\W\d_])said\s+[^\W\d_]+\s+to\s+", re.IGNORECASE
+)  # "said Gladys to Logan"
 _WEAK_RE = re.compile(rf"(?<![^\W\d_'’])(?:{_alt(_WEAK)})[,:]?\s+", re.IGNORECASE)
-_CLOSING_RE = re.compile(rf"(?<![^\W\d_])(?:{_alt(_CLOSINGS)})\s*[,!.]?[ \t]*(?:\r?\n\s*)?", re.IGNORECASE)
+_CLOSING_RE = re.compile(
+    rf"(?<![^\W\d_])(?:{_alt(_CLOSINGS)})\s*[,!.]?[ \t]*(?:\r?\n\s*)?", re.IGNORECASE
+)
 _HAN_RE = re.compile(rf"(?:{_HAN_TRIGGERS})\s*[:：]?\s*")
 _TITLE_RE = re.compile(
     r"(?<![^\W\d_])(?:Mr|Mrs|Ms|Miss|Mx|Dr|Dra|Prof|Herr|Frau|Sr|Sra|Srta|Mme|Mlle|Dott|Sig)\.?\s+(?=[^\W\d_])"
@@ -333,7 +465,9 @@ _NOT_PERSON_NAME = re.compile(
 )
 # Strong triggers that literally say "name" (or "I am called"): lower case is fine after
 # them even in a capitalised message.
-_NAME_PHRASE = re.compile(r"name|hei(?:ß|ss)e|llamo|chamo|appelle|chiamo|heet|nome|nombre|nom\b", re.IGNORECASE)
+_NAME_PHRASE = re.compile(
+    r"name|hei(?:ß|ss)e|llamo|chamo|appelle|chiamo|heet|nome|nombre|nom\b", re.IGNORECASE
+)
 
 
 @lru_cache(maxsize=2048)
@@ -352,7 +486,9 @@ def _context_names(text: str) -> list[NameMatch]:
     upper_chat = _is_upper_chat(text)
     for t in _STRONG_RE.finditer(text):
         trig = t.group()
-        if "name" in trig.lower() and _NOT_PERSON_NAME.search(text, max(0, t.start() - 24), t.start()):
+        if "name" in trig.lower() and _NOT_PERSON_NAME.search(
+            text, max(0, t.start() - 24), t.start()
+        ):
             continue
         low_ok = lower_chat or upper_chat or _NAME_PHRASE.search(trig) is not None
         nm = scan_name(text, t.end(), lowercase_ok=low_ok, caps_ok=True)
@@ -360,7 +496,9 @@ def _context_names(text: str) -> list[NameMatch]:
             found.append(nm)
     for t in _WEAK_RE.finditer(text):
         trig = t.group().lower()
-        if trig.startswith("name") and _NOT_PERSON_NAME.search(text, max(0, t.start() - 24), t.start()):
+        if trig.startswith("name") and _NOT_PERSON_NAME.search(
+            text, max(0, t.start() - 24), t.start()
+        ):
             continue
         nm = scan_name(text, t.end(), lowercase_ok=False)
         if nm is not None:
@@ -389,7 +527,11 @@ def _context_names(text: str) -> list[NameMatch]:
             found.append(nm)
     for t in _HERE_RE.finditer(text):
         nm = scan_name(text, t.end(), lowercase_ok=lower_chat, allow_titles=True)
-        if nm is not None and len(nm.tokens) <= 3 and re.match(r"\s+(?:here|speaking)\b", text[nm.end :], re.IGNORECASE):
+        if (
+            nm is not None
+            and len(nm.tokens) <= 3
+            and re.match(r"\s+(?:here|speaking)\b", text[nm.end :], re.IGNORECASE)
+        ):
             found.append(nm)
     if lower_chat:
         for t in _LOWER_TITLE_RE.finditer(text):
@@ -436,7 +578,13 @@ def _plausible_lower(nm: NameMatch) -> bool:
 def _weak_lower_ok(text: str, nm: NameMatch, trigger: str) -> bool:
     if not _LOW_WEAK_FOLLOW.match(text, nm.end):
         return False
-    if not trigger.strip().lower().startswith(("i", "this", "it", "hi", "hello", "hey", "dear", "ich", "sou", "soy", "je", "sono")):
+    if (
+        not trigger.strip()
+        .lower()
+        .startswith(
+            ("i", "this", "it", "hi", "hello", "hey", "dear", "ich", "sou", "soy", "je", "sono")
+        )
+    ):
         return False  # "from x", "by x", "with x": too common in lower-case chat
     return not any(_ADJ_LIKE.search(t) for t in nm.tokens)
 
@@ -457,9 +605,9 @@ def propagate(text: str, spans: Iterable[Span], detector: str, score: float = 0.
         covered.append((s.start, s.end))
         for w in _WORD_RE.findall(text[s.start : s.end]):
             b = w.lower()
-            if len(w) >= 2 and b not in COMMON_WORDS and b not in TITLES and b not in SUFFIXES and b not in PARTICLES:
-                if w[0].isupper() or len(w) >= 3:
-                    seeds.add(w)
+            ordinary = b in COMMON_WORDS or b in TITLES or b in SUFFIXES or b in PARTICLES
+            if len(w) >= 2 and not ordinary and (w[0].isupper() or len(w) >= 3):
+                seeds.add(w)
     if not seeds:
         return []
     out: list[Span] = []
