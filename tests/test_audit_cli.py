@@ -403,3 +403,35 @@ def test_dropped_events_table_fails_verification(
     conn.close()
     assert cli.main(["audit", "verify", "--store", str(db), "--public-key", PUB]) == 1
     assert "cannot be read" in capsys.readouterr().err
+
+
+def test_key_file_with_old_and_new_keys_verifies_across_a_rotation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Checkpoints signed before and after an audit key rotation verify with a key file
+    listing both keys; with only the new key, the old checkpoint is named."""
+    from proxy import crypto
+    from proxy.audit.signing import Ed25519Signer, format_public_key
+
+    old, new = (Ed25519Signer(crypto.generate_signing_key()) for _ in range(2))
+    db = tmp_path / "audit.db"
+
+    async def go() -> None:
+        s = SQLiteAuditStore(db)
+        await s.open()
+        for signer, start in ((old, 0), (new, 4)):
+            t = AuditTrail(
+                s, signer, policy=CheckpointPolicy(every=4, interval=None), clock=FrozenClock()
+            )
+            for i in range(start, start + 4):
+                await t.record(make_event(i))
+        await s.close()
+
+    asyncio.run(go())
+    both = tmp_path / "both.pub"
+    both.write_text(format_public_key(old.public_key) + format_public_key(new.public_key))
+    only_new = tmp_path / "new.pub"
+    only_new.write_text(format_public_key(new.public_key))
+    assert cli.main(["audit", "verify", "--store", str(db), "--public-key", str(both)]) == 0
+    assert cli.main(["audit", "verify", "--store", str(db), "--public-key", str(only_new)]) == 1
+    assert "checkpoint #1" in capsys.readouterr().err

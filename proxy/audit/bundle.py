@@ -30,7 +30,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from proxy.audit.checkpoint import SignatureVerifier, SignedCheckpoint, Signer
+from proxy.audit.checkpoint import (
+    SignatureVerifier,
+    SignedCheckpoint,
+    Signer,
+    verifier_for_key,
+)
 from proxy.audit.errors import VerificationFailed
 from proxy.audit.events import Actor, format_time
 from proxy.audit.log import LogRow, canonical
@@ -103,9 +108,10 @@ def verify_bundle(bundle: Any, verifier: SignatureVerifier) -> str:
         signed_cp = SignedCheckpoint.from_json(manifest["checkpoint"])
     except (KeyError, TypeError, ValueError, binascii.Error):
         raise VerificationFailed("bundle is malformed (missing or mistyped field)") from None
-    if key_id != verifier.key_id:
+    key = verifier_for_key(verifier, key_id)
+    if key is None:
         raise VerificationFailed("bundle is signed by another key than the one given")
-    if not verifier.verify(canonical(manifest), signature):
+    if not key.verify(canonical(manifest), signature):
         raise VerificationFailed("manifest signature does not verify (manifest altered)")
 
     if len(messages) != len(listed_messages):

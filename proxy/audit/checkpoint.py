@@ -48,6 +48,32 @@ class SignatureVerifier(Protocol):
     def verify(self, message: bytes, signature: bytes) -> bool: ...
 
 
+class KeySet:
+    """Several audit public keys (the current one and earlier ones after a rotation):
+    each signature is checked with the key its key id names."""
+
+    def __init__(self, verifiers: list[SignatureVerifier]) -> None:
+        if not verifiers:
+            raise ValueError("a key set needs at least one key")
+        self.keys = {v.key_id: v for v in verifiers}
+        self._newest = verifiers[-1]
+
+    @property
+    def key_id(self) -> str:
+        return self._newest.key_id
+
+    def verify(self, message: bytes, signature: bytes) -> bool:
+        return self._newest.verify(message, signature)
+
+
+def verifier_for_key(verifier: SignatureVerifier, key_id: str) -> SignatureVerifier | None:
+    """The verifier for ``key_id``: one of a :class:`KeySet`'s keys, or ``verifier``
+    itself when the ids match; None for an unknown key."""
+    if isinstance(verifier, KeySet):
+        return verifier.keys.get(key_id)
+    return verifier if verifier.key_id == key_id else None
+
+
 def key_id_of(public_key: bytes) -> str:
     """The key id of a raw 32-byte Ed25519 public key."""
     return hashlib.sha256(public_key).digest()[:8].hex()
@@ -136,9 +162,10 @@ def open_checkpoint(sc: SignedCheckpoint, verifier: SignatureVerifier, origin: s
     Raises VerificationFailed naming the problem (unknown key, bad signature, another
     log's origin, malformed text).
     """
-    if sc.key_id != verifier.key_id:
+    key = verifier_for_key(verifier, sc.key_id)
+    if key is None:
         raise VerificationFailed("checkpoint is signed by a key that is not the audit key")
-    if not verifier.verify(sc.note, sc.signature):
+    if not key.verify(sc.note, sc.signature):
         raise VerificationFailed("checkpoint signature does not verify")
     cp = Checkpoint.parse(sc.note)
     if cp.origin != origin:

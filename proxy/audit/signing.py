@@ -17,7 +17,7 @@ import binascii
 from pathlib import Path
 from typing import Any
 
-from proxy.audit.checkpoint import key_id_of
+from proxy.audit.checkpoint import KeySet, key_id_of
 from proxy.audit.errors import AuditError
 
 PUBLIC_KEY_PREFIX = "ed25519 "
@@ -112,11 +112,16 @@ def parse_public_key(data: bytes) -> bytes:
     return raw
 
 
-def load_public_key(path: Path) -> Ed25519Verifier:
+def load_public_key(path: Path) -> Ed25519Verifier | KeySet:
+    """The key in ``path``; a file of several ``ed25519 ...`` lines (keys from before and
+    after a rotation, oldest first) gives a :class:`KeySet`."""
     try:
         data = path.read_bytes()
     except OSError:
         raise AuditError("cannot read the public key file; check --public-key") from None
+    lines = [ln for ln in data.splitlines() if ln.startswith(PUBLIC_KEY_PREFIX.encode())]
+    if len(lines) > 1:
+        return KeySet([Ed25519Verifier(parse_public_key(ln)) for ln in lines])
     return Ed25519Verifier(parse_public_key(data))
 
 
