@@ -204,6 +204,7 @@ async def test_disclosures_fail_closed_when_the_trail_is_down(env: Any, tmp_path
     resp = await client.get("/v1/subjects/buyer-1/disclosures", headers=h("auditor"))
     body = await resp.json()
     assert resp.status == 503 and "disclosures" not in body
+    assert body["error"]["code"] == "unavailable" and resp.headers["Retry-After"] == "1"
 
 
 async def test_export_builds_a_bundle_that_verifies(env: Any) -> None:

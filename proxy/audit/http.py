@@ -99,8 +99,24 @@ def register(app: web.Application, service: AuditService) -> None:
     app.router.add_post("/v1/cases/{case_id}/exports", export_case)
 
 
+_CODES: dict[int, str] = {
+    400: "bad_request",
+    403: "forbidden",
+    404: "not_found",
+    500: "internal",
+    503: "unavailable",
+}
+
+
 def _json_error(cls: type[web.HTTPException], message: str, **extra: Any) -> web.HTTPException:
-    return cls(text=_dumps({"error": message, **extra}), content_type="application/json")
+    """The service's error shape, ``{"error": {"code", "message", ...}}``; a 503 carries
+    ``kind: "audit"`` and ``Retry-After`` like the service's own fail-closed answers."""
+    status = cls.status_code
+    if status == 503:
+        extra = {"kind": "audit", **extra}
+    doc = {"error": {"code": _CODES.get(status, "error"), "message": message, **extra}}
+    headers = {"Retry-After": "1"} if status == 503 else None
+    return cls(text=_dumps(doc), content_type="application/json", headers=headers)
 
 
 def _dumps(obj: Any) -> str:
@@ -369,8 +385,12 @@ def _export_refusal(actor: Actor, case: ExportCase | None) -> str | None:
 def response_for(exc: AuditUnavailable) -> web.Response:
     """The answer to a read whose audit record could not be written: 503, Retry-After,
     no data. For the service's error middleware, which maps every error in one place."""
-    return web.json_response(
-        {"error": "audit trail unavailable; nothing was returned, retry later", "cause": exc.cause},
-        status=503,
-        headers={"Retry-After": "1"},
-    )
+    doc = {
+        "error": {
+            "code": "unavailable",
+            "message": "the audit trail is unavailable; nothing was returned, retry later",
+            "kind": "audit",
+            "cause": exc.cause,
+        }
+    }
+    return web.json_response(doc, status=503, headers={"Retry-After": "1"})
