@@ -164,3 +164,12 @@ async def test_record_once_appends_from_outside_serve(tmp_path: Path) -> None:
     row = await store.find(event.event_id)
     await store.close()
     assert row is not None and row.kind == "key.rotate"
+
+
+async def test_metrics_text_reports_recorded_events(client: Any) -> None:
+    """metrics_text(app) renders the trail's counters for /metrics."""
+    from proxy.audit.runtime import metrics_text
+
+    await client.get("/v1/messages")
+    text = metrics_text(client.server.app)
+    assert "chatwarden_audit_events_total 1" in text

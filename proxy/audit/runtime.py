@@ -116,7 +116,21 @@ def register_http(
     )
 
 
-__all__ = ["AUDIT_TRAIL", "record_once", "register_http", "subject_hasher", "trail_context"]
+__all__ = [
+    "AUDIT_TRAIL",
+    "metrics_text",
+    "record_once",
+    "register_http",
+    "subject_hasher",
+    "trail_context",
+]
+
+
+def metrics_text(app: web.Application) -> str:
+    """The audit counters in Prometheus text ("" before the trail starts), for the
+    service's ``/metrics`` handler to append to its own."""
+    trail = app.get(AUDIT_TRAIL)
+    return trail.metrics.prometheus() if trail is not None else ""
 
 
 async def record_once(settings: AuditSettings, ring: Any, event: Any) -> None:
