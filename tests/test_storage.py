@@ -649,3 +649,21 @@ async def _delete_message_row(store: Storage, tenant: str, message_id: str) -> N
                 lambda c: c.execute(sql.format("?", "?"), (tenant, message_id))
             )
         )
+
+
+async def test_sqlite_reads_do_not_wait_behind_the_writer(tmp_path: Path) -> None:
+    """A read completes while the writer thread is busy (reader threads, WAL)."""
+    import threading
+
+    s = await open_storage(f"sqlite://{tmp_path}/db.sqlite")
+    gate = threading.Event()
+    try:
+        await s.put_messages([make_message(1)])
+        busy = asyncio.ensure_future(s._run(gate.wait))  # type: ignore[attr-defined]
+        read = asyncio.ensure_future(s.get_message("t1", "m1"))
+        # The 30 s bound only turns a hang into a failure; it asserts no speed.
+        done, _ = await asyncio.wait({busy, read}, timeout=30, return_when="FIRST_COMPLETED")
+        assert done == {read} and read.result() is not None
+    finally:
+        gate.set()
+        await s.close()

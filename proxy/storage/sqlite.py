@@ -1,7 +1,9 @@
 """SQLite backend: the embedded default (``sqlite:///path/to/chatwarden.db``).
 
-One connection, owned by one dedicated thread (a single-thread executor), so the event
-loop never blocks on disk and there is exactly one writer per process. Writes run in
+One writing connection, owned by one dedicated thread (a single-thread executor), so the
+event loop never blocks on disk and there is exactly one writer per process; reads run on
+a small pool of reader threads with their own connections (WAL lets them read while the
+writer commits), so a replay check never waits behind an fsync. Writes run in
 ``BEGIN IMMEDIATE`` transactions with ``journal_mode=WAL`` and ``synchronous=FULL``: when
 a call returns, its transaction is on disk. ``busy_timeout`` lets other processes (the
 CLI, a second proxy on the same file) wait their turn instead of failing at once.
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -185,10 +188,21 @@ class SQLiteStorage:
     """:class:`~proxy.storage.base.Storage` on one SQLite file. Build with
     :func:`proxy.storage.open_storage` or ``await SQLiteStorage(path).open()``."""
 
-    def __init__(self, path: Path | str, *, busy_timeout: float = 5.0) -> None:
+    def __init__(
+        self, path: Path | str, *, busy_timeout: float = 5.0, readers: int = 2
+    ) -> None:
         self._path = str(path)
         self._busy_ms = int(busy_timeout * 1000)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chatwarden-sqlite")
+        # An in-memory database exists only in the writer's connection: read there too.
+        self._readers = (
+            ThreadPoolExecutor(max_workers=readers, thread_name_prefix="chatwarden-sqlite-read")
+            if readers > 0 and self._path != ":memory:"
+            else None
+        )
+        self._local = threading.local()
+        self._reader_conns: list[sqlite3.Connection] = []
+        self._reader_lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._closed = False
         # Concurrent puts share one transaction (one fsync): see proxy.storage.batching.
@@ -198,12 +212,12 @@ class SQLiteStorage:
         return f"SQLiteStorage(path={self._path!r})"
 
     # -- plumbing
-    async def _run(self, fn: Callable[[], T]) -> T:
+    async def _run(self, fn: Callable[[], T], executor: ThreadPoolExecutor | None = None) -> T:
         if self._closed:
             raise StorageUnavailable("storage is closed; restart the service", "closed")
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor, fn)
+            return await loop.run_in_executor(executor or self._executor, fn)
         except (sqlite3.OperationalError, sqlite3.DatabaseError, OSError) as exc:
             raise StorageUnavailable(
                 "the SQLite database did not complete the operation; check disk space and "
@@ -215,6 +229,24 @@ class SQLiteStorage:
         if self._conn is None:
             raise sqlite3.OperationalError("not open")
         return self._conn
+
+    def _reader(self) -> sqlite3.Connection:
+        """This reader thread's connection, opened on first use."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
+            conn.execute("PRAGMA query_only = ON")
+            with self._reader_lock:
+                self._reader_conns.append(conn)
+            self._local.conn = conn
+        return conn
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run a read-only ``fn`` on a reader thread (on the writer without readers)."""
+        if self._readers is None:
+            return await self._run(lambda: fn(self._c()))
+        return await self._run(lambda: fn(self._reader()), self._readers)
 
     def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         c = self._c()
@@ -251,6 +283,12 @@ class SQLiteStorage:
         finally:
             self._closed = True
             self._executor.shutdown(wait=True)
+            if self._readers is not None:
+                self._readers.shutdown(wait=True)
+            with self._reader_lock:
+                for conn in self._reader_conns:
+                    conn.close()
+                self._reader_conns.clear()
 
     def _close_sync(self) -> None:
         if self._conn is not None:
@@ -371,14 +409,14 @@ class SQLiteStorage:
         return new
 
     async def get_message(self, tenant: str, message_id: str) -> StoredMessage | None:
-        def q() -> StoredMessage | None:
-            row = self._c().execute(
+        def q(c: sqlite3.Connection) -> StoredMessage | None:
+            row = c.execute(
                 f"SELECT {_COLUMNS} FROM messages WHERE tenant = ? AND message_id = ?",
                 (tenant, message_id),
             ).fetchone()
             return None if row is None else _message(row)
 
-        return await self._run(q)
+        return await self._read(q)
 
     async def query_messages(
         self,
@@ -414,7 +452,7 @@ class SQLiteStorage:
         sql.append("ORDER BY seq LIMIT ?")
         args.append(limit + 1)
         text = " ".join(sql)
-        rows = await self._run(lambda: self._c().execute(text, args).fetchall())
+        rows = await self._read(lambda c: c.execute(text, args).fetchall())
         items = tuple(_message(r) for r in rows[:limit])
         more = len(rows) > limit
         return Page(items, encode_cursor(items[-1].seq) if more else None)
@@ -430,13 +468,13 @@ class SQLiteStorage:
         )
 
     async def conversation_purposes(self, tenant: str, conversation_id: str) -> frozenset[str]:
-        return await self._run(lambda: self._purposes_sync(self._c(), tenant, conversation_id))
+        return await self._read(lambda c: self._purposes_sync(c, tenant, conversation_id))
 
     async def get_conversation_state(
         self, tenant: str, conversation_id: str
     ) -> ConversationState | None:
-        def q() -> ConversationState | None:
-            row = self._c().execute(
+        def q(c: sqlite3.Connection) -> ConversationState | None:
+            row = c.execute(
                 "SELECT state, state_version FROM conversations"
                 " WHERE tenant = ? AND conversation_id = ?",
                 (tenant, conversation_id),
@@ -445,7 +483,7 @@ class SQLiteStorage:
                 return None
             return ConversationState(bytes(row[0]), row[1])
 
-        return await self._run(q)
+        return await self._read(q)
 
     async def put_conversation_state(
         self,
@@ -475,15 +513,15 @@ class SQLiteStorage:
 
     # -- data keys
     async def get_data_key(self, tenant: str, conversation_id: str) -> DataKeyRecord | None:
-        def q() -> DataKeyRecord | None:
-            row = self._c().execute(
+        def q(c: sqlite3.Connection) -> DataKeyRecord | None:
+            row = c.execute(
                 "SELECT tenant, conversation_id, region, dek_id, key_id, wrapped, created_at"
                 " FROM data_keys WHERE tenant = ? AND conversation_id = ?",
                 (tenant, conversation_id),
             ).fetchone()
             return None if row is None else _data_key(row)
 
-        return await self._run(q)
+        return await self._read(q)
 
     async def put_data_key_if_absent(self, record: DataKeyRecord) -> DataKeyRecord:
         def w(c: sqlite3.Connection) -> DataKeyRecord:
@@ -534,8 +572,8 @@ class SQLiteStorage:
     async def iter_data_keys(self, *, batch: int = 500) -> AsyncIterator[DataKeyRecord]:
         last = ("", "")
         while True:
-            rows = await self._run(
-                lambda last=last: self._c().execute(  # type: ignore[misc]
+            rows = await self._read(
+                lambda c, last=last: c.execute(  # type: ignore[misc]
                     "SELECT tenant, conversation_id, region, dek_id, key_id, wrapped,"
                     " created_at FROM data_keys WHERE (tenant, conversation_id) > (?, ?)"
                     " ORDER BY tenant, conversation_id LIMIT ?",
