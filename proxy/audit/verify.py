@@ -10,9 +10,10 @@ The checks, in the order a reader would want them:
    recomputed over entries ``0..i-1``; and agree with its query columns. After entry
    ``i`` every checkpoint of size ``i+1`` must carry the recomputed root.
 3. No checkpoint may cover more entries than the log holds (truncation).
-4. Against a pin (the state a verifier saved last time): the same origin, at least as
-   many entries as pinned (a log never shrinks; a restored older copy does), and the
-   same tree head over the pinned prefix (no fork).
+4. Against a pin (the state a verifier saved last time): the same origin, the same leaf
+   at every pinned position (a fork is named at its first differing entry), the same
+   tree heads at the pinned sizes, and at least as many entries as pinned (a log never
+   shrinks; a restored older copy does).
 
 Because every entry commits to the head before it, a consistently rewritten entry (its
 leaf hash recomputed too) is still caught where its successor's link, or the checkpoint
