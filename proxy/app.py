@@ -43,7 +43,7 @@ from proxy.middlewares import (
     errors,
     observe,
 )
-from proxy.outbox import OutboxWorker, outbox_context
+from proxy.outbox import OUTBOX, OutboxWorker, outbox_context
 from proxy.pipeline import Ingestor
 from proxy.sealing import Sealer
 from proxy.storage import Storage, open_storage
@@ -135,7 +135,7 @@ def _services_ctx(
             sealer = Sealer(overrides.keystore or ring, storage)
             app[SEALER] = sealer
             redactor = app[REDACTOR]
-            worker = app.get(_OUTBOX_WORKER_SLOT)
+            worker = app.get(OUTBOX)
             app[INGESTOR] = Ingestor(
                 tenant=config.tenant,
                 storage=storage,
@@ -163,7 +163,6 @@ def _services_ctx(
     return ctx
 
 
-_OUTBOX_WORKER_SLOT = web.AppKey("chatwarden.outbox_worker_slot", OutboxWorker)
 
 
 def _audit(app: web.Application, config: Config, ring: Keyring, auth: Authenticator) -> None:
@@ -220,7 +219,7 @@ def create_app(
             batch=config.upstream.batch,
             clock=overrides.clock,
         )
-        app[_OUTBOX_WORKER_SLOT] = worker
+        app[OUTBOX] = worker
 
     redactor = overrides.redactor if overrides.redactor is not None else build_redactor(config, ring)
     app.cleanup_ctx.append(_redactor_ctx(redactor))

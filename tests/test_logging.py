@@ -1,0 +1,70 @@
+"""The log processor strips chat text, detected values, tokens and keys."""
+
+from __future__ import annotations
+
+import io
+import logging
+import json
+from pathlib import Path
+
+import structlog
+from structlog.testing import capture_logs
+
+from proxy.logging import STRIPPED, configure_logging, get_logger, strip_sensitive
+from tests.app_testing import CARD, make_env, message, serve
+
+TOKEN = "cw_1a2b3c4d_" + "A" * 43
+
+
+def test_unknown_keys_are_stripped() -> None:
+    """Keys outside the allow-list (text, value, token, key...) are replaced."""
+    out = strip_sensitive(None, "info", {"event": "x", "text": f"card {CARD}", "value": CARD,
+                                         "token": TOKEN, "key": b"\x01" * 32, "message_id": "m-1"})
+    assert out["text"] == out["value"] == out["token"] == out["key"] == STRIPPED
+    assert out["message_id"] == "m-1"
+
+
+def test_event_strings_are_scrubbed() -> None:
+    """Digit runs, e-mail addresses and bearer tokens formatted into the event are removed."""
+    out = strip_sensitive(None, "info", {"event": f"got {CARD} from a@b.example with Bearer {TOKEN}"})
+    assert CARD not in out["event"] and "a@b.example" not in out["event"] and TOKEN not in out["event"]
+
+
+def test_exceptions_keep_only_type_and_place() -> None:
+    """An exception's message (which may quote input) never reaches the log."""
+    try:
+        raise ValueError(f"bad value {CARD}")
+    except ValueError as exc:
+        out = strip_sensitive(None, "error", {"event": "failed", "exc_info": exc})
+    assert out["exc_type"] == "ValueError"
+    assert CARD not in json.dumps(out)
+
+
+def test_capture_logs_shows_the_processor_at_work() -> None:
+    """Through structlog's chain, a logged text value comes out stripped."""
+    with capture_logs(processors=[strip_sensitive]) as logs:
+        structlog.get_logger().info("ingested", text=f"my card {CARD}", messages=1)
+    assert (logs[0]["text"], logs[0]["messages"]) == (STRIPPED, 1)
+
+
+async def test_serving_requests_logs_no_text_values_or_tokens(tmp_path: Path) -> None:
+    """Ingesting, refusing and failing requests leaves no text, value or token in the JSON logs."""
+    stream = io.StringIO()
+    configure_logging("debug", stream)
+    try:
+        env = make_env(tmp_path)
+        async with serve(env) as client:
+            await client.post("/v1/messages", json=message(), headers=env.auth())
+            await client.post("/v1/messages", json=message(2, sent_at=CARD), headers=env.auth())
+            await client.post("/v1/messages", json=message(3), headers={"Authorization": f"Bearer {TOKEN}"})
+            get_logger().warning(f"oops {CARD}", text=CARD)
+    finally:
+        structlog.reset_defaults()
+        root = logging.getLogger()
+        for h in [h for h in root.handlers if getattr(h, "_chatwarden", False)]:
+            root.removeHandler(h)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+    assert any(line.get("request_id") for line in lines)
+    raw = stream.getvalue()
+    leaked = [s for s in (CARD, CARD.replace(" ", ""), env.tokens["ingest"], TOKEN) if s in raw]
+    assert not leaked, "a secret or value reached the log"
