@@ -96,6 +96,12 @@ _PERSON_VERBS = re.compile(
     r"had\s+given|has\s+given|is\s+from|was\s+born|will\s+be\s+talking|listed|explained|flew|"
     r"is\s+very|is\s+a\s+very|moved|works|worked|studied|graduated|married|speaks|smiled|laughed)\b"
 )
+# The subset organisations never do ("Customs said" is common; "Customs lives" is not):
+# after these, a dictionary word may be the name ("Scott lives on ...").
+_ONLY_PEOPLE_VERBS = re.compile(
+    r"\s+(?:lives|lived|shouted|began|spent|had\s+given|has\s+given|was\s+born|flew|"
+    r"will\s+be\s+talking|is\s+a\s+very|studied|graduated|married|smiled|laughed)\b"
+)
 # Role words the model often glues to the front of a name ("Producer Jane Doe").
 _ROLE_WORDS = frozenset(
     word_list(
@@ -358,7 +364,10 @@ _PREV_TOKEN = re.compile(rf"(?<![^\W\d_'’.-])({_TOK}\.?) $")
 _NEXT_TOKEN = re.compile(rf" ({_TOK}\.?)(?![^\W\d_])")
 _MIDDLE_INITIAL = re.compile(rf"(?<![^\W\d_'’-])({_TOK}) ([^\W\d_])\.? ({_TOK})(?![^\W\d_])")
 _LINE = re.compile(r"^[ \t>*•·-]*(.*?)[ \t]*$", re.MULTILINE)
-_SPEAKER = re.compile(rf"^[ \t>]*({_TOK}(?: {_TOK})?)[ \t]*:", re.MULTILINE)
+# A transcript line "Name: words" (what follows the colon starts with a letter or quote).
+_SPEAKER = re.compile(
+    rf"^[ \t>]*({_TOK}(?: {_TOK})?)[ \t]*:[ \t]*(?=[^\W\d_]|[\"“'])", re.MULTILINE
+)
 _SUBJECT = re.compile(
     rf"(?<![^\W\d_'’-])({_TOK}(?: {_TOK}){{0,2}})(?=(?:'s?)?{_PERSON_VERBS.pattern})"
 )
@@ -383,6 +392,8 @@ def _word_ok(word: str, vocab: frozenset[str], allow_vocab: bool) -> bool:
         return False
     if b in _ROLE_WORDS or b in _LABEL_WORDS or b in TITLES or (word.isupper() and len(b) > 3):
         return False
+    if _INNER_CAP.search(word):
+        return False  # "FedEx", "WhatsApp"
     return allow_vocab or not in_vocabulary(b, vocab)
 
 
@@ -476,9 +487,12 @@ def structural_names(text: str, vocab: frozenset[str], lower_chat: bool) -> list
     for m in _SUBJECT.finditer(text):
         words = m.group(1).split(" ")
         # Keep the trailing run of name words ("Yesterday Magnus" -> "Magnus").
-        while words and not _word_ok(words[0], vocab, True):
+        # Dictionary words are left out ("Customs asked", "Shipping said" are no people)
+        # unless the verb is one only people do.
+        personal = _ONLY_PEOPLE_VERBS.match(text, m.end(1)) is not None
+        while words and not _word_ok(words[0], vocab, personal):
             words.pop(0)
-        if words and all(_word_ok(w, vocab, True) or _plain(w) in PARTICLES for w in words):
+        if words and all(_word_ok(w, vocab, personal) or _plain(w) in PARTICLES for w in words):
             out.append((m.end(1) - len(" ".join(words)), m.end(1)))
     # A message opening by addressing someone: "Danial, can I please speak to ..."
     m = _VOCATIVE.match(text)

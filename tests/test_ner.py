@@ -197,6 +197,7 @@ def test_redactor_hides_lowercase_name(redactor: Redactor) -> None:
         ("Ubul: What a wife.\nNicole: Remember me?", "Ubul"),  # transcript speaker
         ("Magnus spent a year at Simpletuition", "Magnus"),  # subject of a person verb
         ("Yesterday Timotea lives on Via dei Fiorentini", "Timotea"),  # subject after an adverb
+        ("Scott lives on 90 Whitchurch Road", "Scott"),  # dictionary word before a people-only verb
     ],
 )
 def test_structural_names(ner: SpacyNer, text: str, name: str) -> None:
@@ -211,6 +212,9 @@ def test_structural_names(ner: SpacyNer, text: str, name: str) -> None:
         "Sales Manager\nShenzhen Office",  # a line of dictionary words
         "Unit 5 B Road",  # digits: an address, not a name
         "Name: Anna\nPhone: 123",  # form labels, even twice, are not speakers
+        "Shenzhen: 20 pcs\nGuangzhou: 30 pcs",  # quantities per city are no transcript
+        "Customs asked for the invoice. Shipping said OK",  # organisations report too
+        "FedEx says it is delayed",  # inner capital: a brand
     ],
 )
 def test_structural_names_rejects(ner: SpacyNer, text: str) -> None:

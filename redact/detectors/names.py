@@ -536,7 +536,10 @@ def _context_names(text: str) -> list[NameMatch]:
     if lower_chat:
         for t in _LOWER_TITLE_RE.finditer(text):
             nm = scan_name(text, t.start(), lowercase_ok=True)
-            if nm is not None and len(nm.tokens) <= 2 and _plausible_lower(nm):
+            if nm is not None and len(nm.tokens) > 1:
+                # One word only: in lower-case chat the next word may be a verb ("mr li said").
+                nm = NameMatch(nm.start, t.end() + len(nm.tokens[0]), nm.tokens[:1], True)
+            if nm is not None and _plausible_lower(nm):
                 found.append(nm)
     for t in _TITLE_RE.finditer(text):
         nm = scan_name(text, t.start(), lowercase_ok=upper_chat)
