@@ -509,7 +509,9 @@ class _FakeBatch:
         self.calls.append([r.message_id for r in records])
         await self.gate.wait()
         if any(r.message_id == "bad" for r in records):
-            raise StorageUnavailable("fake failure", "Fake")
+            raise ValueError("a record the fake database rejects")
+        if any(r.message_id == "down" for r in records):
+            raise StorageUnavailable("fake outage", "Fake")
         return [(r, True) for r in records]
 
 
@@ -549,8 +551,37 @@ async def test_a_failing_call_does_not_fail_its_group() -> None:
     fake.gate.set()
     await first
     assert (await good)[0][0].message_id == "m1"
-    with pytest.raises(StorageUnavailable):
+    with pytest.raises(ValueError):
         await bad
+
+
+async def test_an_outage_fails_the_whole_group_at_once() -> None:
+    """StorageUnavailable fails every call of the group without retrying each alone."""
+    fake = _FakeBatch()
+    fake.gate.clear()
+    gc = GroupCommitter(fake)
+    first = asyncio.ensure_future(gc.put([make_message(0)]))
+    await asyncio.sleep(0)
+    calls = [asyncio.ensure_future(gc.put([make_message(n)])) for n in (1, 2)]
+    calls.append(asyncio.ensure_future(gc.put([make_message(3, message_id="down")])))
+    await asyncio.sleep(0)
+    fake.gate.set()
+    await first
+    for c in calls:
+        with pytest.raises(StorageUnavailable):
+            await c
+    assert len(fake.calls) == 2
+
+
+async def test_a_call_queued_as_the_worker_finishes_is_still_committed() -> None:
+    """A put arriving right after the queue drained starts work instead of waiting forever."""
+    gc = GroupCommitter(_FakeBatch())
+    for n in range(20):
+        a = asyncio.ensure_future(gc.put([make_message(n)]))
+        await asyncio.sleep(0)
+        b = asyncio.ensure_future(gc.put([make_message(100 + n)]))
+        done, _ = await asyncio.wait({a, b}, timeout=30)  # the bound turns a hang into a failure
+        assert done == {a, b}
 
 
 async def test_group_size_is_bounded() -> None:

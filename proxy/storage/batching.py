@@ -10,18 +10,23 @@ and the commit cost is shared; an idle system still commits each call at once.
 Semantics per call are unchanged: its records are idempotent on ``(tenant, message_id)``
 across and within calls (a later call in the same group that repeats an id gets
 ``created=False`` and the first call's record), results come back in input order, and a
-call returns only after the commit that holds its records. If a group's transaction
-fails, each call of the group is retried alone once, so one bad call cannot fail the
-others; a database outage still fails every call with StorageUnavailable.
+call returns only after the commit that holds its records. If a group's transaction fails
+with StorageUnavailable (the database is unreachable or refused the commit), every call of
+the group fails with it at once — retrying each alone against a dead server would only
+make the last caller wait longer. Any other failure (a record the database rejects, a
+bug) is isolated: each call of the group is retried alone once, so one bad call cannot
+fail the others.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from proxy.storage.base import OutboxItem, StoredMessage
+from proxy.storage.errors import StorageUnavailable
 
 __all__ = ["GroupCommitter", "PutBatch"]
 
@@ -47,8 +52,9 @@ class GroupCommitter:
         self._put_batch = put_batch
         self._max = max_records
         self._parallel = parallel
-        self._queue: list[_Call] = []
-        self._workers = 0
+        self._queue: deque[_Call] = deque()
+        self._active = 0  # workers draining the queue; changed only inside _drain's frame
+        self._tasks: set[asyncio.Task[None]] = set()  # referenced so none is collected
         self.transactions = 0  # for tests and metrics: transactions run so far
 
     async def put(
@@ -60,9 +66,13 @@ class GroupCommitter:
         # If the caller was cancelled, nobody reads the outcome: mark it retrieved.
         call.future.add_done_callback(lambda f: f.cancelled() or f.exception())
         self._queue.append(call)
-        if self._workers < self._parallel:
-            self._workers += 1
-            asyncio.get_running_loop().create_task(self._drain())
+        if self._active < self._parallel:
+            # Counted here, uncounted in _drain after its last look at the queue: no call
+            # can be queued in between without a worker seeing it.
+            self._active += 1
+            task = asyncio.get_running_loop().create_task(self._drain())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         # shield: a cancelled caller must not cancel the group it is part of.
         return await asyncio.shield(call.future)
 
@@ -70,7 +80,7 @@ class GroupCommitter:
         group: list[_Call] = []
         n = 0
         while self._queue and (not group or n + len(self._queue[0].records) <= self._max):
-            call = self._queue.pop(0)
+            call = self._queue.popleft()
             group.append(call)
             n += len(call.records)
         return group
@@ -80,7 +90,7 @@ class GroupCommitter:
             while self._queue:
                 await self._run(self._take())
         finally:
-            self._workers -= 1
+            self._active -= 1
 
     async def _run(self, group: list[_Call]) -> None:
         records = [r for c in group for r in c.records]
@@ -89,12 +99,14 @@ class GroupCommitter:
             self.transactions += 1
             results = await self._put_batch(records, outbox)
         except BaseException as exc:
-            if len(group) == 1 or isinstance(exc, asyncio.CancelledError):
+            if isinstance(exc, asyncio.CancelledError):  # the loop is shutting down
+                for c in group:
+                    c.future.cancel()
+                raise
+            if len(group) == 1 or isinstance(exc, StorageUnavailable):
                 for c in group:
                     if not c.future.done():
                         c.future.set_exception(exc)
-                if isinstance(exc, asyncio.CancelledError):
-                    raise
                 return
             for c in group:  # isolate the failing call: each alone, once
                 await self._run([c])
