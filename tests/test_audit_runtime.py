@@ -173,3 +173,27 @@ async def test_metrics_text_reports_recorded_events(client: Any) -> None:
     await client.get("/v1/messages")
     text = metrics_text(client.server.app)
     assert "chatwarden_audit_events_total 1" in text
+
+
+async def test_shutdown_does_not_hang_on_a_hung_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If the audit store never finishes closing, the app still shuts down."""
+    from proxy.audit import runtime
+
+    inner = SQLiteAuditStore(tmp_path / "cw.db")
+
+    class HungClose(StalledStore):
+        async def close(self) -> None:
+            await asyncio.Event().wait()  # never set
+
+    hung = HungClose(inner)
+    hung.release()  # appends work; only close hangs
+    monkeypatch.setattr(runtime, "store_from_url", lambda url, **kw: hung)
+    ring = generate_keyring(tmp_path / "keys.json")
+    settings = AuditSettings(store_url="sqlite:///unused.db", timeout=0.2)
+    app = web.Application()
+    app.cleanup_ctx.append(trail_context(settings, ring))
+    async with TestClient(TestServer(app)):
+        pass  # leaving the block shuts the app down; it must return
+    await inner.close()
