@@ -71,10 +71,14 @@ class DecisionTable:
             return Decision(False, "the case is not assigned to this reader", grant.id)
         return Decision(True, f"role {role} may read for {purpose} under this case", grant.id)
 
-    def decide_action(self, role: str, action: Action) -> Decision:
-        """May ``role`` perform ``action``?"""
+    def decide_action(self, role: str, action: Action | str) -> Decision:
+        """May ``role`` perform ``action`` (an :class:`Action` or its string value)?"""
         if role not in self.actions:
             return Decision(False, "unknown role", DEFAULT_DENY)
+        try:
+            action = Action(action)
+        except ValueError:
+            return Decision(False, "unknown action", DEFAULT_DENY)
         if action in self.actions[role]:
             return Decision(True, f"role {role} may {action.value}", f"roles.{role}.actions")
         return Decision(False, f"role {role} may not {action.value}", DEFAULT_DENY)

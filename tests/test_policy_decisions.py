@@ -121,3 +121,9 @@ def test_second_officer_or_admin_may_approve(policy: Policy) -> None:
 def test_role_without_approve_action_cannot_approve(policy: Policy) -> None:
     """An auditor cannot approve a case, even someone else's."""
     assert not policy.table.decide_approval("auditor", "dave", "alice").allow
+
+
+def test_action_given_as_string_is_decided(policy: Policy) -> None:
+    """The audit endpoints pass the action as a string; it is decided like the enum."""
+    assert policy.table.decide_action("auditor", "audit.read").allow
+    assert policy.table.decide_action("auditor", "audit.write").rule == DEFAULT_DENY

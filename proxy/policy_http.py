@@ -1,0 +1,517 @@
+"""Purpose-bound reads, cases and erasures over HTTP.
+
+``register(app, service)`` installs::
+
+    GET  /v1/messages?purpose=P[&conversation_id=][&sender_id=][&since=][&until=]
+                      [&case_id=][&cursor=][&limit=]          any role; policy decides
+    POST /v1/cases                       file a case          (cases.create)
+    GET  /v1/cases/{case_id}             read a case          (cases.create/approve/close)
+    POST /v1/cases/{case_id}/approve     four eyes            (cases.approve, not the filer)
+    POST /v1/cases/{case_id}/close       release its holds    (cases.close)
+    POST /v1/erasures                    erase a data subject (erasures.create)
+
+Every request needs a bearer token (``service.authenticate``); a read also needs
+``purpose`` and an ``X-Justification`` header. Each decision -- allow or deny -- is
+recorded in the audit trail *before* the answer is sent; when the trail cannot take it the
+answer is 503 and nothing is returned. A denial is an answer (403) with the reason and the
+rule, never an exception escaping. Messages are rendered for the purpose from the sealed
+original (:func:`policies.views.render`): placeholders, last four, keyed hashes or
+plaintext as the policy's view says. Pages are in ingest order (``seq``), at most
+``MAX_PAGE`` messages, with an opaque ``next_cursor``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, NoReturn, Protocol
+
+from aiohttp import web
+
+from policies.loader import Policy
+from policies.model import NO_CASE, Action, Decision
+from policies.views import render
+from proxy.audit.errors import AuditUnavailable
+from proxy.audit.events import Actor, AuditEvent
+from proxy.audit.events import Decision as AuditDecision
+from proxy.cases import Case, CaseStatus, CaseStore
+from proxy.errors import DecryptionError
+from proxy.retention import AuditSink, erase_subject
+from proxy.sealing import SealContext, Sealer
+from proxy.storage.base import Storage, StoredMessage
+from proxy.storage.errors import InvalidCursor, StorageUnavailable
+
+__all__ = ["MAX_PAGE", "POLICY_SERVICE", "PolicyService", "register"]
+
+MAX_PAGE = 200
+DEFAULT_PAGE = 50
+MAX_JUSTIFICATION = 1000
+MAX_SUBJECTS = 1000
+_ID = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.:@-]{0,199}\Z")
+
+
+class Caller(Protocol):
+    token_id: str
+    role: str
+
+
+@dataclass(slots=True)
+class PolicyService:
+    """What the policy endpoints need; built once by the app factory."""
+
+    policy: Policy
+    storage: Storage
+    cases: CaseStore
+    sealer: Sealer
+    audit: AuditSink
+    authenticate: Callable[[web.Request], Awaitable[Caller]]
+    view_hasher: Callable[[str, str], str]  # (entity type, value) -> keyed hash hex
+    subject_hasher: Callable[[str], str]  # subject id -> audit subject ref
+    tenant: str = "default"
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+
+POLICY_SERVICE = web.AppKey("chatwarden.policy_service", PolicyService)
+
+
+def register(app: web.Application, service: PolicyService) -> None:
+    app[POLICY_SERVICE] = service
+    app.router.add_get("/v1/messages", get_messages)
+    app.router.add_post("/v1/cases", post_case)
+    app.router.add_get("/v1/cases/{case_id}", get_case)
+    app.router.add_post("/v1/cases/{case_id}/approve", approve_case)
+    app.router.add_post("/v1/cases/{case_id}/close", close_case)
+    app.router.add_post("/v1/erasures", post_erasure)
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
+def _fail(cls: type[web.HTTPException], message: str, **extra: Any) -> NoReturn:
+    raise cls(text=json.dumps({"error": message, **extra}), content_type="application/json")
+
+
+def _json(obj: Any, status: int = 200) -> web.Response:
+    return web.json_response(obj, status=status, dumps=lambda o: json.dumps(o, ensure_ascii=False))
+
+
+async def _record(svc: PolicyService, event: AuditEvent) -> None:
+    try:
+        await svc.audit.record(event)
+    except AuditUnavailable:
+        _fail(web.HTTPServiceUnavailable, "audit trail unavailable; nothing was done or returned")
+
+
+async def _deny(svc: PolicyService, event: AuditEvent, d: Decision) -> NoReturn:
+    await _record(svc, event)
+    _fail(web.HTTPForbidden, "denied", reason=d.reason, rule=d.rule)
+
+
+def _actor(c: Caller) -> Actor:
+    return Actor(token_id=c.token_id, role=c.role)
+
+
+def _time(v: str | None, name: str) -> datetime | None:
+    if v is None or v == "":
+        return None
+    try:
+        t = datetime.fromisoformat(v.replace("Z", "+00:00"))
+    except ValueError:
+        _fail(web.HTTPBadRequest, f"{name} must be an ISO 8601 time with a UTC offset", field=name)
+    if t.tzinfo is None:
+        _fail(
+            web.HTTPBadRequest, f"{name} needs a UTC offset (e.g. 2026-01-01T00:00:00Z)", field=name
+        )
+    return t.astimezone(UTC)
+
+
+def _ident(v: Any, name: str, *, required: bool = False) -> str | None:
+    if v is None or v == "":
+        if required:
+            _fail(web.HTTPBadRequest, f"{name} is required", field=name)
+        return None
+    if not isinstance(v, str) or not _ID.match(v):
+        _fail(
+            web.HTTPBadRequest,
+            f"{name} must be an id of letters, digits and _.:@- (at most 200)",
+            field=name,
+        )
+    return v
+
+
+async def _storage(coro: Awaitable[Any]) -> Any:
+    try:
+        return await coro
+    except StorageUnavailable:
+        _fail(web.HTTPServiceUnavailable, "storage unavailable; retry later")
+
+
+# ------------------------------------------------------------------------------ reads
+
+
+async def get_messages(request: web.Request) -> web.Response:
+    svc = request.app[POLICY_SERVICE]
+    caller = await svc.authenticate(request)
+    q = request.query
+    purpose = q.get("purpose", "")
+    if not purpose:
+        _fail(web.HTTPBadRequest, "purpose is required: say what the read is for", field="purpose")
+    justification = request.headers.get("X-Justification", "").strip()
+    if not justification:
+        _fail(web.HTTPBadRequest, "an X-Justification header is required", field="X-Justification")
+    if len(justification) > MAX_JUSTIFICATION:
+        _fail(web.HTTPBadRequest, f"X-Justification is longer than {MAX_JUSTIFICATION} characters")
+    conversation_id = _ident(q.get("conversation_id"), "conversation_id")
+    sender_id = _ident(q.get("sender_id"), "sender_id")
+    case_id = _ident(q.get("case_id"), "case_id")
+    since, until = _time(q.get("since"), "since"), _time(q.get("until"), "until")
+    try:
+        limit = int(q.get("limit", DEFAULT_PAGE))
+    except ValueError:
+        limit = -1
+    if not 1 <= limit <= MAX_PAGE:
+        _fail(
+            web.HTTPBadRequest, f"limit must be a whole number from 1 to {MAX_PAGE}", field="limit"
+        )
+    now = svc.clock()
+    case: Case | None = None
+    ctx = NO_CASE
+    if case_id is not None:
+        case = await _storage(svc.cases.get_case(svc.tenant, case_id))
+        if case is not None:
+            ctx = case.context(caller.token_id, now)
+    base: dict[str, Any] = {
+        "kind": "read",
+        "actor": _actor(caller),
+        "time": now,
+        "purpose": purpose if len(purpose) <= 200 else None,
+        "case_id": case_id,
+        "justification": justification,
+    }
+    if case_id is not None and case is None:
+        d = Decision(False, "no such case", "cases.unknown")
+        await _deny(svc, AuditEvent(decision=AuditDecision.of(d), **base), d)
+    d = svc.policy.table.decide_read(caller.role, purpose, ctx)
+    if not d.allow:
+        await _deny(svc, AuditEvent(decision=AuditDecision.of(d), **base), d)
+    if case is not None:
+        since = case.since if since is None else max(since, case.since)
+        until = case.until if until is None else min(until, case.until)
+    try:
+        page = await _storage(
+            svc.storage.query_messages(
+                svc.tenant,
+                purpose=purpose,
+                conversation_id=conversation_id,
+                sender_id=sender_id,
+                since=since,
+                until=until,
+                after=q.get("cursor") or None,
+                limit=limit,
+            )
+        )
+    except InvalidCursor:
+        _fail(
+            web.HTTPBadRequest,
+            "the cursor is malformed; pass next_cursor from the last page",
+            field="cursor",
+        )
+    items: list[StoredMessage] = list(page.items)
+    if case is not None:
+        items = [
+            m
+            for m in items
+            if case.in_scope(m.sender_id, m.recipient_id, m.conversation_id, m.sent_at)
+        ]
+    subjects = {m.sender_id for m in items} | {m.recipient_id for m in items if m.recipient_id}
+    await _record(
+        svc,
+        AuditEvent(
+            decision=AuditDecision.of(d),
+            message_ids=tuple(m.message_id for m in items),
+            conversation_ids=tuple(sorted({m.conversation_id for m in items})),
+            count=len(items),
+            subjects=tuple(sorted({svc.subject_hasher(s) for s in subjects})),
+            **base,
+        ),
+    )
+    view = svc.policy.view(purpose)
+    out = []
+    for m in items:
+        out.append(await _render(svc, m, view))
+    return _json(
+        {
+            "purpose": purpose,
+            "case_id": case_id,
+            "decision": {"rule": d.rule, "reason": d.reason},
+            "messages": out,
+            "next_cursor": page.next_cursor,
+        }
+    )
+
+
+async def _render(svc: PolicyService, m: StoredMessage, view: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "message_id": m.message_id,
+        "conversation_id": m.conversation_id,
+        "seq": m.seq,
+        "sender_id": m.sender_id,
+        "sender_role": m.sender_role,
+        "recipient_id": m.recipient_id,
+        "sent_at": m.sent_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "order_id": m.order_id,
+        "dispute_id": m.dispute_id,
+        "purposes": sorted(m.purposes),
+    }
+    ctx = SealContext(m.tenant, m.conversation_id, m.message_id, m.region, m.schema_version)
+    try:
+        original = (await svc.sealer.open(ctx, m.sealed)).decode("utf-8")
+    except DecryptionError:
+        # Shredded (retention, erasure) or tampered: the original is gone for everyone.
+        doc["text"] = None
+        doc["unavailable"] = "the original can no longer be opened"
+        return doc
+    doc["text"] = render(original, m.redacted, m.entities, view, svc.view_hasher)
+    return doc
+
+
+# ------------------------------------------------------------------------------ cases
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        raw = await request.content.read(64 * 1024 + 1)
+        if len(raw) > 64 * 1024:
+            _fail(web.HTTPRequestEntityTooLarge, "the body is larger than 64 KiB")
+        doc = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        _fail(web.HTTPBadRequest, "the body must be one JSON object")
+    if not isinstance(doc, dict):
+        _fail(web.HTTPBadRequest, "the body must be one JSON object")
+    return doc
+
+
+def _ids(doc: dict[str, Any], name: str) -> tuple[str, ...]:
+    v = doc.get(name, [])
+    if not isinstance(v, list) or len(v) > MAX_SUBJECTS:
+        _fail(
+            web.HTTPBadRequest, f"{name} must be a list of at most {MAX_SUBJECTS} ids", field=name
+        )
+    return tuple(sorted({_ident(x, name, required=True) or "" for x in v}))
+
+
+def _text(doc: dict[str, Any], name: str) -> str:
+    v = doc.get(name)
+    if not isinstance(v, str) or not v.strip() or len(v) > 500:
+        _fail(
+            web.HTTPBadRequest, f"{name} is required (text of at most 500 characters)", field=name
+        )
+    return v.strip()
+
+
+async def _allowed(
+    svc: PolicyService, caller: Caller, action: Action, kind: str, **ev: Any
+) -> Decision:
+    d = svc.policy.table.decide_action(caller.role, action)
+    if not d.allow:
+        await _deny(
+            svc,
+            AuditEvent(
+                kind=kind,
+                actor=_actor(caller),
+                decision=AuditDecision.of(d),
+                time=svc.clock(),
+                **ev,
+            ),
+            d,
+        )
+    return d
+
+
+async def post_case(request: web.Request) -> web.Response:
+    svc = request.app[POLICY_SERVICE]
+    caller = await svc.authenticate(request)
+    await _allowed(svc, caller, Action.CASE_CREATE, "case.request")
+    doc = await _body(request)
+    purpose = doc.get("purpose")
+    if not isinstance(purpose, str) or purpose not in svc.policy.purposes:
+        _fail(
+            web.HTTPBadRequest,
+            f"purpose must be one of: {', '.join(sorted(svc.policy.purposes))}",
+            field="purpose",
+        )
+    subjects, conversations = _ids(doc, "subjects"), _ids(doc, "conversation_ids")
+    if not subjects and not conversations:
+        _fail(
+            web.HTTPBadRequest,
+            "a case needs subjects or conversation_ids in its scope",
+            field="subjects",
+        )
+    since, until = _time(doc.get("since"), "since"), _time(doc.get("until"), "until")
+    expires = _time(doc.get("expires_at"), "expires_at")
+    now = svc.clock()
+    if since is None or until is None or since >= until:
+        _fail(web.HTTPBadRequest, "since and until are required, since before until", field="since")
+    if expires is None or expires <= now:
+        _fail(
+            web.HTTPBadRequest,
+            "expires_at is required and must be in the future",
+            field="expires_at",
+        )
+    case = Case(
+        case_id="case_" + uuid.uuid4().hex[:20],
+        tenant=svc.tenant,
+        purpose=purpose,
+        subjects=subjects,
+        conversation_ids=conversations,
+        since=since,
+        until=until,
+        authority=_text(doc, "authority"),
+        legal_basis=_text(doc, "legal_basis"),
+        expires_at=expires,
+        requested_by=caller.token_id,
+        created_at=now,
+        assignees=_ids(doc, "assignees"),
+    )
+    d = Decision(True, "case filed; it needs a second officer's approval", "cases.create")
+    await _record(
+        svc,
+        AuditEvent(
+            kind="case.request",
+            actor=_actor(caller),
+            decision=AuditDecision.of(d),
+            time=now,
+            purpose=purpose,
+            case_id=case.case_id,
+            subjects=tuple(sorted({svc.subject_hasher(s) for s in subjects})),
+            conversation_ids=conversations,
+        ),
+    )
+    await _storage(svc.cases.create_case(case))
+    return _json(case.to_json(), status=201)
+
+
+async def _load_case(svc: PolicyService, request: web.Request) -> Case:
+    case_id = _ident(request.match_info["case_id"], "case_id", required=True) or ""
+    case: Case | None = await _storage(svc.cases.get_case(svc.tenant, case_id))
+    if case is None:
+        _fail(web.HTTPNotFound, "no such case")
+    return case
+
+
+async def get_case(request: web.Request) -> web.Response:
+    svc = request.app[POLICY_SERVICE]
+    caller = await svc.authenticate(request)
+    role_actions = svc.policy.roles.get(caller.role)
+    if (
+        role_actions is None
+        or not {Action.CASE_CREATE, Action.CASE_APPROVE, Action.CASE_CLOSE} & role_actions.actions
+    ):
+        _fail(
+            web.HTTPForbidden,
+            "denied",
+            reason="this role does not manage cases",
+            rule="default-deny",
+        )
+    case = await _load_case(svc, request)
+    return _json({**case.to_json(), "state": case.state(svc.clock()).value})
+
+
+async def approve_case(request: web.Request) -> web.Response:
+    svc = request.app[POLICY_SERVICE]
+    caller = await svc.authenticate(request)
+    case = await _load_case(svc, request)
+    now = svc.clock()
+    ev: dict[str, Any] = {
+        "actor": _actor(caller),
+        "time": now,
+        "purpose": case.purpose,
+        "case_id": case.case_id,
+    }
+    d = svc.policy.table.decide_approval(caller.role, caller.token_id, case.requested_by)
+    if d.allow and case.status is not CaseStatus.PENDING:
+        d = Decision(False, f"the case is {case.status.value}, not pending", "cases.state")
+    if d.allow and now >= case.expires_at:
+        d = Decision(False, "the case expired before approval", "cases.expiry")
+    if not d.allow:
+        await _deny(svc, AuditEvent(kind="case.refuse", decision=AuditDecision.of(d), **ev), d)
+    conversations = await _storage(svc.cases.conversations_in_scope(case))
+    await _record(
+        svc,
+        AuditEvent(
+            kind="case.approve",
+            decision=AuditDecision.of(d),
+            conversation_ids=tuple(conversations)[:1000],
+            count=len(conversations),
+            **ev,
+        ),
+    )
+    if not await _storage(
+        svc.cases.set_status(
+            case, CaseStatus.APPROVED, expected=CaseStatus.PENDING, approved_by=caller.token_id
+        )
+    ):
+        _fail(web.HTTPConflict, "another officer changed the case first; reload it")
+    await _storage(svc.cases.add_holds(case.tenant, case.case_id, conversations))
+    if case.purpose == "regulatory_request":
+        for cid in conversations:
+            await _storage(
+                svc.storage.add_conversation_purposes(case.tenant, cid, ["regulatory_request"])
+            )
+    approved = await _storage(svc.cases.get_case(svc.tenant, case.case_id))
+    return _json({**approved.to_json(), "held_conversations": len(conversations)})
+
+
+async def close_case(request: web.Request) -> web.Response:
+    svc = request.app[POLICY_SERVICE]
+    caller = await svc.authenticate(request)
+    case = await _load_case(svc, request)
+    now = svc.clock()
+    ev: dict[str, Any] = {
+        "actor": _actor(caller),
+        "time": now,
+        "purpose": case.purpose,
+        "case_id": case.case_id,
+    }
+    d = await _allowed(
+        svc, caller, Action.CASE_CLOSE, "case.close", purpose=case.purpose, case_id=case.case_id
+    )
+    if case.status not in (CaseStatus.PENDING, CaseStatus.APPROVED):
+        _fail(web.HTTPConflict, f"the case is already {case.status.value}")
+    await _record(svc, AuditEvent(kind="case.close", decision=AuditDecision.of(d), **ev))
+    if not await _storage(svc.cases.set_status(case, CaseStatus.CLOSED, expected=case.status)):
+        _fail(web.HTTPConflict, "another officer changed the case first; reload it")
+    released = await _storage(svc.cases.release_holds(case.tenant, case.case_id))
+    return _json({"case_id": case.case_id, "status": "closed", "released_conversations": released})
+
+
+# ------------------------------------------------------------------------------ erasure
+
+
+async def post_erasure(request: web.Request) -> web.Response:
+    svc = request.app[POLICY_SERVICE]
+    caller = await svc.authenticate(request)
+    d = await _allowed(svc, caller, Action.ERASURE_CREATE, "erasure")
+    doc = await _body(request)
+    subject = _ident(doc.get("subject_id"), "subject_id", required=True) or ""
+    try:
+        report = await erase_subject(
+            svc.cases,
+            svc.sealer,
+            svc.audit,
+            svc.tenant,
+            subject,
+            _actor(caller),
+            d,
+            svc.subject_hasher,
+            svc.clock(),
+        )
+    except AuditUnavailable:
+        _fail(web.HTTPServiceUnavailable, "audit trail unavailable; nothing was erased")
+    except StorageUnavailable:
+        _fail(web.HTTPServiceUnavailable, "storage unavailable; retry the erasure")
+    return _json(report.to_json())
