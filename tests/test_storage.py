@@ -698,3 +698,13 @@ async def test_sqlite_reads_do_not_wait_behind_the_writer(tmp_path: Path) -> Non
     finally:
         gate.set()
         await s.close()
+
+
+async def test_in_memory_sqlite_works_for_tests() -> None:
+    """sqlite::memory: gives a throwaway storage whose reads see its writes."""
+    s = await open_storage("sqlite::memory:")
+    try:
+        [(m, _)] = await s.put_messages([make_message(1)])
+        assert await s.get_message("t1", "m1") == m
+    finally:
+        await s.close()
