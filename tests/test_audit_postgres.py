@@ -202,3 +202,106 @@ async def test_schema_parameter_keeps_logs_apart(pg_url: str) -> None:
     finally:
         await a.close()
         await b.close()
+
+
+# --- corruptions on PostgreSQL: the same kinds as the SQLite table, done in SQL by
+# someone with table-owner rights (triggers disabled, constraints dropped).
+
+PG_N = 8
+
+
+async def _tamper(store: PostgresAuditStore, *sql: str) -> None:
+    async with store._pool.acquire() as conn:
+        await conn.execute("ALTER TABLE audit_events DISABLE TRIGGER USER")
+        await conn.execute("ALTER TABLE audit_checkpoints DISABLE TRIGGER USER")
+        await conn.execute("ALTER TABLE audit_events DROP CONSTRAINT IF EXISTS audit_events_pkey")
+        await conn.execute(
+            "ALTER TABLE audit_events DROP CONSTRAINT IF EXISTS audit_events_event_id_key"
+        )
+        for stmt in sql:
+            await conn.execute(stmt)
+
+
+def _pg_cases() -> list[tuple[str, list[str], int | None, int | None]]:
+    cases: list[tuple[str, list[str], int | None, int | None]] = []
+    for i in (0, 3, PG_N - 1):
+        cases += [
+            (
+                f"flip-byte-{i}",
+                [
+                    "UPDATE audit_events SET body = set_byte(body, 30, get_byte(body, 30) # 1) "
+                    f"WHERE idx = {i}"
+                ],
+                i,
+                None,
+            ),
+            (f"delete-{i}", [f"DELETE FROM audit_events WHERE idx = {i}"], i, None),
+            (
+                f"delete-renumber-{i}",
+                [
+                    f"DELETE FROM audit_events WHERE idx = {i}",
+                    f"UPDATE audit_events SET idx = idx - 1 WHERE idx > {i}",
+                ],
+                i,
+                None,
+            ),
+            (
+                f"duplicate-{i}",
+                [f"INSERT INTO audit_events SELECT * FROM audit_events WHERE idx = {i}"],
+                i + 1,
+                None,
+            ),
+            (
+                f"truncate-to-{i}",
+                [f"DELETE FROM audit_events WHERE idx >= {i}"],
+                i,
+                None,
+            ),
+        ]
+    cases.append(
+        (
+            "swap-1-and-5",
+            [
+                "UPDATE audit_events SET idx = -1 WHERE idx = 1",
+                "UPDATE audit_events SET idx = 1 WHERE idx = 5",
+                "UPDATE audit_events SET idx = 5 WHERE idx = -1",
+            ],
+            1,
+            None,
+        )
+    )
+    for seq in (1, 2):
+        cases.append(
+            (
+                f"forge-checkpoint-{seq}",
+                [
+                    "UPDATE audit_checkpoints SET signature = "
+                    f"set_byte(signature, 0, get_byte(signature, 0) # 1) WHERE seq = {seq}"
+                ],
+                None,
+                seq,
+            )
+        )
+    return cases
+
+
+PG_CASES = _pg_cases()
+
+
+@pytest.mark.parametrize(
+    ("name", "sql", "index", "checkpoint"), PG_CASES, ids=[c[0] for c in PG_CASES]
+)
+async def test_corruption_on_postgres_is_named(
+    store: PostgresAuditStore, name: str, sql: list[str], index: int | None, checkpoint: int | None
+) -> None:
+    """Each corruption of a PostgreSQL trail fails verification at the expected place."""
+    trail = _trail(store)
+    for i in range(PG_N):
+        await trail.record(make_event(i))
+    pin = (await verify_store(store, SIGNER)).pin(store.origin)
+    await _tamper(store, *sql)
+    report = await verify_store(store, SIGNER, pin)
+    assert report.problem is not None, f"{name}: not detected"
+    assert report.problem.index == index, f"{name}: {report.problem}"
+    if checkpoint is not None:
+        assert report.problem.checkpoint == checkpoint, f"{name}: {report.problem}"
