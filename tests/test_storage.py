@@ -708,3 +708,17 @@ async def test_in_memory_sqlite_works_for_tests() -> None:
         assert await s.get_message("t1", "m1") == m
     finally:
         await s.close()
+
+
+async def test_retag_racing_with_ingest_leaves_no_message_behind(open_store: Factory) -> None:
+    """Puts into a conversation racing a re-tag on another connection all end up tagged."""
+    a, b = await open_store(), await open_store()
+    await a.put_messages([make_message(0)])
+    await asyncio.gather(
+        *(a.put_messages([make_message(3 * n)]) for n in range(1, 8)),
+        b.add_conversation_purposes("t1", "c0", {"dispute_handling"}),
+        *(b.put_messages([make_message(3 * n)]) for n in range(8, 12)),
+    )
+    page = await a.query_messages("t1", purpose=None, conversation_id="c0", limit=100)
+    assert len(page.items) == 12
+    assert all(m.purposes == {"dispute_handling"} for m in page.items)
