@@ -260,3 +260,52 @@ async def test_audit_query_with_an_unreadable_store_is_503(env: Any) -> None:
     trail.store = Unreadable(trail.store)
     resp = await client.get("/v1/audit", headers=h("auditor"))
     assert resp.status == 503
+
+
+async def test_proof_endpoint_gives_a_proof_that_verifies(env: Any) -> None:
+    """GET /v1/audit/proofs/{id} returns an inclusion proof checkable offline."""
+    from proxy.audit.proofs import check_inclusion
+
+    client, trail = env
+    for n in range(5):
+        await trail.record(read_event(n, "tok", ["buyer-1"]))
+    await trail.checkpoint(force=True)
+    resp = await client.get("/v1/audit/proofs/read003", headers=h("auditor"))
+    entry, cp = check_inclusion(await resp.json(), SIGNER)
+    assert entry.index == 3 and cp.size == 5
+
+
+async def test_proof_of_an_uncovered_event_is_404(env: Any) -> None:
+    """An event after the latest checkpoint has no proof yet."""
+    client, trail = env
+    await trail.record(read_event(0, "tok", ["buyer-1"]))
+    await trail.checkpoint(force=True)
+    await trail.record(read_event(1, "tok", ["buyer-1"]))
+    resp = await client.get("/v1/audit/proofs/read001", headers=h("auditor"))
+    assert resp.status == 404
+
+
+async def test_consistency_endpoint_proves_the_log_grew(env: Any) -> None:
+    """Pin the first checkpoint, append, then check the consistency proof to the latest."""
+    from proxy.audit.proofs import check_consistency
+
+    client, trail = env
+    await trail.record(read_event(0, "tok", ["buyer-1"]))
+    await trail.checkpoint(force=True)
+    pinned = await (await client.get("/v1/audit/checkpoint", headers=h("auditor"))).json()
+    for n in range(1, 6):
+        await trail.record(read_event(n, "tok", ["buyer-1"]))
+    await trail.checkpoint(force=True)
+    resp = await client.get(
+        "/v1/audit/consistency", params={"from": str(pinned["number"])}, headers=h("auditor")
+    )
+    doc = await resp.json()
+    old, new = check_consistency(doc, SIGNER)
+    assert doc["old"] == pinned["checkpoint"] and new.size > old.size
+
+
+async def test_proof_endpoints_need_the_auditor_role(env: Any) -> None:
+    """A dispute agent cannot fetch checkpoints or proofs."""
+    client, _ = env
+    for path in ("/v1/audit/checkpoint", "/v1/audit/proofs/x", "/v1/audit/consistency"):
+        assert (await client.get(path, headers=h("dispute_agent"))).status == 403

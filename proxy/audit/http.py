@@ -4,6 +4,10 @@
     Audit events in log order. Filters: ``actor`` (token id), ``role``, ``purpose``,
     ``case_id``, ``kind``, ``since``/``until`` (RFC 3339), ``after`` (the ``next_after``
     cursor of the previous page), ``limit`` (1..500, default 100).
+``GET /v1/audit/checkpoint``, ``GET /v1/audit/proofs/{event_id}``,
+``GET /v1/audit/consistency?from=N&to=M`` (auditor, admin)
+    The latest signed checkpoint, an event's inclusion proof, a consistency proof: the
+    documents ``chatwarden audit verify-proof`` checks offline with the public key.
 ``GET /v1/subjects/{subject_id}/disclosures`` (auditor, compliance_officer, admin)
     Every allowed read or export that touched the subject's messages: who, when, for
     which purpose, under which case. The subject id is hashed with the audit subject key
@@ -32,10 +36,11 @@ from typing import Any, Protocol, TypeVar
 from aiohttp import web
 
 from proxy.audit.bundle import build_bundle
-from proxy.audit.checkpoint import Signer
+from proxy.audit.checkpoint import SignedCheckpoint, Signer
 from proxy.audit.errors import AuditUnavailable, InvalidEvent
 from proxy.audit.events import Actor, AuditEvent, Decision, parse_time, subject_refs
 from proxy.audit.log import AuditQuery, AuditTrail, LogRow, decode_entry
+from proxy.audit.proofs import build_consistency, build_inclusion
 
 T = TypeVar("T")
 
@@ -95,6 +100,9 @@ def register(app: web.Application, service: AuditService) -> None:
     """Install the audit endpoints and the service object on ``app``."""
     app[AUDIT_SERVICE] = service
     app.router.add_get("/v1/audit", list_events)
+    app.router.add_get("/v1/audit/checkpoint", latest_checkpoint)
+    app.router.add_get("/v1/audit/proofs/{event_id}", event_proof)
+    app.router.add_get("/v1/audit/consistency", consistency)
     app.router.add_get("/v1/subjects/{subject_id}/disclosures", disclosures)
     app.router.add_post("/v1/cases/{case_id}/exports", export_case)
 
@@ -198,6 +206,62 @@ def _param_int(request: web.Request, name: str, default: int, lo: int, hi: int) 
     if not lo <= v <= hi:
         raise _json_error(web.HTTPBadRequest, f"'{name}' must lie between {lo} and {hi}")
     return v
+
+
+async def _checkpoints(trail: AuditTrail) -> list[SignedCheckpoint]:
+    cps = await _read(trail.store.checkpoints())
+    if not cps:
+        raise _json_error(web.HTTPNotFound, "no checkpoint signed yet; retry later")
+    return cps
+
+
+async def latest_checkpoint(request: web.Request) -> web.Response:
+    """The latest signed checkpoint, for verifiers to pin (auditor, admin)."""
+    svc, trail = request.app[AUDIT_SERVICE], request.app[AUDIT_TRAIL]
+    actor = await svc.authenticate(request)
+    await _require(svc, trail, actor, "audit.query", AUDIT_READERS)
+    cps = await _checkpoints(trail)
+    return web.json_response({"number": len(cps), "checkpoint": cps[-1].to_json()})
+
+
+async def event_proof(request: web.Request) -> web.Response:
+    """An inclusion proof of one event against the latest checkpoint, the same document
+    `chatwarden audit prove` prints; check it with `audit verify-proof`."""
+    svc, trail = request.app[AUDIT_SERVICE], request.app[AUDIT_TRAIL]
+    actor = await svc.authenticate(request)
+    decision = await _require(svc, trail, actor, "audit.query", AUDIT_READERS)
+    row = await _read(trail.store.find(request.match_info["event_id"]))
+    if row is None:
+        raise _json_error(web.HTTPNotFound, "no audit event has this id")
+    latest = (await _checkpoints(trail))[-1]
+    if latest.checkpoint.size <= row.index:
+        raise _json_error(
+            web.HTTPNotFound, "no checkpoint covers this event yet; retry after the next one"
+        )
+    leaves = await _read(trail.store.leaf_hashes(latest.checkpoint.size))
+    doc = build_inclusion(row, leaves, latest)
+    await _record(
+        trail,
+        AuditEvent(kind="audit.query", actor=actor, decision=decision, time=svc.clock(), count=1),
+    )
+    return web.json_response(doc)
+
+
+async def consistency(request: web.Request) -> web.Response:
+    """A consistency proof between checkpoints ``from`` and ``to`` (numbers, 1-based;
+    ``to`` defaults to the latest): a pin holder learns that the log only grew."""
+    svc, trail = request.app[AUDIT_SERVICE], request.app[AUDIT_TRAIL]
+    actor = await svc.authenticate(request)
+    decision = await _require(svc, trail, actor, "audit.query", AUDIT_READERS)
+    cps = await _checkpoints(trail)
+    old = _param_int(request, "from", 1, 1, len(cps))
+    new = _param_int(request, "to", len(cps), old, len(cps))
+    leaves = await _read(trail.store.leaf_hashes(cps[new - 1].checkpoint.size))
+    doc = build_consistency(cps[old - 1], cps[new - 1], leaves)
+    await _record(
+        trail, AuditEvent(kind="audit.query", actor=actor, decision=decision, time=svc.clock())
+    )
+    return web.json_response(doc)
 
 
 async def list_events(request: web.Request) -> web.Response:
