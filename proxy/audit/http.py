@@ -219,8 +219,11 @@ async def latest_checkpoint(request: web.Request) -> web.Response:
     """The latest signed checkpoint, for verifiers to pin (auditor, admin)."""
     svc, trail = request.app[AUDIT_SERVICE], request.app[AUDIT_TRAIL]
     actor = await svc.authenticate(request)
-    await _require(svc, trail, actor, "audit.query", AUDIT_READERS)
+    decision = await _require(svc, trail, actor, "audit.query", AUDIT_READERS)
     cps = await _checkpoints(trail)
+    await _record(
+        trail, AuditEvent(kind="audit.query", actor=actor, decision=decision, time=svc.clock())
+    )
     return web.json_response({"number": len(cps), "checkpoint": cps[-1].to_json()})
 
 
