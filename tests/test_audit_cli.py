@@ -435,3 +435,24 @@ def test_key_file_with_old_and_new_keys_verifies_across_a_rotation(
     assert cli.main(["audit", "verify", "--store", str(db), "--public-key", str(both)]) == 0
     assert cli.main(["audit", "verify", "--store", str(db), "--public-key", str(only_new)]) == 1
     assert "checkpoint #1" in capsys.readouterr().err
+
+
+def test_verify_json_output_names_the_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--json prints one object with ok, size and the problem's index."""
+    import sqlite3
+
+    db = tmp_path / "audit.db"
+    _make_log(db, 6)
+    assert cli.main(["audit", "verify", "--store", str(db), "--public-key", PUB, "--json"]) == 0
+    good = json.loads(capsys.readouterr().out)
+    assert good["ok"] and good["size"] == 6 and good["problem"] is None
+    conn = sqlite3.connect(db)
+    conn.execute("DROP TRIGGER audit_events_no_delete")
+    conn.execute("DELETE FROM audit_events WHERE idx = 2")
+    conn.commit()
+    conn.close()
+    assert cli.main(["audit", "verify", "--store", str(db), "--public-key", PUB, "--json"]) == 1
+    bad = json.loads(capsys.readouterr().out)
+    assert not bad["ok"] and bad["problem"]["index"] == 2

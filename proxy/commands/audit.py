@@ -61,6 +61,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     v = asub.add_parser("verify", help="recompute the whole trail; name the first broken link")
     common(v, state=True)
     v.add_argument("--no-update", action="store_true", help="do not update the pin file")
+    v.add_argument("--json", action="store_true", help="print the outcome as one JSON object")
     v.set_defaults(func=run_verify)
 
     pr = asub.add_parser("prove", help="inclusion proof of an event against the latest checkpoint")
@@ -181,12 +182,36 @@ def run_verify(args: argparse.Namespace) -> int:
     try:
         report, origin = _run(go())
     except VerificationFailed as exc:
+        if args.json:
+            print(json.dumps({"ok": False, "problem": {"what": str(exc)}}))
         return _fail(str(exc))
+    if args.json:
+        p = report.problem
+        print(
+            json.dumps(
+                {
+                    "ok": p is None,
+                    "size": report.size,
+                    "root": report.root.hex(),
+                    "checkpoints": report.checkpoints,
+                    "problem": None
+                    if p is None
+                    else {
+                        "index": p.index,
+                        "event_id": p.event_id,
+                        "checkpoint": p.checkpoint,
+                        "what": p.what,
+                    },
+                }
+            )
+        )
     if report.problem is not None:
         return _fail(str(report.problem))
     if settings.state_file is not None and not args.no_update:
         report.pin(origin).save(settings.state_file)
     latest = report.latest.checkpoint.size if report.latest else 0
+    if args.json:
+        return 0
     print(
         f"chatwarden audit: OK: {report.size} events, {report.checkpoints} signed checkpoints "
         f"(latest covers {latest}), root {report.root.hex()}"
