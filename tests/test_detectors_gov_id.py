@@ -197,6 +197,8 @@ DOC_ROWS: Rows = [
     ("Führerschein B072RRE2I55", {("B072RRE2I55", "DRIVER_LICENSE")}),
     # French
     ("permis de conduire 123456789012", {("123456789012", "DRIVER_LICENSE")}),
+    # keep: a business licence number is no driver licence
+    ("business license no. 12345678", set()),
     # Chinese travel permit counts as a passport
     ("港澳通行证 C12345678", {("C12345678", "PASSPORT")}),
     # disguise: full-width digits in a licence number

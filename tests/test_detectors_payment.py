@@ -112,6 +112,11 @@ CARD_ROWS: list[tuple[str, set[tuple[str, str]]]] = [
     ),
     # mixed separators are fine when they hold the whole number
     ("card 4526 0181-5908 3012 ok", {("4526 0181-5908 3012", "CREDIT_CARD")}),
+    # ISO year-month after an expiry word
+    (
+        "card 5182199351819098 exp 2027-09",
+        {("5182199351819098", "CREDIT_CARD"), ("2027-09", "CARD_EXPIRY")},
+    ),
     # compact MMYY after an expiry word
     (
         "amex 3723 194875 74919 exp 1128",
@@ -224,6 +229,8 @@ SWIFT_ROWS: list[tuple[str, set[tuple[str, str]]]] = [
     ("swift code deutdeff", {("deutdeff", "SWIFT_BIC")}),
     # mixed language: Chinese keyword
     ("银行代码 BKCHCNBJ", {("BKCHCNBJ", "SWIFT_BIC")}),
+    # a beneficiary-bank label introduces a BIC
+    ("Beneficiary bank: HSBCHKHHHKH", {("HSBCHKHHHKH", "SWIFT_BIC")}),
     # missing context: a BIC-shaped word without a SWIFT/BIC keyword
     ("DEUTDEFF", set()),
     # bad structure: XX is not a country

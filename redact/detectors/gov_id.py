@@ -234,6 +234,7 @@ class KeywordIdDetector:
     max_len: int = 20
     min_digits: int = 1
     max_words: int = 4
+    veto_before: re.Pattern[str] | None = None
     entity_types: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
@@ -246,6 +247,10 @@ class KeywordIdDetector:
         found: list[Span] = []
         for kw in self.context.finditer(text):
             if NEGATIVE.search(text, max(0, kw.start() - 12), kw.start()):
+                continue
+            if self.veto_before is not None and self.veto_before.search(
+                text, max(0, kw.start() - 16), kw.start()
+            ):
                 continue
             tok = value_after(text, kw.end(), max_gap=40, max_words=self.max_words)
             if tok is None:
@@ -325,6 +330,20 @@ LICENSE_CONTEXT = keywords(
     r"fahrerlaubnis",
     r"permis\s+de\s+conduire",
     r"patente(?:\s+di\s+guida)?",
+)
+# "business licence number" is a company registration, not a driver licence.
+NOT_DRIVING = keywords(
+    r"business",
+    r"trade",
+    r"export",
+    r"import",
+    r"operating",
+    r"software",
+    r"product",
+    r"import/export",
+    r"营业",
+    r"经营",
+    r"进出口",
 )
 TAX_CONTEXT = keywords(
     r"tax\s*(?:id|no|number|#|code|registration(?:\s+(?:no|number))?|identification\s+number)",
@@ -553,7 +572,12 @@ def detectors() -> tuple[Detector, ...]:
             "gov_id.generic_id", "PASSPORT", GENERIC_ID_CONTEXT, 0.75, min_len=6, max_len=14
         ),
         KeywordIdDetector(
-            "gov_id.driver_license", "DRIVER_LICENSE", LICENSE_CONTEXT, 0.85, min_digits=3
+            "gov_id.driver_license",
+            "DRIVER_LICENSE",
+            LICENSE_CONTEXT,
+            0.85,
+            min_digits=3,
+            veto_before=NOT_DRIVING,
         ),
         KeywordIdDetector("gov_id.tax_id", "TAX_ID", TAX_CONTEXT, 0.8, min_len=6, min_digits=6),
     )

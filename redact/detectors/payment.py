@@ -168,8 +168,10 @@ _EXPIRY_NAMED = re.compile(
     r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? ?(?:20)?\d{2}(?![0-9])",
     re.IGNORECASE,
 )
-# Compact month+year ("1128"), only right after an expiry word.
-_EXPIRY_COMPACT = re.compile(r"(?<![0-9])(?:0[1-9]|1[0-2])\d{2}(?![0-9])")
+# Compact month+year ("1128") or ISO year-month ("2027-09"), only after an expiry word.
+_EXPIRY_COMPACT = re.compile(
+    r"(?<![0-9])(?:(?:0[1-9]|1[0-2])\d{2}|20\d{2}[-/.](?:0[1-9]|1[0-2]))(?![0-9]|[-/.]\d)"
+)
 _EXPIRY_WORD = re.compile(r"exp|valid|thru|venc|有效期|到期|ablauf|g[uü]ltig", re.IGNORECASE)
 _CVV = re.compile(r"(?<![0-9A-Za-z.,/\-])\d{3,4}(?![0-9A-Za-z]|[.,/\-]\d|\s*%)")
 # Short labels allowed between a card and its expiry or CVV ("exp", "cvv:", "，").
@@ -439,6 +441,8 @@ SWIFT_CONTEXT = keywords(
     r"c[oó]digo\s+(?:swift|bic)",
     r"bic-code",
     r"bankleitzahl",
+    r"(?:beneficiary|receiving|intermediary|correspondent)(?:'s)?\s+bank",
+    r"收款(?:人)?银行",
 )
 _WORD = re.compile(r"[A-Za-z]+|[\u4e00-\u9fff]+")
 _BIC_LABELS = frozenset(
@@ -558,9 +562,15 @@ class BankAccountDetector:
         return tuple(found)
 
 
+_ACCOUNT_SHAPE = re.compile(r"[0-9][0-9 ./-]*(?:-[0-9Xx])?")
+
+
 def _digits_only(value: str) -> bool:
-    """Digits with separators only (an account number, not an IBAN or a code)."""
-    return any(ch.isdigit() for ch in value) and all(ch.isdigit() or ch in " -./" for ch in value)
+    """Digits with separators, and at most a check character after a dash ("12345-X").
+
+    An account number, not an IBAN or an alphanumeric code.
+    """
+    return _ACCOUNT_SHAPE.fullmatch(value) is not None
 
 
 def detectors() -> tuple[Detector, ...]:
