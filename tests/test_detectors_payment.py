@@ -142,10 +142,14 @@ EXTRAS_ROWS: list[tuple[str, set[tuple[str, str]]]] = [
     ("Prüfnummer 4321", {("4321", "CARD_CVV")}),
     # Spanish security code
     ("código de seguridad: 765", {("765", "CARD_CVV")}),
+    # Chinese "the three digits on the back"
+    ("背面三位数 123", {("123", "CARD_CVV")}),
     # missing context: a bare three-digit number
     ("I need 123 pieces", set()),
     # expiry with a card mentioned
     ("my visa is valid thru 01/30", {("01/30", "CARD_EXPIRY")}),
+    # Chinese year-month after 有效期, with a card word
+    ("信用卡有效期至2027年9月", {("2027年9月", "CARD_EXPIRY")}),
     # German expiry word with a card word
     ("Kreditkarte gültig bis 11/28", {("11/28", "CARD_EXPIRY")}),
     # expiry with a month name

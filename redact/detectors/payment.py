@@ -121,6 +121,8 @@ CVV_KEYWORDS = keywords(
     r"pr[uü]fnummer",
     r"kartenpr[uü]fnummer",
     r"sicherheitscode",
+    r"(?:卡)?背面(?:的)?(?:三|3|四|4)位(?:数字|数|码)?",
+    r"卡背(?:面)?(?:的)?(?:数字|号码)?",
     r"(?:karten)?pr[uü]fziffer",
     r"sicherheitsnummer",
     r"cryptogramme(?:\s+visuel)?",
@@ -170,7 +172,8 @@ _EXPIRY_NAMED = re.compile(
 )
 # Compact month+year ("1128") or ISO year-month ("2027-09"), only after an expiry word.
 _EXPIRY_COMPACT = re.compile(
-    r"(?<![0-9])(?:(?:0[1-9]|1[0-2])\d{2}|20\d{2}[-/.](?:0[1-9]|1[0-2]))(?![0-9]|[-/.]\d)"
+    r"(?<![0-9])(?:(?:0[1-9]|1[0-2])\d{2}|20\d{2}[-/.](?:0[1-9]|1[0-2])|20\d{2}\s?年\s?\d{1,2}\s?月)"
+    r"(?![0-9]|[-/.]\d)"
 )
 _EXPIRY_WORD = re.compile(r"exp|valid|thru|venc|有效期|到期|ablauf|g[uü]ltig", re.IGNORECASE)
 _CVV = re.compile(r"(?<![0-9A-Za-z.,/\-])\d{3,4}(?![0-9A-Za-z]|[.,/\-]\d|\s*%)")
