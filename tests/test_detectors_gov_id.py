@@ -55,6 +55,8 @@ SSN_ROWS: Rows = [
     ("SSN: 1 2 3 4 5 6 7 8 9", {("1 2 3 4 5 6 7 8 9", "US_SSN")}),
     # disguise: en dashes
     ("SSN 078\u201305\u20131120", {("078\u201305\u20131120", "US_SSN")}),
+    # the value before its keyword
+    ("123456789 is my SSN", {("123456789", "US_SSN")}),
     # invalid range: area 666 is never issued
     ("SSN 666-12-3456", set()),
     # invalid range: group 00
@@ -181,6 +183,12 @@ DOC_ROWS: Rows = [
     ("National ID: 12345678", {("12345678", "PASSPORT")}),
     # keep: "DL" alone is a deadline, not a driver licence
     ("DL 20260315 for the sample", set()),
+    # the value may come first: "<number> is my driver's license"
+    ("5130634 is my driver's license", {("5130634", "DRIVER_LICENSE")}),
+    # ... or "<number> is my passport number"
+    ("X1234567 is my passport number", {("X1234567", "PASSPORT")}),
+    # keep: a number named by a business word just before a passport word
+    ("the order 12345678, passport pending", set()),
     # keep: "order ID" is a business number
     ("the order ID 12345678", set()),
     # missing context: a passport-shaped token alone

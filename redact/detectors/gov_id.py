@@ -48,6 +48,7 @@ from redact.detectors.numeric import (
     keywords,
     nearest_context,
     value_after,
+    value_before,
     windows,
 )
 from redact.span import Span
@@ -79,7 +80,9 @@ class UsSsnDetector:
         text = fold_separators(text)
         found: list[Span] = []
         for kw in SSN_CONTEXT.finditer(text):
-            tok = value_after(text, kw.end(), max_gap=24, max_words=3)
+            tok = value_after(text, kw.end(), max_gap=24, max_words=3) or value_before(
+                text, kw.start()
+            )
             if tok is not None and _digits(tok.text) == alnum(tok.text) and us_ssn_valid(tok.text):
                 found.append(Span(tok.start, tok.end, "US_SSN", 0.95, self.name))
         for m in _SSN_DASHED.finditer(text):
@@ -253,6 +256,8 @@ class KeywordIdDetector:
             ):
                 continue
             tok = value_after(text, kw.end(), max_gap=40, max_words=self.max_words)
+            if tok is None:
+                tok = value_before(text, kw.start())
             if tok is None:
                 continue
             chars = alnum(tok.text)

@@ -293,6 +293,26 @@ def value_after(
     return None
 
 
+_VALUE_BEFORE = re.compile(
+    r"(?<![0-9A-Za-z])([0-9A-Za-z]+(?:[-./][0-9A-Za-z]+)*)\s*[,:\-]?\s*"
+    r"(?:(?:is|was|=)\s+)?(?:(?:my|the|his|her|our|your|their)\s+)?(?:new\s+)?$",
+    re.IGNORECASE,
+)
+
+
+def value_before(text: str, pos: int) -> Token | None:
+    """The token holding a digit right before a keyword at ``pos`` ("X1234567 is my passport").
+
+    Only "is", "was", "=" and a possessive may stand between; anything else means the
+    token belongs to something else, and so does a token right after a business word.
+    """
+    m = _VALUE_BEFORE.search(text, max(0, pos - 48), pos)
+    if m is None or not _HAS_DIGIT.search(m.group(1)):
+        return None
+    if NEGATIVE.search(text, max(0, m.start(1) - 16), m.start(1)):
+        return None  # "order 12345678, passport ..." names the order
+    return Token(m.start(1), m.end(1), m.group(1))
+
 
 def alnum(value: str) -> str:
     """Letters and digits of ``value``, separators dropped."""
