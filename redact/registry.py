@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from redact.detectors import contact, gov_id, names, payment
+from redact.detectors import address, contact, gov_id, names, payment
 from redact.detectors.base import Detector
 from redact.engine import Engine
 from redact.errors import ConfigError
@@ -40,7 +40,7 @@ class RedactConfig:
 
 def pattern_detectors() -> tuple[Detector, ...]:
     """Every pattern detector, cheapest and most certain first."""
-    return (*payment.detectors(), *gov_id.detectors(), *contact.detectors(), *names.detectors())
+    return (*payment.detectors(), *gov_id.detectors(), *contact.detectors(), *names.detectors(), *address.detectors())
 
 
 def build_engine(config: RedactConfig) -> Engine:

@@ -1,0 +1,825 @@
+"""Street addresses, whole: street and house number, unit, postcode, city, region, country.
+
+NER sees a city or a country; a courier needs the rest. This detector reads the *shape*
+of an address instead of looking names up in a list:
+
+1. **Tokens.** One compiled regex cuts the normalised text into words, numbers, postcodes
+   (UK, Canadian), commas, spaces, line breaks and everything else.
+2. **Runs.** A run is a maximal stretch of tokens an address can be made of: numbers of
+   at most six digits (``61-40``, ``7/2``, ``71T``), capitalised words, street and unit
+   words in any case, particles (``de``, ``van``, ``sur``), ``(LC)``-style region codes,
+   commas and up to two line breaks. Prose stops a run: a lower-case word, sentence
+   punctuation, a colon, a long number, a currency or month word, ``attn.``.
+3. **Start.** Inside a run the address starts at the first house number, street word,
+   unit or box word, or at capitalised words that run straight into a house number on
+   the same line — so a name on the line above (``Billing address: Ann Lee\\n12 ...``)
+   stays out. ``the corner of`` and ``X and`` before a street are taken along.
+4. **Evidence.** The run from its start is scored on structure: a street word (``Road``,
+   ``rue``, ``Via``, ``…straße``, ``…straat``, ``…vej``, ``u.``) next to a number; a
+   box (``PO Box``, ``PSC 1234, Box 5``, ``APO AE 12345``); a unit (``Apt. 5``,
+   ``Suite 5``, ``Piso 3``); a postcode beside a city; ``City, ST 12345``; number, words,
+   number; several address lines; a trigger phrase just before (``ship to``, ``address:``,
+   ``Lieferadresse``, ``endereço``, ``dirección``, ``lives at``). Only a run with enough
+   evidence is reported, so ``Lead time 15 days``, ``MOQ 1000 units``, prices, dates,
+   order and tracking numbers never are.
+
+Chinese addresses (``…省…市…区…路…号``, or anything after ``收货地址``) have their own
+patterns. The vocabulary here is the generic street-type, unit and particle words of each
+language (the kind postal standards list), never lists of street or city names.
+
+Every pattern is compiled once, every pass over the tokens is linear.
+"""
+
+# ruff: noqa: RUF001  # full-width colons, dashes and curly quotes are matched on purpose
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from redact.detectors.base import Detector
+from redact.span import Span
+
+# Below the checksum patterns (0.9) and context names (0.7): when an address run touches
+# a phone number or a name, the merged span takes the more specific type.
+SCORE = 0.6
+MIN_EVIDENCE = 3
+MAX_HOUSE_DIGITS = 6
+TRIGGER_WINDOW = 60
+MAX_RUN_TOKENS = 48  # words and numbers; a postal address is far shorter
+
+
+def _words(block: str) -> frozenset[str]:
+    return frozenset(block.split())
+
+
+# Street types written *before* the name (rue Guyot, Via Roma, ul. Miła, Calle Mayor).
+STREET_PREFIX = _words(
+    """rue avenue av avda avenida boulevard bd bld blvd chemin impasse place allée allee quai
+    route cours passage square chaussée calle c/ carrer plaza plaça paseo passeig camino ronda
+    rambla cañada travesía travesia callejón callejon glorieta carretera vía via viale piazza
+    piazzale piazzetta corso vicolo strada largo contrada borgo incrocio rotonda stretto vial
+    lungomare salita traversa rua travessa praça praca alameda estrada ladeira beco rodovia
+    rúa ul ulica al aleja os osiedle pl plac trg ulitsa prospekt naberezhnaya pereulok
+    λεωφόρος λεωφ λ οδός πλατεία odos sokak cadde caddesi jalan jl soi thanon quadra"""
+)
+# Street types written *after* the name, as a separate word (Tyler Circle, Villacher Strasse,
+# Király u., Trenerys gate). Strong ones say "street" on their own.
+STREET_SUFFIX_STRONG = _words(
+    """street st str road rd avenue ave av lane ln drive dr boulevard blvd court ct circle cir
+    terrace tce parkway pkwy highway hwy crescent square sq place pl trail trl close way
+    strasse straße gasse weg platz allee ring damm ufer chaussee
+    straat laan gracht plein dreef singel kade
+    gatan gata gaten vägen väg gränd vej vejen veien vei vegen gade stræde plads allé
+    katu kuja tie tee põik puiestee stræti braut vegur terrasse kapu
+    u utca út útja tér körút krt rkp sor köz fasor sétány
+    ulice náměstí nám třída cesta
+    str."""
+)
+# English street types clear enough to mark a street without a number ("on Elm Street").
+STREET_NO_NUMBER = _words("street road avenue lane drive boulevard")
+# English street types that are also ordinary words: they count only beside a number.
+STREET_SUFFIX_WEAK = _words(
+    """alley bend bluff bypass causeway cove coves creek crossing crossroad dale dam divide
+    estate estates expressway extension field fields flat flats ford forge forges fork
+    freeway gardens gateway glen green greens grove harbor harbour haven heights hill hills
+    hollow inlet island islands isle junction knoll lake lakes land landing lodge loop mall
+    manor meadow meadows mews mill mills motorway mount mountain oval parade park parks pass
+    passage path pike pines plaza point points port prairie radial ramp ranch rapid rapids
+    ridge route row run shoal shore shores spring springs spur stream summit trace track
+    turnpike valley viaduct view villa village ville vista walk wall wharf wood woods wells
+    tunnel roads coves turnpike mission rest cliffs cliff club curve rue station pass gate"""
+)
+# Endings of one-word streets (Truppstraße, Katelaan, Magasinsgatan, Kiannonkatu).
+_SUFFIX_STRONG = _words(
+    """straße strasse str. gasse allee platz damm ufer chaussee steig pfad gürtel zeile
+    straat laan gracht plein dreef singel kade steeg baan boulevard
+    gatan vägen gränd vej vejen veien vegen gade stræde plads stræti braut vænget katu kuja"""
+)
+_SUFFIX_WEAK = _words("weg ring hof dijk pad tie tee gate gata vegur polku markt torget torg wal")
+
+
+# longest first, so "strasse" wins over a shorter ending
+_SUFFIX_STRONG_ENDINGS = tuple(sorted(_SUFFIX_STRONG, key=len, reverse=True))
+_SUFFIX_WEAK_ENDINGS = tuple(sorted(_SUFFIX_WEAK, key=len, reverse=True))
+
+# Units inside a building, followed by a number (Apt. 747, Suite 680, Puerta 6, Piano 8).
+UNIT_WORDS = _words(
+    """apt apartment suite ste flat unit room rm floor fl piso puerta appartamento piano
+    interno scala esc escalera apto andar sala bloco bloc bâtiment batiment étage etage
+    wohnung whg boîte boite m lok lokal"""
+)
+# Strong alone: an apartment or suite number is an address piece.
+UNIT_STRONG = _words("apt apartment suite ste apto appartamento")
+BOX_WORDS = _words("box postbox postfach apartado caixa psc p.o. po pobox bp cp")
+MILITARY = _words("apo fpo dpo")
+SHIP_WORDS = _words("usns uss usnv uscgc")
+# Particles inside street and place names.
+PARTICLES = _words(
+    """de del della delle dei degli dello di da das dos do du des la le les lo l' d' van von
+    der den ten ter het am an im auf zum zur y e et sur sous lès aan op bij z u v na nad
+    pod nám"""
+)
+# Never part of an address run: labels, currencies, units, months, weekdays.
+STOP_WORDS = _words(
+    """attn c/o tel phone mobile mob fax desk office cell email e-mail website web iban swift bic
+    usd eur rmb cny gbp jpy aud cad chf hkd inr brl pcs kg units sets cartons am pm
+    jan january feb february mar march apr april jun june jul july aug august sep sept
+    september oct october nov november dec december
+    monday tuesday wednesday thursday friday saturday sunday"""
+)
+# Lower-case prose words that end an address in all-lower-case chat.
+LOWER_STOP = _words(
+    """a an the and or but is are was were be it its i you we he she they me my your our
+    his her their this that these those to for in at on of by with from after before
+    please thanks thank pls it's i'm here there when where what which who how if then
+    so as also just only not no yes ok serves last next order invoice tracking price total
+    qty number code"""
+)
+# Capitalised prose words that never start or continue an address ("The", "Please").
+CAP_STOP = _words(
+    """the this that these those our my your we it he she they please thanks thank hello hi
+    dear i you is are was were and or but if so when where what which who how then for with
+    from after before"""
+)
+# Abbreviations whose dot does not end a sentence.
+ABBREVIATIONS = _words(
+    """st str apt ave av avda rd dr blvd ln ct pl sq ste fl bldg hwy pkwy mt ft no nr ul al
+    os u rkp c p o rr bp cp n s e w ne nw se sw apto int ext krt nám λ λεωφ jl esc whg"""
+)
+
+# "No." and "Nr." are abbreviations only before a number ("No. 5"), else "... OULU NO. I now".
+NUMBER_ABBREVIATIONS = _words("no nr")
+_DIGIT_NEXT = re.compile(r"[ \t]?\d")
+_L = r"[^\W\d_]"  # a letter
+_UK_POSTCODE = r"[A-Z]{1,2}\d[A-Z\d]?[ ]?\d[A-Z]{2}"
+_CA_POSTCODE = r"[A-Z]\d[A-Z][ ]?\d[A-Z]\d"
+_NL_POSTCODE = r"\d{4}[A-Z]{2}"  # "2791BM"; the spaced form is a number and a word
+_TOKEN = re.compile(
+    rf"""
+    (?P<pc>(?<![\w-])(?:{_UK_POSTCODE}|{_CA_POSTCODE}|{_NL_POSTCODE})(?![\w-]))
+   |(?P<po>(?<![\w.])[Pp]\.?[ ]?[Oo]\.(?=[ ]?[Bb]ox))
+   |(?P<cs>(?<![\w/])[Cc]/(?=[ ]?{_L}))
+   |(?P<nl>[ \t]*\n(?:[ \t>?]*\n)?[ \t>?]*)
+   |(?P<sp>[ \t]+)
+   |(?P<num>\d{{1,5}}(?:[A-Za-z]|st|nd|rd|th)(?![^\W_])|\d+(?:[-/.]\d+)*(?![^\W_]))
+   |(?P<code>(?=[^\W_]*\d)(?=[^\W_]*[^\W\d_])[^\W_]+)
+   |(?P<paren>\({_L}[^\W\d_∆]*(?:[ ]{_L}[^\W\d_∆]*){{0,2}}\))
+   |(?P<word>(?:{_L}|∆)+(?:['’\-](?:{_L}|∆)+)*(?:['’](?=[ \t,]))?)
+   |(?P<comma>,)
+   |(?P<dot>\.)
+   |(?P<hash>\#)
+   |(?P<other>.)
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+
+# Kinds of token, after classification.
+NUM, WORD, COMMA, SP, NL, DOT, PAREN, HASH, PC, OTHER = range(10)
+_KIND = {
+    "code": OTHER,
+    "pc": PC,
+    "po": WORD,
+    "cs": WORD,
+    "nl": NL,
+    "sp": SP,
+    "num": NUM,
+    "paren": PAREN,
+    "word": WORD,
+    "comma": COMMA,
+    "dot": DOT,
+    "hash": HASH,
+    "other": OTHER,
+}
+
+# Word classes.
+W_PLAIN, W_PREFIX, W_SUFFIX, W_SUFFIX_WEAK, W_UNIT, W_BOX, W_MIL, W_SHIP = range(8)
+
+_TRIGGERS = (
+    r"(?:ship(?:ping)?|deliver(?:y|ed)?|send|sent|mail(?:ed)?|post(?:ed)?|return(?:ed)?|forward(?:ed)?"
+    r"|dispatch(?:ed)?|courier)\s+(?:it\s+|this\s+|them\s+|the\s+\w+\s+|a\s+new\s+one\s+|(?:the\s+)?goods\s+)?to",
+    r"(?:shipping|billing|delivery|mailing|postal|home|office|business|street|new|my|our|the|your|his|her|their)"
+    r"\s+address(?:es)?(?:\s+(?:is|was|will\s+be|changed\s+to|to))?",
+    r"address(?:es)?(?:\s+(?:is|was|are))?",
+    r"(?:lives?|living|located|situated|based|residing|resides|stay(?:ing)?|moved)\s+(?:at|on|in|to)",
+    r"meet\s+(?:me|you|us)\s+at",
+    r"(?:drops?|dropped|pick(?:ed)?\s+up)\s+(?:you\s+|me\s+)?(?:off\s+)?at",
+    r"(?:stop|station\s+is|enter)\s+(?:at|on)",
+    r"taxi\s+to",
+    r"consignee",
+    r"lieferadresse|lieferanschrift|versandadresse|rechnungsadresse|anschrift|adresse|wohnhaft\s+in",
+    r"endere[çc]o(?:\s+de\s+entrega)?|morada|direcci[óo]n(?:\s+de\s+(?:env[íi]o|entrega))?|domicilio",
+    r"indirizzo(?:\s+di\s+(?:spedizione|consegna))?|adres|adresa|osoite|adress|adressen",
+    r"user",
+)
+_TRIGGER_ALT = "|".join(_TRIGGERS)
+_TRIGGER_END = re.compile(rf"(?<![^\W\d_])(?:{_TRIGGER_ALT})[\s:：,\-–>?]*\Z", re.IGNORECASE)
+_TRIGGER_NEAR = re.compile(rf"(?<![^\W\d_])(?:{_TRIGGER_ALT})(?![^\W\d_])", re.IGNORECASE)
+_WEAK_PREP_END = re.compile(r"(?<![^\W\d_])(?:at|on|to|in|is|of|near|from)[ \t]+\Z", re.IGNORECASE)
+_CORNER_END = re.compile(r"(?<![^\W\d_])(?:the[ \t]+)?corner[ \t]+of[ \t]+\Z", re.IGNORECASE)
+_AND_NAME_END = re.compile(r"(?<![\w-])[^\W\d_][\w'’\-]{1,30}[ \t]+and[ \t]+\Z")
+
+# Chinese: a run of Han characters, digits and letters (no spaces in Chinese) is an
+# address when it holds an administrative unit (省/市/自治区) followed by a street or a
+# house number, or when a label (收货地址, 地址, 寄到) announces it. Plain searches, no
+# nested repetition, so a long run of Han text stays linear.
+_HAN = r"\u4e00-\u9fff\u3400-\u4dbf"
+_HAN_CHAR = re.compile(rf"[{_HAN}]")
+_CN_RUN = re.compile(rf"[{_HAN}\dA-Za-z\-#]{{4,}}")
+_CN_ADMIN = re.compile(r"省|自治区|特别行政区|市")
+_CN_STREET = re.compile(r"路|街|大道|巷|弄|胡同|村|道")
+_CN_NUMBER = re.compile(r"\d+[A-Za-z]?号")
+_CN_UNIT_END = re.compile(
+    r"\d+[A-Za-z\-]*(?:号|室|楼|栋|幢|单元|层|座)|(?:号|室|楼|栋|幢|单元|层|座)"
+)
+_CN_LABELS = (
+    "收货地址|送货地址|收件地址|邮寄地址|寄送地址|联系地址|公司地址|详细地址|地址|住址"
+    "|寄到|发到|送到|寄至|发往"
+)
+_CN_LABEL = re.compile(rf"(?:{_CN_LABELS})[ \t]*[:：]?[ \t]*\Z")
+_CN_LABEL_IN = re.compile(_CN_LABELS)
+_CN_CUT = re.compile(r"收货人|联系人|收件人|电话|手机|邮编|姓名")
+_CN_ANCHOR = re.compile(rf"省|自治区|特别行政区|市|{_CN_LABELS}")
+CN_MAX_RUN = 80
+CN_LOOKBACK = 6  # characters before 省/市 that may hold the province or city name
+CN_NAME_CHARS = 3
+_PREFILTER = re.compile(r"\d|(?i:street|road|avenue|lane|drive|boulevard)")
+
+
+@dataclass(frozen=True, slots=True)
+class _Tok:
+    kind: int
+    start: int
+    end: int
+    text: str
+    low: str = ""  # lower case, trailing dot dropped
+    wclass: int = W_PLAIN
+    cap: bool = False  # capitalised (or any word, in all-lower-case text)
+
+
+def _word_class(low: str) -> int:
+    if low in UNIT_WORDS:
+        return W_UNIT
+    if low in BOX_WORDS:
+        return W_BOX
+    if low in MILITARY:
+        return W_MIL
+    if low in SHIP_WORDS:
+        return W_SHIP
+    if low in STREET_PREFIX:
+        return W_PREFIX
+    if low in STREET_SUFFIX_STRONG:
+        return W_SUFFIX
+    if low in STREET_SUFFIX_WEAK:
+        return W_SUFFIX_WEAK
+    tail = low.rsplit("-", 1)[-1]
+    hyphenated = "-" in low  # "Bogdan-Schleich-Allee": the last part may be the type alone
+    if _name_before(tail, _SUFFIX_STRONG_ENDINGS) >= (0 if hyphenated else 2):
+        return W_SUFFIX
+    if _name_before(tail, _SUFFIX_WEAK_ENDINGS) >= (0 if hyphenated else 3):
+        return W_SUFFIX_WEAK
+    return W_PLAIN
+
+
+def _name_before(word: str, endings: tuple[str, ...]) -> int:
+    """Letters before the street-type ending of ``word``, or -1 when it has none."""
+    for ending in endings:
+        if word.endswith(ending):
+            return len(word) - len(ending)
+    return -1
+
+
+def _is_compound(t: _Tok) -> bool:
+    """A one-word street ("Truppstraße", "Katelaan"), not a separate street-type word."""
+    return t.low not in STREET_SUFFIX_STRONG and t.low not in STREET_SUFFIX_WEAK
+
+
+def tokenize(text: str, lower_text: bool = False) -> list[_Tok]:
+    """Cut normalised text into address tokens (abbreviation dots stay on their word)."""
+    toks: list[_Tok] = []
+    n = len(text)
+    for m in _TOKEN.finditer(text):
+        kind = _KIND[m.lastgroup or "other"]
+        start, end = m.span()
+        if kind != WORD:
+            toks.append(_Tok(kind, start, end, m.group()))
+            continue
+        word = m.group()
+        low = word.lower()
+        dotted = end < n and text[end] == "."
+        wclass = _word_class(low)
+        if dotted and low.endswith("str") and len(low) > 5:  # "Ziegertstr. 857"
+            wclass = W_SUFFIX
+        cap = lower_text or next((ch.isupper() for ch in word if ch.isalpha()), False)
+        abbreviation = low in ABBREVIATIONS and (
+            low not in NUMBER_ABBREVIATIONS or _DIGIT_NEXT.match(text, end + 1)
+        )
+        if dotted and (abbreviation or len(low) == 1 or wclass == W_SUFFIX):
+            toks.append(_Tok(WORD, start, end + 1, word + ".", low, wclass, cap))
+        else:
+            toks.append(_Tok(WORD, start, end, word, low, wclass, cap))
+    # an abbreviation swallowed the following dot: drop that dot token
+    out: list[_Tok] = []
+    for t in toks:
+        if out and t.kind == DOT and out[-1].kind == WORD and out[-1].end == t.end:
+            continue
+        out.append(t)
+    return out
+
+
+def _num_ok(tok: _Tok) -> bool:
+    """A house number, postcode or unit number: short, at most one ``-`` or ``/``."""
+    t = tok.text
+    if "." in t:
+        return False
+    parts = _NUM_SPLIT.split(t)
+    if len(parts) > 2:
+        return False
+    digits = sum(ch.isdigit() for ch in t)
+    return digits <= MAX_HOUSE_DIGITS + (2 if len(parts) == 2 else 0)
+
+
+_NUM_SPLIT = re.compile(r"[-/]")
+
+
+def _next_content(toks: list[_Tok], i: int) -> int:
+    """Index of the next token after ``i`` that is not a space (``len`` when none)."""
+    j = i + 1
+    while j < len(toks) and toks[j].kind == SP:
+        j += 1
+    return j
+
+
+def _prev_content(toks: list[_Tok], i: int) -> int:
+    j = i - 1
+    while j >= 0 and toks[j].kind == SP:
+        j -= 1
+    return j
+
+
+def _number_follows(toks: list[_Tok], i: int, within: int) -> bool:
+    """A number follows ``i`` on the same line and segment, after at most ``within`` words."""
+    words = 0
+    for j in range(i + 1, min(len(toks), i + 2 * within + 3)):
+        t = toks[j]
+        if t.kind == NUM:
+            return _num_ok(t)
+        if t.kind == WORD:
+            words += 1
+            if words > within:
+                return False
+        elif t.kind != SP:
+            return False
+    return False
+
+
+def _after_prefix(toks: list[_Tok], i: int) -> bool:
+    """A street-type prefix opened this segment at most three words ago ("rue des lieutemants")."""
+    words = 0
+    j = i - 1
+    while j >= 0 and words < 4:
+        t = toks[j]
+        if t.kind == WORD:
+            if t.wclass == W_PREFIX:
+                return True
+            words += 1
+        elif t.kind != SP:
+            return False
+        j -= 1
+    return False
+
+
+def _compatible(toks: list[_Tok], lower_text: bool) -> list[bool]:
+    """Which tokens may belong to an address run."""
+    ok = [False] * len(toks)
+    for i, t in enumerate(toks):
+        if t.kind in (SP, COMMA, NL, PAREN, PC):
+            ok[i] = True
+        elif t.kind == NUM:
+            ok[i] = _num_ok(t)
+            if not ok[i] and t.text.count("/") == 2 and "." not in t.text and len(t.text) <= 10:
+                # "Mariahilfer Straße 120/3/12": house/stair/door right after a street word
+                prv = _prev_content(toks, i)
+                ok[i] = (
+                    prv >= 0 and toks[prv].kind == WORD and toks[prv].wclass in (W_PREFIX, W_SUFFIX)
+                )
+        elif t.kind == HASH:
+            nxt = _next_content(toks, i)
+            ok[i] = nxt < len(toks) and toks[nxt].kind == NUM
+        elif t.kind == DOT:
+            # "u. 15." / "19.\n Suite": a dot after a number continues to a unit or a new line.
+            prv, nxt = _prev_content(toks, i), _next_content(toks, i)
+            if prv >= 0 and toks[prv].kind == NUM and i + 1 < len(toks):
+                ok[i] = toks[i + 1].kind == NL or (
+                    nxt < len(toks)
+                    and toks[nxt].kind == WORD
+                    and toks[nxt].wclass in (W_UNIT, W_SUFFIX)
+                )
+        elif t.kind == WORD:
+            ok[i] = _word_ok(toks, i, lower_text)
+    return ok
+
+
+def _word_ok(toks: list[_Tok], i: int, lower_text: bool) -> bool:
+    t = toks[i]
+    if t.low in STOP_WORDS:
+        return False
+    if t.wclass != W_PLAIN:
+        return True
+    if t.low in PARTICLES:
+        return True
+    if t.low in LOWER_STOP and (
+        not t.cap or lower_text or (t.low in CAP_STOP and not t.text.isupper())
+    ):
+        return False  # prose; capitalised only for "The", "Please", "Our", ... (not "AS", "ON")
+    if lower_text:
+        return True
+    if t.cap:
+        return True
+    prv, nxt = _prev_content(toks, i), _next_content(toks, i)
+    # A short lower-case region code between separators ("delmas, mp 35739").
+    if len(t.low) <= 3 and prv >= 0:
+        p = toks[prv]
+        after_ok = nxt >= len(toks) or toks[nxt].kind in (NUM, NL, COMMA)
+        if after_ok and (p.kind in (COMMA, NL) or (p.kind == WORD and p.cap)):
+            return True
+    # Lower-case words inside a street name: after a street prefix ("rue des lieutemants"),
+    # or between a capitalised word and a house number ("Árpád fejedelem útja 3").
+    if _after_prefix(toks, i):
+        return True
+    if _PROSE_ENDING.search(t.low) is not None:
+        return False
+    if (
+        prv >= 0
+        and toks[prv].kind == WORD
+        and (toks[prv].cap or toks[prv].wclass != W_PLAIN)
+        and nxt < len(toks)
+    ):
+        after = toks[nxt]
+        return (after.kind == NUM and _num_ok(after)) or (
+            after.kind == WORD and after.wclass != W_PLAIN
+        )
+    return False
+
+
+# English inflections: a lower-case word ending so is prose, not part of a street name.
+_PROSE_ENDING = re.compile(r"(?:ed|ing|ly)$")
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    first: int  # token indices, inclusive, of the first and last content token
+    last: int
+
+
+def _runs(toks: list[_Tok], ok: list[bool]) -> list[_Run]:
+    runs: list[_Run] = []
+    i, n = 0, len(toks)
+    while i < n:
+        if not ok[i] or toks[i].kind in (SP, COMMA, NL):
+            i += 1
+            continue
+        j = last = i
+        content = 1
+        while j + 1 < n and ok[j + 1] and content < MAX_RUN_TOKENS:
+            if toks[j + 1].kind == NL and toks[j].kind == NL:
+                break
+            j += 1
+            if toks[j].kind not in (SP, COMMA, NL):
+                last = j
+                content += 1
+        runs.append(_Run(i, last))
+        i = j + 1
+    return runs
+
+
+def _words_lead_to_street(toks: list[_Tok], i: int, last: int) -> bool:
+    """Capitalised words from ``i`` run into a house number or street word on one segment.
+
+    Also the Italian order "Canale Federico, 32, 27035": words, a comma, then a house
+    number standing alone in its segment.
+    """
+    words = 0
+    j = i
+    while j <= last:
+        t = toks[j]
+        if t.kind == NUM:
+            return True
+        if t.kind == WORD:
+            if t.wclass in (W_SUFFIX, W_SUFFIX_WEAK, W_PREFIX):
+                return True
+            if t.wclass != W_PLAIN:
+                return False
+            if not t.cap and (t.low in PARTICLES or len(t.low) <= 3):
+                # "Envoyez à 12 ...", "Bezorgen op Keizersgracht": a preposition, not a name
+                nxt = _next_content(toks, j)
+                if nxt <= last and (toks[nxt].kind == NUM or toks[nxt].wclass != W_PLAIN):
+                    return False
+            words += 1
+            if words > 5:
+                return False
+        elif t.kind == COMMA and words:
+            k = _next_content(toks, j)
+            if k <= last and toks[k].kind == NUM and len(toks[k].text) <= 4:
+                after = _next_content(toks, k)
+                return (
+                    after > last or toks[after].kind in (COMMA, NL) or toks[after].wclass == W_UNIT
+                )
+            return False
+        elif t.kind != SP:
+            return False
+        j += 1
+    return False
+
+
+def _start(toks: list[_Tok], run: _Run) -> int | None:
+    for i in range(run.first, run.last + 1):
+        t = toks[i]
+        if t.kind == NUM:
+            return i
+        if t.kind == WORD and t.wclass != W_PLAIN:
+            nxt = _next_content(toks, i)
+            if t.cap or (
+                nxt <= run.last
+                and (toks[nxt].kind == NUM or toks[nxt].cap or toks[nxt].low in PARTICLES)
+            ):
+                return i
+        elif t.kind == WORD and _words_lead_to_street(toks, i, run.last):
+            return i
+    return None
+
+
+@dataclass(slots=True)
+class _Evidence:
+    score: int = 0
+    has_num: bool = False
+    street_no_num: bool = False
+
+
+_ZIP5 = re.compile(r"\d{5}(?:-\d{4})?")
+_PROVINCE = re.compile(r"\([A-Z]{2}\)")
+
+
+def _evidence(toks: list[_Tok], first: int, last: int) -> _Evidence:
+    """Score the structure of tokens ``first..last`` (see the module docstring)."""
+    ev = _Evidence()
+    seg = 0
+    lines = 1
+    content: list[int] = []
+    segs: list[int] = []
+    nums_by_seg: dict[int, int] = {}
+    for i in range(first, last + 1):
+        t = toks[i]
+        if t.kind in (COMMA, NL):
+            seg += 1
+            lines += t.kind == NL
+            continue
+        if t.kind == SP:
+            continue
+        content.append(i)
+        segs.append(seg)
+        if t.kind == NUM:
+            ev.has_num = True
+            nums_by_seg[seg] = nums_by_seg.get(seg, 0) + 1
+
+    street = box = unit = postcode = numbers = 0
+    count = len(content)
+    for k, i in enumerate(content):
+        t = toks[i]
+        s = segs[k]
+        nxt = toks[content[k + 1]] if k + 1 < count else None
+        nxt_same = nxt is not None and segs[k + 1] == s
+        prv = toks[content[k - 1]] if k > 0 else None
+        starts_segment = k == 0 or segs[k - 1] != s
+        if t.kind == WORD:
+            same_num = nums_by_seg.get(s, 0) > 0
+            near_num = same_num or nums_by_seg.get(s - 1, 0) > 0 or nums_by_seg.get(s + 1, 0) > 0
+            named = (
+                t.wclass == W_PREFIX
+                or _is_compound(t)
+                or (prv is not None and prv.kind == WORD and segs[k - 1] == s)
+            )
+            if not named:
+                pass
+            elif t.wclass in (W_PREFIX, W_SUFFIX) and near_num:
+                street = max(street, 3 if same_num else 2)
+            elif t.wclass == W_SUFFIX_WEAK and same_num:
+                street = max(street, 2)
+            elif t.low in STREET_NO_NUMBER and prv is not None and prv.kind == WORD and prv.cap:
+                ev.street_no_num = True
+            if t.wclass == W_BOX and nxt is not None and nxt.kind == NUM:
+                box = 3
+            elif t.wclass == W_MIL and nxt is not None and nxt.kind == WORD and k + 2 < count:
+                box = 3 if toks[content[k + 2]].kind == NUM else box
+            elif t.wclass == W_UNIT and nxt is not None and nxt.kind in (NUM, HASH):
+                unit = max(unit, 2 if t.low in UNIT_STRONG else 1)
+            # "Aprilton, MO 71180": a two-letter state code and a ZIP after a comma
+            if (
+                len(t.text) == 2
+                and t.text.isupper()
+                and nxt is not None
+                and nxt.kind == NUM
+                and nxt_same
+                and _ZIP5.fullmatch(nxt.text)
+                and starts_segment
+                and k > 0
+            ):
+                box = 3
+        elif t.kind == NUM:
+            digits = t.text.replace("-", "")
+            # street name then house number, nothing else on the segment: "Eyrarodda 66"
+            if (
+                k > 0
+                and prv is not None
+                and prv.kind == WORD
+                and prv.cap
+                and segs[k - 1] == s
+                and (
+                    not prv.text.isascii()
+                    or (k > 1 and segs[k - 2] == s and toks[content[k - 2]].kind == WORD)
+                )
+                and len(digits) <= 4
+                and (
+                    not nxt_same or (nxt is not None and nxt.kind == WORD and nxt.wclass != W_PLAIN)
+                )
+            ):
+                numbers = max(numbers, 1)
+            if nxt_same and nxt is not None and nxt.kind == WORD and nxt.cap:
+                numbers = max(numbers, 1)
+                # number, words, number on one segment: "28245 Puruntie 82"
+                for m in range(k + 1, min(count, k + 6)):
+                    u = toks[content[m]]
+                    if segs[m] != s or u.kind not in (WORD, NUM):
+                        break
+                    if u.kind == NUM:
+                        numbers = 2
+                        break
+                if starts_segment and k > 0 and digits.isdigit() and 4 <= len(digits) <= 5:
+                    postcode = 2  # ", 26561 Schlüchtern", ", 3525 TK"
+            elif (
+                starts_segment
+                and k > 0
+                and digits.isdigit()
+                and 4 <= len(digits) <= 6
+                and not nxt_same
+            ):
+                if prv is not None and (prv.kind in (PAREN, NUM) or (prv.kind == WORD and prv.cap)):
+                    postcode = 2  # "Valencia, 22849"
+            elif (
+                k > 0
+                and digits.isdigit()
+                and len(digits) >= 4
+                and prv is not None
+                and prv.kind == WORD
+                and prv.cap
+                and not nxt_same
+                and (k < 2 or toks[content[k - 2]].kind != NUM)
+            ):
+                postcode = max(postcode, 1)  # "Estonia 62488"
+        elif (t.kind == PC and k > 0) or (t.kind == PAREN and _PROVINCE.fullmatch(t.text)):
+            postcode = 2  # "KT4 9QW", "(LC)"
+    lines_score = 1 if lines >= 2 and ev.has_num else 0
+    ev.score = max(street, box) + unit + postcode + numbers + lines_score
+    return ev
+
+
+def _trigger_score(text: str, run_start: int, addr_start: int) -> int:
+    """3 after "corner of", 2 after a trigger phrase, 1 for one nearby or a preposition."""
+    before = text[max(0, addr_start - TRIGGER_WINDOW) : addr_start]
+    if _CORNER_END.search(before) is not None:
+        return 3
+    # "Leon and Eyrarodda 66": the way people name a corner
+    extra = 1 if _AND_NAME_END.search(before) is not None else 0
+    run_before = text[max(0, run_start - TRIGGER_WINDOW) : run_start]
+    if extra:
+        before = before[: _AND_NAME_END.search(before).start()]  # type: ignore[union-attr]
+    if _TRIGGER_END.search(before) is not None or _TRIGGER_END.search(run_before) is not None:
+        return 2 + extra
+    if _TRIGGER_NEAR.search(run_before) is not None or _WEAK_PREP_END.search(before) is not None:
+        return 1 + extra
+    return extra
+
+
+def _corner_tail(toks: list[_Tok], after: int, lower_text: bool) -> int:
+    """End offset of "and <street>" after a corner address, or -1 when there is none."""
+    i = _next_content(toks, after)
+    if i < len(toks) and toks[i].kind == WORD and toks[i].low == "st":  # "Asselsestraat 7 St. and"
+        i = _next_content(toks, i)
+    if i >= len(toks) or toks[i].kind != WORD or toks[i].low != "and":
+        return -1
+    end = -1
+    words = 0
+    j = _next_content(toks, i)
+    while j < len(toks) and words < 5:
+        t = toks[j]
+        if (t.kind == NUM and _num_ok(t)) or (
+            t.kind == WORD
+            and (t.cap or lower_text or t.low in PARTICLES or t.wclass != W_PLAIN)
+            and t.low not in LOWER_STOP
+        ):
+            end = t.end
+        else:
+            break
+        words += 1
+        j = _next_content(toks, j)
+    return end
+
+
+def _latin_addresses(text: str) -> list[tuple[int, int]]:
+    lower_text = not any(ch.isupper() for ch in text)
+    toks = tokenize(text, lower_text)
+    ok = _compatible(toks, lower_text)
+    found: list[tuple[int, int]] = []
+    for run in _runs(toks, ok):
+        first = _start(toks, run)
+        if first is None:
+            continue
+        start, end = toks[first].start, toks[run.last].end
+        ev = _evidence(toks, first, run.last)
+        trig = _trigger_score(text, toks[run.first].start, start)
+        if not (
+            (ev.has_num and ev.score + trig >= MIN_EVIDENCE) or (ev.street_no_num and trig > 0)
+        ):
+            continue
+        corner = _CORNER_END.search(text, max(0, start - 20), start)
+        if corner is not None:
+            start = corner.start()
+            end = max(end, _corner_tail(toks, run.last, lower_text))
+        elif first == run.first and ev.has_num:
+            m = _AND_NAME_END.search(text, max(0, start - 40), start)
+            if m is not None:
+                start = m.start()
+        if found and start < found[-1][1]:  # "… and Harlow Avenue" already taken by a corner
+            prev_start, prev_end = found.pop()
+            start, end = prev_start, max(end, prev_end)
+        found.append((start, end))
+    return found
+
+
+def _cjk_addresses(text: str) -> list[tuple[int, int]]:
+    """Chinese addresses: one bounded window per administrative-unit or label anchor."""
+    found: list[tuple[int, int]] = []
+    for run in _CN_RUN.finditer(text):
+        rs, re_ = run.span()
+        done = rs  # windows start at or after this offset
+        for anchor in _CN_ANCHOR.finditer(text, rs, re_):
+            if anchor.start() < done:
+                continue
+            s = max(rs, done, anchor.start() - CN_LOOKBACK)
+            span = _cjk_window(text, s, min(re_, s + CN_MAX_RUN), rs)
+            if span is not None:
+                found.append(span)
+                done = span[1]
+            else:
+                done = anchor.start() + CN_MAX_RUN // 2
+    return found
+
+
+def _cjk_window(text: str, s: int, e: int, run_start: int) -> tuple[int, int] | None:
+    cut = _CN_CUT.search(text, s, e)
+    if cut is not None:
+        e = cut.start()
+    labelled = s == run_start and _CN_LABEL.search(text, max(0, s - 12), s) is not None
+    inner = list(_CN_LABEL_IN.finditer(text, s, e))  # the window is bounded (CN_MAX_RUN)
+    if inner:
+        s, labelled = inner[-1].end(), True
+    if e - s < 4:
+        return None
+    admin = _CN_ADMIN.search(text, s, e)
+    street = _CN_STREET.search(text, admin.end() if admin else s, e)
+    number = _CN_NUMBER.search(text, street.end() if street else s, e)
+    if labelled:
+        if admin is None and street is None and number is None:
+            return None
+    elif admin is None or (street is None and number is None):
+        return None
+    start = s
+    if not labelled and admin is not None and admin.start() - s > CN_NAME_CHARS:
+        start = admin.start() - CN_NAME_CHARS
+    end = e
+    if not labelled:
+        units = list(_CN_UNIT_END.finditer(text, start, e))
+        if not units:
+            return None
+        end = units[-1].end()
+    return start, end
+
+
+@dataclass(frozen=True, slots=True)
+class AddressDetector:
+    """Whole postal addresses (see the module docstring); pure and immutable."""
+
+    name: str = "address"
+    entity_types: frozenset[str] = field(default=frozenset({"ADDRESS"}))
+
+    def detect(self, text: str) -> tuple[Span, ...]:
+        spans = _latin_addresses(text) if _PREFILTER.search(text) is not None else []
+        if _HAN_CHAR.search(text) is not None:
+            spans.extend(_cjk_addresses(text))
+        return tuple(
+            Span(s, e, "ADDRESS", SCORE, self.name) for s, e in sorted(set(spans)) if s < e
+        )
+
+
+def detectors() -> tuple[Detector, ...]:
+    return (AddressDetector(),)

@@ -1,0 +1,236 @@
+"""Whole street addresses (redact.detectors.address); every address here is made up."""
+
+# ruff: noqa: RUF001  # Chinese punctuation and full-width digits are the test data
+
+from __future__ import annotations
+
+import pytest
+
+from redact import Redactor
+from redact.detectors.address import AddressDetector, detectors
+from redact.redactor import Message
+from redact.registry import pattern_detectors
+
+DETECTOR = AddressDetector()
+
+
+def _found(text: str) -> list[str]:
+    return [text[s.start : s.end] for s in DETECTOR.detect(text)]
+
+
+FOUND = [
+    # US: house number, street type, unit, city, state code and ZIP, after "ship to"
+    (
+        "Please ship to 4821 Maple Hollow Drive Apt. 12, Fernbrook, OR 97031, thanks",
+        "4821 Maple Hollow Drive Apt. 12, Fernbrook, OR 97031",
+    ),
+    # US without a trigger: street type + suite + state/ZIP are evidence enough
+    (
+        "Our new office: 77 Quarry Lane Suite 300, Brindle, TX 75001.",
+        "77 Quarry Lane Suite 300, Brindle, TX 75001",
+    ),
+    # US military mail: unit and box, DPO and region code
+    ("Send it to Unit 3141 Box 5926, DPO AE 09123 please", "Unit 3141 Box 5926, DPO AE 09123"),
+    # US military mail: PSC box
+    ("PSC 8802, Box 1147, APO AP 96555", "PSC 8802, Box 1147, APO AP 96555"),
+    # PO box with city and ZIP
+    ("You can mail it to PO Box 4410, Harwick, IL 62704.", "PO Box 4410, Harwick, IL 62704"),
+    # P.O. Box written with dots
+    ("The bus station is on P.O. Box 88", "P.O. Box 88"),
+    # UK: house number, street, town, postcode
+    ("My address: 19 Larkspur Road, Oakhampton, KT4 9QW", "19 Larkspur Road, Oakhampton, KT4 9QW"),
+    # UK flat before the street
+    (
+        "ship to Flat 6B, Cobble Way, Millbridge, LS2 7PX, attn. Jo",
+        "Flat 6B, Cobble Way, Millbridge, LS2 7PX",
+    ),
+    # German hyphenated compound street with a number range, postcode and city
+    (
+        "Lieferadresse: Hanna-Berthold-Allee 14-2, 26123 Wendlingen",
+        "Hanna-Berthold-Allee 14-2, 26123 Wendlingen",
+    ),
+    # German street type as a separate word, no trigger
+    ("The office is on Gmundner Strasse 41, 4020 Linz.", "Gmundner Strasse 41, 4020 Linz"),
+    # German abbreviated compound street "…str."
+    ("ship to Lindenbergstr. 7, 01099 Neustadt", "Lindenbergstr. 7, 01099 Neustadt"),
+    # Austrian house/stair/door triple
+    (
+        "Rechnungsadresse: Praterkai Straße 120/3/12, 1020 Wien",
+        "Praterkai Straße 120/3/12, 1020 Wien",
+    ),
+    # French: number, comma, lower-case street type, postcode and hyphenated town
+    ("Adresse : 27, rue Delorme, 44310 Port-sur-Loire", "27, rue Delorme, 44310 Port-sur-Loire"),
+    # French street type without a house number, postcode and town after it
+    ("ship to allée des Tilleuls, 69120 Vaulx", "allée des Tilleuls, 69120 Vaulx"),
+    # Spanish: prefix type, particle, door number, city and postcode after commas
+    (
+        "Dirección: Calle de Ramiro Soto 9 Puerta 4 , Toledo, 45002",
+        "Calle de Ramiro Soto 9 Puerta 4 , Toledo, 45002",
+    ),
+    # Italian: street, comma, house number, CAP, town, province code
+    (
+        "ship to Vicolo Lanterna, 18, 40121, Borgo Alto (BO), attn. Ugo",
+        "Vicolo Lanterna, 18, 40121, Borgo Alto (BO)",
+    ),
+    # Italian street type not in any list: words, a lone house number, then CAP
+    (
+        "ship to Canale Brenti, 40, 30121, Ca' Rossa (VE)",
+        "Canale Brenti, 40, 30121, Ca' Rossa (VE)",
+    ),
+    # Portuguese/Brazilian: Rua + particle, CEP with a hyphen
+    (
+        "Endereço: Rua das Acácias 310, 04512-020 São Vicente",
+        "Rua das Acácias 310, 04512-020 São Vicente",
+    ),
+    # Dutch compound street, postcode with letters, town
+    ("Bezorgen op Lindengracht 58, 1015 KR Ravenstad", "Lindengracht 58, 1015 KR Ravenstad"),
+    # Dutch postcode written without a space
+    ("ship to Berkenlaan 9, 2582AB, Duinwijk", "Berkenlaan 9, 2582AB, Duinwijk"),
+    # Swedish compound street and spaced postcode
+    ("Leveransadress: Kvarngatan 12, 118 47 Sjöby", "Kvarngatan 12, 118 47 Sjöby"),
+    # Danish compound street and district letter
+    ("send to Elmegade 45, 2200 Nørrebro N", "Elmegade 45, 2200 Nørrebro N"),
+    # Polish: ul. abbreviation, flat "m.", hyphenated postcode
+    (
+        "ship to ul. Kwiatowa 10/12 m. 5, 00-590 Grodzisk",
+        "ul. Kwiatowa 10/12 m. 5, 00-590 Grodzisk",
+    ),
+    # Hungarian: separate "u." street type, house number with a dot, new line
+    ("Address:\nKossuth Lajos u. 15.\nTiszakert, 3300", "Kossuth Lajos u. 15.\nTiszakert, 3300"),
+    # Multiline address after a label, name on the line above left out
+    (
+        "Billing address: Mara Quill\n  88 Harbour Terrace\n  Apt. 4\n  Westby\n  New Zealand 6011",
+        "88 Harbour Terrace\n  Apt. 4\n  Westby\n  New Zealand 6011",
+    ),
+    # Multiline German address block ending with the country
+    ("ship to:\nBirkenweg 5\n10115 Talstadt\nGermany", "Birkenweg 5\n10115 Talstadt\nGermany"),
+    # Leading junk number + Nordic street + unit + city + country + postcode
+    (
+        "I'll meet you at 5120 Koivukatu 31 Apt. 407\nLAHTI\n Finland 15140 after lunch.",
+        "5120 Koivukatu 31 Apt. 407\nLAHTI\n Finland 15140",
+    ),
+    # A corner of two streets, taken whole
+    (
+        "Meet me at the corner of Elm Street 4 and Harlow Avenue",
+        "the corner of Elm Street 4 and Harlow Avenue",
+    ),
+    # "X and <street>" naming an intersection after a trigger
+    ("Please return to Nils and Fjordveien 21 in case of an issue.", "Nils and Fjordveien 21"),
+    # Street without a number, only after a preposition
+    ("these early shows on Copper Mill Road were loud", "Copper Mill Road"),
+    # All-lower-case chat
+    (
+        "ship to 55 larch avenue suite 3, dunmore, ontario",
+        "55 larch avenue suite 3, dunmore, ontario",
+    ),
+    # Chinese: province, city, district, road, number, building, room; stops before the consignee
+    (
+        "收货地址：江苏省南京市鼓楼区中山路128号B栋902室，收货人 王明",
+        "江苏省南京市鼓楼区中山路128号B栋902室",
+    ),
+    # Chinese without a label: province + city + road + number inside a sentence
+    ("请寄到浙江省宁波市海曙区药行街66号，谢谢", "浙江省宁波市海曙区药行街66号"),
+]
+
+
+@pytest.mark.parametrize(("text", "address"), FOUND)
+def test_address_found_whole(text: str, address: str) -> None:
+    """The detector returns the whole address, from street to postcode/city/country, as one span."""
+    assert _found(text) == [address]
+
+
+NOT_FOUND = [
+    "Unit price is $88944, MOQ 1000 units. Lead time 15 days.",  # price, quantity, lead time
+    "What is your price for 25000 units?",  # quantity
+    "I'm interested in model MX-1278A, HS code 8471.30.00.",  # product and HS codes
+    "I placed order 730215736819303642 yesterday.",  # order number
+    "Shipped. Tracking number 1Z2UL9GXGEMNUXL3FP, ETA 15/09/2026.",  # tracking number and date
+    "We can ship 500 Pieces to Hamburg Port by 20 May 2026.",  # quantity, port, date
+    "Meeting on Monday at 10 AM, Room 5 of Building 3.",  # time and room in prose
+    "Flight LH 400 lands at Terminal 1, Gate 23.",  # airport words that look like street types
+    "Order 12345 was delivered to Warehouse 7 on 2026-01-02.",  # "delivered to" + one word + number
+    "The Wall Street Journal reported 5 new tariffs.",  # a street type in a newspaper name
+    "The Model 3 Pro and Model 5 Max are in stock, 2000 pcs each.",  # product names and stock
+    "Please transfer EUR 5000 to IBAN DE89 3704 0044 0532 0130 00, BIC COBADEFFXXX.",  # bank data
+    "Windows 10 and Office 365 licenses, 50 seats.",  # product names with numbers
+    "Our address is on the invoice.",  # trigger without an address
+    "Thanks, Shenzhen Lianfa Trading Co., Ltd.",  # company name
+    "我们在深圳市有3个仓库，价格是100元",  # Chinese city in prose, no street
+]
+
+
+@pytest.mark.parametrize("text", NOT_FOUND)
+def test_business_text_left_alone(text: str) -> None:
+    """Prices, quantities, dates, order/tracking/product codes and prose are not addresses."""
+    assert _found(text) == []
+
+
+def test_spans_carry_address_type_and_detector_name() -> None:
+    """Every span is typed ADDRESS and names this detector."""
+    spans = DETECTOR.detect("ship to 12 Birch Road, Hollis, NH 03049")
+    assert [(s.type, s.detector) for s in spans] == [("ADDRESS", "address")]
+
+
+def test_two_addresses_in_one_message() -> None:
+    """Two addresses joined by prose come back as two spans."""
+    text = "I once lived in 4 Ash Lane, Tilby, NY 10001. I now live in Rosenweg 3, 80331 Au."
+    assert _found(text) == ["4 Ash Lane, Tilby, NY 10001", "Rosenweg 3, 80331 Au"]
+
+
+def test_registered_in_pattern_detectors() -> None:
+    """The registry runs the address detector with the other pattern detectors."""
+    assert any(d.entity_types == frozenset({"ADDRESS"}) for d in pattern_detectors())
+    assert detectors() == (DETECTOR,)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Aaa 12 " * 15000,  # capitalised words and numbers, one endless run
+        "Apt. 5 Suite 6 Box 7 " * 5000,  # unit words, every one evidence
+        "广东省深圳市南山区" * 11000,  # Han administrative units without a street
+        "地址：" + "市" * 100000,  # a label followed by a 100 kB Han run
+        "1, " * 33000,  # commas and short numbers
+        "u. 5. " * 16000,  # abbreviation dots after numbers
+        "the corner of Main 5 and " * 4000,  # corner phrases chained
+    ],
+)
+def test_adversarial_100kb_input_finishes_with_bounded_spans(text: str) -> None:
+    """100 kB of address-like noise is scanned (linear patterns); no span outgrows an address."""
+    spans = DETECTOR.detect(text)
+    assert all(s.end - s.start <= 400 for s in spans)
+
+
+@pytest.mark.parametrize(
+    ("text", "address"),
+    [
+        # through the engine: the whole address, not the name after "attn."
+        (
+            "Please ship to 9 Quay Street, Portlow, ME 04101, attn. Dana.",
+            "9 Quay Street, Portlow, ME 04101",
+        ),
+        # full-width digits and a no-break space are normalised before detection, offsets map back
+        (
+            "ship to Hafenstraße\u00a0１２, ２０４５９ Kiel",
+            "Hafenstraße\u00a0１２, ２０４５９ Kiel",
+        ),
+        # zero-width characters inside the house number do not hide it
+        ("ship to 4\u200b2 Wren Road, Ely, CB7 4DL", "4\u200b2 Wren Road, Ely, CB7 4DL"),
+    ],
+)
+def test_pattern_redactor_redacts_whole_address(
+    pattern_redactor: Redactor, text: str, address: str
+) -> None:
+    """With NER off, the redactor reports the address in original offsets, typed ADDRESS."""
+    spans = pattern_redactor.analyze([text])[0]
+    found = [(text[s.start : s.end], s.type) for s in spans if s.type == "ADDRESS"]
+    assert found == [(address, "ADDRESS")]
+
+
+def test_pattern_redactor_leaves_no_address_piece_showing(pattern_redactor: Redactor) -> None:
+    """The redacted text keeps the prose but none of the street, number, postcode or city."""
+    text = "OK, order 5512. Please ship to Ulmenallee 31, 48149 Sandhausen, attn. Jo."
+    (result,) = pattern_redactor.redact_batch([Message("m1", text)])
+    assert result.redacted.startswith("OK, order 5512. Please ship to ")
+    pieces = ("Ulmenallee", "31", "48149", "Sandhausen")
+    assert [p in result.redacted for p in pieces] == [False] * len(pieces), "address piece shown"
