@@ -163,8 +163,6 @@ def _services_ctx(
     return ctx
 
 
-
-
 def _audit(app: web.Application, config: Config, ring: Keyring, auth: Authenticator) -> None:
     from proxy.audit import runtime
     from proxy.audit.events import Actor
@@ -221,7 +219,9 @@ def create_app(
         )
         app[OUTBOX] = worker
 
-    redactor = overrides.redactor if overrides.redactor is not None else build_redactor(config, ring)
+    redactor = (
+        overrides.redactor if overrides.redactor is not None else build_redactor(config, ring)
+    )
     app.cleanup_ctx.append(_redactor_ctx(redactor))
     app.cleanup_ctx.append(_services_ctx(config, ring, overrides))
     if overrides.audit:

@@ -59,7 +59,9 @@ def token_hash(hasher: Hasher, token: str) -> str:
     return "hmac-sha256:" + hasher(token.encode("ascii")).hex()
 
 
-def mint_token(role: str, hasher: Hasher, rng: Callable[[int], bytes] = os.urandom) -> tuple[str, TokenEntry]:
+def mint_token(
+    role: str, hasher: Hasher, rng: Callable[[int], bytes] = os.urandom
+) -> tuple[str, TokenEntry]:
     """A new token for ``role`` and the entry to store for it."""
     token_id = rng(4).hex()
     secret = base64.urlsafe_b64encode(rng(32)).decode("ascii").rstrip("=")

@@ -175,25 +175,25 @@ class _Section:
     def where(self, key: str) -> str:
         return f"[{self.name}] {key}"
 
-    def int(self, key: str, default: int, lo: int, hi: int) -> int:
+    def get_int(self, key: str, default: int, lo: int, hi: int) -> int:
         v = self.raw.get(key, default)
         if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
             raise ConfigError(f"{self.where(key)}: must be an integer from {lo} to {hi}")
         return v
 
-    def float(self, key: str, default: float, lo: float, hi: float) -> float:
+    def get_float(self, key: str, default: float, lo: float, hi: float) -> float:
         v = self.raw.get(key, default)
         if isinstance(v, bool) or not isinstance(v, int | float) or not lo <= v <= hi:
             raise ConfigError(f"{self.where(key)}: must be a number of seconds from {lo} to {hi}")
         return float(v)
 
-    def str(self, key: str, default: str | None) -> str | None:
+    def get_str(self, key: str, default: str | None) -> str | None:
         v = self.raw.get(key, default)
         if v is not None and (not isinstance(v, str) or not v):
             raise ConfigError(f"{self.where(key)}: must be a non-empty string")
         return v
 
-    def bool(self, key: str, default: bool) -> bool:
+    def get_bool(self, key: str, default: bool) -> bool:
         v = self.raw.get(key, default)
         if not isinstance(v, bool):
             raise ConfigError(f"{self.where(key)}: must be true or false")
@@ -205,23 +205,30 @@ def parse_config(doc: Mapping[str, Any], *, base: Path, path: Path | None = None
     s = _Section(
         doc,
         "server",
-        {"host", "port", "max_body_bytes", "max_batch", "max_in_flight", "request_timeout",
-         "retry_after"},
+        {
+            "host",
+            "port",
+            "max_body_bytes",
+            "max_batch",
+            "max_in_flight",
+            "request_timeout",
+            "retry_after",
+        },
     )
     server = ServerConfig(
-        host=s.str("host", "127.0.0.1") or "127.0.0.1",
-        port=s.int("port", 8080, 0, 65535),
-        max_body_bytes=s.int("max_body_bytes", 1 << 20, 256, 1 << 30),
-        max_batch=s.int("max_batch", 100, 1, 10_000),
-        max_in_flight=s.int("max_in_flight", 64, 1, 100_000),
-        request_timeout=s.float("request_timeout", 10.0, 0.1, 3600.0),
-        retry_after=s.int("retry_after", 1, 1, 3600),
+        host=s.get_str("host", "127.0.0.1") or "127.0.0.1",
+        port=s.get_int("port", 8080, 0, 65535),
+        max_body_bytes=s.get_int("max_body_bytes", 1 << 20, 256, 1 << 30),
+        max_batch=s.get_int("max_batch", 100, 1, 10_000),
+        max_in_flight=s.get_int("max_in_flight", 64, 1, 100_000),
+        request_timeout=s.get_float("request_timeout", 10.0, 0.1, 3600.0),
+        retry_after=s.get_int("retry_after", 1, 1, 3600),
     )
 
     st = _Section(doc, "storage", {"url", "path"})
-    url = st.str("url", None)
+    url = st.get_str("url", None)
     if url is None:
-        legacy = st.str("path", None)
+        legacy = st.get_str("path", None)
         url = f"sqlite:{legacy}" if legacy else "sqlite:chatwarden.db"
     storage = StorageConfig(url=resolve_storage_url(url, base))
 
@@ -236,42 +243,42 @@ def parse_config(doc: Mapping[str, Any], *, base: Path, path: Path | None = None
             "[keys] regions: must be a non-empty list of region names (lower-case letters, "
             'digits, - and _), e.g. ["eu", "us"]'
         )
-    default_region = k.str("default_region", regions_raw[0]) or regions_raw[0]
+    default_region = k.get_str("default_region", regions_raw[0]) or regions_raw[0]
     if default_region not in regions_raw:
         raise ConfigError("[keys] default_region: must be one of [keys] regions; add it there")
     keys = KeysConfig(
-        file=_path(base, k.str("file", "keys.json") or "keys.json"),
+        file=_path(base, k.get_str("file", "keys.json") or "keys.json"),
         regions=tuple(regions_raw),
         default_region=default_region,
     )
 
     r = _Section(doc, "redact", {"spacy_model", "ner", "workers", "max_text_chars", "operators"})
     redact = RedactSettings(
-        spacy_model=r.str("spacy_model", "en_core_web_sm") or "en_core_web_sm",
-        ner=r.bool("ner", True),
-        workers=r.int("workers", 1, 0, 64),
-        max_text_chars=r.int("max_text_chars", 20_000, 1, 1_000_000),
+        spacy_model=r.get_str("spacy_model", "en_core_web_sm") or "en_core_web_sm",
+        ner=r.get_bool("ner", True),
+        workers=r.get_int("workers", 1, 0, 64),
+        max_text_chars=r.get_int("max_text_chars", 20_000, 1, 1_000_000),
         operators=_operators(r.raw.get("operators", {})),
     )
 
     u = _Section(doc, "upstream", {"url", "timeout", "max_attempts", "batch"})
-    up_url = u.str("url", None)
+    up_url = u.get_str("url", None)
     if up_url is not None:
         parsed = urlparse(up_url)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise ConfigError("[upstream] url: must be an http:// or https:// URL, or left out")
     upstream = UpstreamConfig(
         url=up_url,
-        timeout=u.float("timeout", 5.0, 0.1, 600.0),
-        max_attempts=u.int("max_attempts", 12, 1, 1000),
-        batch=u.int("batch", 32, 1, 1000),
+        timeout=u.get_float("timeout", 5.0, 0.1, 600.0),
+        max_attempts=u.get_int("max_attempts", 12, 1, 1000),
+        batch=u.get_int("batch", 32, 1, 1000),
     )
 
     a = _Section(doc, "auth", {"tokens"})
     auth = AuthConfig(tokens=_tokens(a.raw.get("tokens", [])))
 
     t = _Section(doc, "tenant", {"id"})
-    tenant = t.str("id", "default") or "default"
+    tenant = t.get_str("id", "default") or "default"
     if not _TENANT.fullmatch(tenant):
         raise ConfigError("[tenant] id: 1-64 letters, digits, '.', '_' or '-'")
 
@@ -286,12 +293,12 @@ def parse_config(doc: Mapping[str, Any], *, base: Path, path: Path | None = None
             "e.g. dispute_handling = 730"
         )
     retention = RetentionConfig(
-        default_days=ret.int("default_days", 30, 1, 36500),
+        default_days=ret.get_int("default_days", 30, 1, 36500),
         purpose_days=dict(purposes_raw),
     )
 
     lg = _Section(doc, "logging", {"level"})
-    level = (lg.str("level", "info") or "info").lower()
+    level = (lg.get_str("level", "info") or "info").lower()
     if level not in ("debug", "info", "warning", "error"):
         raise ConfigError("[logging] level: must be one of debug, info, warning, error")
 
@@ -345,12 +352,20 @@ def _operators(raw: Any) -> dict[str, dict[str, Any]]:
     for etype, spec in raw.items():
         where = f"[redact.operators] {etype}"
         if etype != "default" and etype not in ENTITY_TYPES:
-            raise ConfigError(f"{where}: unknown entity type; use a type from DESIGN.md or 'default'")
+            raise ConfigError(
+                f"{where}: unknown entity type; use a type from DESIGN.md or 'default'"
+            )
         table = {"kind": spec} if isinstance(spec, str) else spec
         if not isinstance(table, dict) or table.get("kind") not in OPERATOR_KINDS:
-            raise ConfigError(f"{where}: the operator kind must be one of {', '.join(OPERATOR_KINDS)}")
-        allowed = {"placeholder": {"kind"}, "drop": {"kind"}, "mask": {"kind", "keep_last", "char"},
-                   "hash": {"kind", "length"}}[table["kind"]]
+            raise ConfigError(
+                f"{where}: the operator kind must be one of {', '.join(OPERATOR_KINDS)}"
+            )
+        allowed = {
+            "placeholder": {"kind"},
+            "drop": {"kind"},
+            "mask": {"kind", "keep_last", "char"},
+            "hash": {"kind", "length"},
+        }[table["kind"]]
         extra = sorted(set(table) - allowed)
         if extra:
             raise ConfigError(f"{where}: '{extra[0]}' is not an option of {table['kind']}")
@@ -411,7 +426,7 @@ def render_config(
         f"host = {_toml_str(host)}",
         f"port = {port}",
         "max_body_bytes = 1048576   # larger bodies get 413 before they are read",
-        "max_batch = 100            # messages in one {\"messages\": [...]} body",
+        'max_batch = 100            # messages in one {"messages": [...]} body',
         "max_in_flight = 64         # ingest requests processed at once; more get 503",
         "request_timeout = 10.0     # seconds; a slower request gets 503 + Retry-After",
         "retry_after = 1            # seconds, sent in Retry-After with every 503",
@@ -455,6 +470,11 @@ def render_config(
         "# API tokens: only a keyed hash is kept; the tokens were printed once by init.",
     ]
     for t in tokens:
-        lines += ["", "[[auth.tokens]]", f"id = {_toml_str(t.id)}", f"role = {_toml_str(t.role)}",
-                  f"hash = {_toml_str(t.hash)}"]
+        lines += [
+            "",
+            "[[auth.tokens]]",
+            f"id = {_toml_str(t.id)}",
+            f"role = {_toml_str(t.role)}",
+            f"hash = {_toml_str(t.hash)}",
+        ]
     return "\n".join(lines) + "\n"

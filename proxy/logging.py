@@ -21,7 +21,7 @@ import re
 import sys
 import traceback
 from collections.abc import MutableMapping
-from typing import IO, Any
+from typing import IO, Any, TextIO, cast
 
 import structlog
 
@@ -32,19 +32,53 @@ STRIPPED = "[stripped]"
 SAFE_KEYS = frozenset(
     {
         # structlog's own
-        "event", "level", "timestamp", "logger",
+        "event",
+        "level",
+        "timestamp",
+        "logger",
         # request context
-        "request_id", "method", "route", "status", "duration_ms", "token_id", "role",
-        "content_type", "body_bytes",
+        "request_id",
+        "method",
+        "route",
+        "status",
+        "duration_ms",
+        "token_id",
+        "role",
+        "content_type",
+        "body_bytes",
         # ingest and storage: ids and counts, never content
-        "message_id", "conversation_id", "messages", "created", "replayed", "entity_count",
-        "purposes", "kind", "cause", "code", "field", "in_flight", "limit", "retry_after",
+        "message_id",
+        "conversation_id",
+        "messages",
+        "created",
+        "replayed",
+        "entity_count",
+        "purposes",
+        "kind",
+        "cause",
+        "code",
+        "field",
+        "in_flight",
+        "limit",
+        "retry_after",
         # outbox
-        "outbox_id", "attempts", "next_in_s", "upstream_status", "fetched",
+        "outbox_id",
+        "attempts",
+        "next_in_s",
+        "upstream_status",
+        "fetched",
         # lifecycle
-        "host", "port", "storage", "workers", "ner", "tenant", "version", "config",
+        "host",
+        "port",
+        "storage",
+        "workers",
+        "ner",
+        "tenant",
+        "version",
+        "config",
         # exceptions, reduced by this processor
-        "exc_type", "exc_where",
+        "exc_type",
+        "exc_where",
     }
 )
 
@@ -108,7 +142,7 @@ def configure_logging(level: str = "info", stream: IO[str] | None = None) -> Non
     structlog.configure(
         processors=[*_processors(), structlog.processors.JSONRenderer()],
         wrapper_class=structlog.make_filtering_bound_logger(lvl),
-        logger_factory=structlog.PrintLoggerFactory(out),
+        logger_factory=structlog.PrintLoggerFactory(cast(TextIO, out)),
         cache_logger_on_first_use=False,
     )
     handler = logging.StreamHandler(out)

@@ -123,20 +123,39 @@ class Metrics:
     """The service's registry; one per app (``app[METRICS]``)."""
 
     def __init__(self) -> None:
-        self.requests = Counter("chatwarden_http_requests_total", "HTTP requests by route, method and status.")
-        self.latency = Histogram("chatwarden_http_request_duration_seconds", "HTTP request latency by route.")
+        self.requests = Counter(
+            "chatwarden_http_requests_total", "HTTP requests by route, method and status."
+        )
+        self.latency = Histogram(
+            "chatwarden_http_request_duration_seconds", "HTTP request latency by route."
+        )
         self.in_flight = Gauge("chatwarden_in_flight_requests", "Ingest requests being processed.")
-        self.in_flight_messages = Gauge("chatwarden_in_flight_messages", "Messages being processed.")
-        self.rejected = Counter("chatwarden_rejected_total", "Requests refused by admission control.")
+        self.in_flight_messages = Gauge(
+            "chatwarden_in_flight_messages", "Messages being processed."
+        )
+        self.rejected = Counter(
+            "chatwarden_rejected_total", "Requests refused by admission control."
+        )
         self.failures = Counter("chatwarden_failures_total", "Fail-closed errors by kind.")
         self.messages = Counter("chatwarden_messages_total", "Ingested messages by outcome.")
         self.outbox = Counter("chatwarden_outbox_total", "Upstream deliveries by outcome.")
-        self.outbox_pending = Gauge("chatwarden_outbox_pending", "Outbox rows due at the last fetch.")
+        self.outbox_pending = Gauge(
+            "chatwarden_outbox_pending", "Outbox rows due at the last fetch."
+        )
 
     def render(self) -> str:
         parts: list[str] = []
-        for m in (self.requests, self.latency, self.in_flight, self.in_flight_messages,
-                  self.rejected, self.failures, self.messages, self.outbox, self.outbox_pending):
+        for m in (
+            self.requests,
+            self.latency,
+            self.in_flight,
+            self.in_flight_messages,
+            self.rejected,
+            self.failures,
+            self.messages,
+            self.outbox,
+            self.outbox_pending,
+        ):
             parts.extend(m.render())
         return "\n".join(parts) + "\n"
 

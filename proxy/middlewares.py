@@ -75,8 +75,13 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         metrics.requests.inc(route=route, method=request.method, status=str(status))
         metrics.latency.observe(elapsed, route=route)
         if request.path not in UNBOUNDED_PATHS:
-            log.info("request", method=request.method, route=route, status=status,
-                     duration_ms=round(elapsed * 1000, 2))
+            log.info(
+                "request",
+                method=request.method,
+                route=route,
+                status=status,
+                duration_ms=round(elapsed * 1000, 2),
+            )
         structlog.contextvars.clear_contextvars()
 
 
@@ -120,16 +125,27 @@ def error_response(exc: BaseException, retry_after: int) -> tuple[web.Response, 
         resp = _body(409, "conflict", str(exc))
     elif isinstance(exc, StorageUnavailable):
         kind = "storage"
-        resp = _body(503, "unavailable", "storage is unavailable; nothing was stored, retry later", kind=kind)
+        resp = _body(
+            503, "unavailable", "storage is unavailable; nothing was stored, retry later", kind=kind
+        )
     elif isinstance(exc, RedactError | BrokenProcessPool):
         kind = "detection"
-        resp = _body(503, "unavailable", "detection is unavailable; nothing was stored, retry later", kind=kind)
+        resp = _body(
+            503,
+            "unavailable",
+            "detection is unavailable; nothing was stored, retry later",
+            kind=kind,
+        )
     elif isinstance(exc, KeyringError | DecryptionError):
         kind = "keys"
-        resp = _body(503, "unavailable", "keys are unavailable; nothing was stored, retry later", kind=kind)
+        resp = _body(
+            503, "unavailable", "keys are unavailable; nothing was stored, retry later", kind=kind
+        )
     elif isinstance(exc, AuditUnavailable):
         kind = "audit"
-        resp = _body(503, "unavailable", "the audit trail is unavailable; nothing was returned", kind=kind)
+        resp = _body(
+            503, "unavailable", "the audit trail is unavailable; nothing was returned", kind=kind
+        )
     elif isinstance(exc, TimeoutError):
         kind = "timeout"
         resp = _body(503, "unavailable", "the request took too long; retry later", kind=kind)
@@ -144,8 +160,15 @@ def error_response(exc: BaseException, retry_after: int) -> tuple[web.Response, 
     return resp, kind
 
 
-_REASON_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-                 405: "method_not_allowed", 413: "body_too_large", 415: "unsupported_media_type"}
+_REASON_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,8 +226,9 @@ async def admission(request: web.Request, handler: Handler) -> web.StreamRespons
     metrics = request.app[METRICS]
     if gate.in_flight >= gate.limit:
         metrics.rejected.inc(reason="in_flight")
-        raise Overloaded("too many requests in flight; retry after the Retry-After delay",
-                         kind="overload")
+        raise Overloaded(
+            "too many requests in flight; retry after the Retry-After delay", kind="overload"
+        )
     gate.in_flight += 1
     metrics.in_flight.set(gate.in_flight)
     try:

@@ -39,9 +39,11 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def backoff(attempts: int, base: float, cap: float, rand: Callable[[], float] = random.random) -> float:
+def backoff(
+    attempts: int, base: float, cap: float, rand: Callable[[], float] = random.random
+) -> float:
     """Seconds before attempt ``attempts + 1`` (``attempts`` earlier tries failed)."""
-    return min(cap, base * (2 ** min(attempts, 30))) * (0.5 + 0.5 * rand())
+    return float(min(cap, base * (2 ** min(attempts, 30))) * (0.5 + 0.5 * rand()))
 
 
 @dataclass
@@ -134,8 +136,13 @@ class OutboxWorker:
         assert self.storage is not None
         await self.storage.outbox_retry(row.id, self.clock() + timedelta(seconds=delay), kind)
         self.metrics.outbox.inc(outcome=outcome)
-        log.info("upstream delivery failed", outbox_id=row.id, attempts=attempts, cause=kind,
-                 next_in_s=round(delay, 1))
+        log.info(
+            "upstream delivery failed",
+            outbox_id=row.id,
+            attempts=attempts,
+            cause=kind,
+            next_in_s=round(delay, 1),
+        )
 
 
 OUTBOX = web.AppKey("chatwarden.outbox", OutboxWorker)

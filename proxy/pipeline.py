@@ -88,7 +88,9 @@ def upstream_payload(rec: StoredMessage) -> bytes:
 
 async def open_original(sealer: Sealer, rec: StoredMessage) -> str:
     """The original text of a stored record (DecryptionError if shredded or tampered)."""
-    ctx = SealContext(rec.tenant, rec.conversation_id, rec.message_id, rec.region, rec.schema_version)
+    ctx = SealContext(
+        rec.tenant, rec.conversation_id, rec.message_id, rec.region, rec.schema_version
+    )
     return (await sealer.open(ctx, rec.sealed)).decode("utf-8")
 
 
@@ -161,9 +163,9 @@ class Ingestor:
                 yield
             finally:
                 for cid in set(cids):
-                    lock = self._locks.get(cid)
+                    held = self._locks.get(cid)
                     # Forget idle locks; a waiter still holds its reference.
-                    if lock is not None and not lock._waiters:  # type: ignore[attr-defined]
+                    if held is not None and not getattr(held, "_waiters", None):
                         self._locks.pop(cid, None)
 
     async def ingest(self, messages: Sequence[IngestMessage]) -> list[Outcome]:
@@ -221,7 +223,11 @@ class Ingestor:
                     m.text,
                     frozenset(s.type for s in r.spans),
                     m.conversation_id,
-                    {k: v for k, v in (("order_id", m.order_id), ("dispute_id", m.dispute_id)) if v},
+                    {
+                        k: v
+                        for k, v in (("order_id", m.order_id), ("dispute_id", m.dispute_id))
+                        if v
+                    },
                 )
                 for m, r in zip(msgs, redactions, strict=True)
             ]
@@ -259,7 +265,9 @@ class Ingestor:
             )
             records.append(rec)
             if self.upstream_url:
-                outbox.append(OutboxItem(tenant, m.message_id, self.upstream_url, upstream_payload(rec)))
+                outbox.append(
+                    OutboxItem(tenant, m.message_id, self.upstream_url, upstream_payload(rec))
+                )
         # 6. state (compare-and-set), then the one durable transaction
         for cid in cids:
             ok = await self.storage.put_conversation_state(
@@ -287,4 +295,4 @@ class Ingestor:
 
     @staticmethod
     def _encode_state(state: ConversationState) -> bytes:
-        return msgpack.packb({"v": STATE_FORMAT, "numbers": state.to_dict()})
+        return bytes(msgpack.packb({"v": STATE_FORMAT, "numbers": state.to_dict()}))

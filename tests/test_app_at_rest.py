@@ -3,7 +3,6 @@ redacted text, and every sealed original opens to exactly the posted text."""
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 from pathlib import Path
@@ -40,15 +39,17 @@ def _dev_messages() -> list[dict[str, Any]]:
     out = []
     for n, line in enumerate((EVAL / "dev.jsonl").read_text(encoding="utf-8").splitlines()):
         rec = json.loads(line)
-        out.append({
-            "message_id": rec["id"],
-            "conversation_id": rec.get("conversation_id") or f"solo-{n}",
-            "sender_id": rec.get("sender") or "buyer",
-            "sender_role": "seller" if rec.get("sender") == "seller" else "buyer",
-            "recipient_id": "peer",
-            "sent_at": f"2026-03-01T10:{n // 60 % 60:02d}:{n % 60:02d}Z",
-            "text": rec["text"],
-        })
+        out.append(
+            {
+                "message_id": rec["id"],
+                "conversation_id": rec.get("conversation_id") or f"solo-{n}",
+                "sender_id": rec.get("sender") or "buyer",
+                "sender_role": "seller" if rec.get("sender") == "seller" else "buyer",
+                "recipient_id": "peer",
+                "sent_at": f"2026-03-01T10:{n // 60 % 60:02d}:{n % 60:02d}Z",
+                "text": rec["text"],
+            }
+        )
     return out
 
 
@@ -56,8 +57,11 @@ async def test_dev_corpus_over_http_leaves_no_detected_value_on_disk(tmp_path: P
     """After ingesting dev.jsonl over HTTP (with upstream forwarding queued), no reported
     entity value is in any file the server wrote, and every original opens exactly."""
     log_file = tmp_path / "server.log"
-    env = make_env(tmp_path, upstream={"url": "http://127.0.0.1:9/never", "timeout": 0.1},
-                   server={"max_batch": 200})
+    env = make_env(
+        tmp_path,
+        upstream={"url": "http://127.0.0.1:9/never", "timeout": 0.1},
+        server={"max_batch": 200},
+    )
     messages = _dev_messages()
     values: set[str] = set()
     own: dict[str, set[str]] = {}  # conversation -> values detected in it
@@ -68,7 +72,9 @@ async def test_dev_corpus_over_http_leaves_no_detected_value_on_disk(tmp_path: P
             async with serve(env) as client:
                 for i in range(0, len(messages), 200):
                     chunk = messages[i : i + 200]
-                    resp = await client.post("/v1/messages", json={"messages": chunk}, headers=env.auth())
+                    resp = await client.post(
+                        "/v1/messages", json={"messages": chunk}, headers=env.auth()
+                    )
                     assert resp.status == 201, f"batch at {i}: {resp.status}"
                     for m, r in zip(chunk, (await resp.json())["results"], strict=True):
                         redacted.setdefault(m["conversation_id"], []).append(r["redacted"])
@@ -98,8 +104,12 @@ async def test_dev_corpus_over_http_leaves_no_detected_value_on_disk(tmp_path: P
     explained = {v for v in checked if any(v in t for ts in redacted.values() for t in ts)}
     assert {i for _, i in _leaks(checked - explained, on_disk_while_running)} == set()
     assert {i for _, i in _leaks(checked - explained, _files(tmp_path))} == set()
-    in_own = [cid for cid, vs in own.items() for v in vs
-              if len(v) >= MIN_VALUE_CHARS and any(v in t for t in redacted[cid])]
+    in_own = [
+        cid
+        for cid, vs in own.items()
+        for v in vs
+        if len(v) >= MIN_VALUE_CHARS and any(v in t for t in redacted[cid])
+    ]
     assert in_own == []
     assert mismatched == 0
     assert log_file.stat().st_size > 0

@@ -35,7 +35,8 @@ def _start(config: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
     out = open(log, "ab")  # noqa: SIM115 -- owned by the child for its life
     return subprocess.Popen(
         [str(CHATWARDEN), "serve", "--config", str(config), "--port", str(port)],
-        stdout=out, stderr=out,
+        stdout=out,
+        stderr=out,
     )
 
 
@@ -52,14 +53,21 @@ async def _wait_ready(session: aiohttp.ClientSession, base: str) -> None:
 
 
 def _batches() -> list[list[dict[str, Any]]]:
-    msgs = [message(i, conversation_id=f"c-{i % 50}", text=f"order {i} card 4111 1111 1111 1111")
-            for i in range(TOTAL)]
+    msgs = [
+        message(i, conversation_id=f"c-{i % 50}", text=f"order {i} card 4111 1111 1111 1111")
+        for i in range(TOTAL)
+    ]
     return [msgs[i : i + BATCH] for i in range(0, TOTAL, BATCH)]
 
 
-async def _load(session: aiohttp.ClientSession, base: str, token: str,
-                batches: list[list[dict[str, Any]]], acked: set[str],
-                halfway: asyncio.Event | None) -> dict[str, int]:
+async def _load(
+    session: aiohttp.ClientSession,
+    base: str,
+    token: str,
+    batches: list[list[dict[str, Any]]],
+    acked: set[str],
+    halfway: asyncio.Event | None,
+) -> dict[str, int]:
     """Post every batch (CLIENTS at a time); record acknowledged ids; status per id."""
     queue = list(batches)
     statuses: dict[str, int] = {}
@@ -68,13 +76,16 @@ async def _load(session: aiohttp.ClientSession, base: str, token: str,
         while queue:
             batch = queue.pop(0)
             try:
-                async with session.post(f"{base}/v1/messages", json={"messages": batch},
-                                        headers={"Authorization": f"Bearer {token}"}) as r:
+                async with session.post(
+                    f"{base}/v1/messages",
+                    json={"messages": batch},
+                    headers={"Authorization": f"Bearer {token}"},
+                ) as r:
                     await r.read()
                     if r.status in (200, 201):
                         acked.update(m["message_id"] for m in batch)
                         statuses.update({m["message_id"]: r.status for m in batch})
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 pass  # the server died under us: not acknowledged
             if halfway is not None and len(acked) >= TOTAL // 2:
                 halfway.set()
@@ -83,7 +94,9 @@ async def _load(session: aiohttp.ClientSession, base: str, token: str,
     return statuses
 
 
-async def test_sigkill_mid_load_loses_no_acknowledged_message_and_duplicates_none(tmp_path: Path) -> None:
+async def test_sigkill_mid_load_loses_no_acknowledged_message_and_duplicates_none(
+    tmp_path: Path,
+) -> None:
     """Acknowledged before the kill => stored after it; a full retry leaves 2,000 unique records."""
     created = init_dir(tmp_path / "cw", workers=0)
     cfg_path = created.config

@@ -26,7 +26,9 @@ async def test_readyz_is_ready_when_model_and_storage_are(tmp_path: Path) -> Non
 async def test_readyz_is_503_when_storage_is_down(tmp_path: Path) -> None:
     """/readyz answers 503 with Retry-After and names the failing check; /healthz stays 200."""
     holder: list[FlakyStorage] = []
-    async with serve(make_env(tmp_path), Overrides(audit=False, open_storage=flaky_opener(holder))) as client:
+    async with serve(
+        make_env(tmp_path), Overrides(audit=False, open_storage=flaky_opener(holder))
+    ) as client:
         holder[0].down = True
         ready = await client.get("/readyz")
         body = await ready.json()
@@ -37,7 +39,7 @@ async def test_readyz_is_503_when_storage_is_down(tmp_path: Path) -> None:
 
 
 async def test_metrics_count_requests_latency_and_failures(tmp_path: Path) -> None:
-    """/metrics exposes request counts by route/status, the latency histogram and failures by kind."""
+    """/metrics exposes request counts by route/status, latency histogram and failures by kind."""
     env = make_env(tmp_path)
     holder: list[FlakyStorage] = []
     async with serve(env, Overrides(audit=False, open_storage=flaky_opener(holder))) as client:
@@ -46,8 +48,12 @@ async def test_metrics_count_requests_latency_and_failures(tmp_path: Path) -> No
         await client.post("/v1/messages", json=message(2), headers=env.auth())
         holder[0].down = False
         text = await (await client.get("/metrics")).text()
-    assert 'chatwarden_http_requests_total{method="POST",route="/v1/messages",status="201"} 1' in text
-    assert 'chatwarden_http_requests_total{method="POST",route="/v1/messages",status="503"} 1' in text
+    assert (
+        'chatwarden_http_requests_total{method="POST",route="/v1/messages",status="201"} 1' in text
+    )
+    assert (
+        'chatwarden_http_requests_total{method="POST",route="/v1/messages",status="503"} 1' in text
+    )
     assert 'chatwarden_http_request_duration_seconds_count{route="/v1/messages"} 2' in text
     assert 'chatwarden_failures_total{kind="storage"} 1' in text
     assert "chatwarden_in_flight_requests 0" in text
@@ -75,3 +81,13 @@ async def test_request_id_is_echoed(tmp_path: Path) -> None:
     async with serve(make_env(tmp_path)) as client:
         resp = await client.get("/healthz", headers={"X-Request-ID": "abc-123"})
     assert resp.headers["X-Request-ID"] == "abc-123"
+
+
+async def test_audit_endpoints_are_composed_into_the_app(tmp_path: Path) -> None:
+    """With the audit trail on, /v1/audit answers the auditor and refuses other roles."""
+    env = make_env(tmp_path)
+    async with serve(env, Overrides(audit=True)) as client:
+        ok = await client.get("/v1/audit", headers=env.auth("auditor"))
+        wrong = await client.get("/v1/audit", headers=env.auth("ingest"))
+        anonymous = await client.get("/v1/audit")
+    assert (ok.status, wrong.status, anonymous.status) == (200, 403, 401)

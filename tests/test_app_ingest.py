@@ -148,8 +148,11 @@ async def test_new_purpose_retags_earlier_messages_of_the_conversation(env: Any)
 async def test_malformed_json_is_400(env: Any) -> None:
     """A body that is not JSON answers 400 malformed_body."""
     async with serve(env) as client:
-        resp = await client.post("/v1/messages", data=b'{"message_id": ',
-                                 headers={**env.auth(), "Content-Type": "application/json"})
+        resp = await client.post(
+            "/v1/messages",
+            data=b'{"message_id": ',
+            headers={**env.auth(), "Content-Type": "application/json"},
+        )
         body = await resp.json()
     assert resp.status == 400 and body["error"]["code"] == "malformed_body"
 
@@ -157,8 +160,11 @@ async def test_malformed_json_is_400(env: Any) -> None:
 async def test_malformed_msgpack_is_400(env: Any) -> None:
     """A body that is not msgpack answers 400 malformed_body."""
     async with serve(env) as client:
-        resp = await client.post("/v1/messages", data=b"\xc1\xff\x00",
-                                 headers={**env.auth(), "Content-Type": "application/msgpack"})
+        resp = await client.post(
+            "/v1/messages",
+            data=b"\xc1\xff\x00",
+            headers={**env.auth(), "Content-Type": "application/msgpack"},
+        )
         body = await resp.json()
     assert resp.status == 400 and body["error"]["code"] == "malformed_body"
 
@@ -173,8 +179,11 @@ async def test_json_that_is_not_an_object_is_400(env: Any) -> None:
 async def test_wrong_content_type_is_415(env: Any) -> None:
     """text/plain answers 415 and stores nothing."""
     async with serve(env) as client:
-        resp = await client.post("/v1/messages", data=json.dumps(message()),
-                                 headers={**env.auth(), "Content-Type": "text/plain"})
+        resp = await client.post(
+            "/v1/messages",
+            data=json.dumps(message()),
+            headers={**env.auth(), "Content-Type": "text/plain"},
+        )
         assert resp.status == 415
         assert await stored_count(client, env) == 0
 
@@ -213,8 +222,11 @@ async def test_chunked_body_over_the_limit_is_413(tmp_path: Path) -> None:
             yield b" " * 512
 
     async with serve(env) as client:
-        resp = await client.post("/v1/messages", data=chunks(),
-                                 headers={**env.auth(), "Content-Type": "application/json"})
+        resp = await client.post(
+            "/v1/messages",
+            data=chunks(),
+            headers={**env.auth(), "Content-Type": "application/json"},
+        )
     assert resp.status == 413
 
 
@@ -229,8 +241,9 @@ async def test_unknown_token_is_401(env: Any) -> None:
     """A token with a valid shape but a wrong secret answers 401."""
     forged = env.tokens["ingest"][:-4] + "AAAA"
     async with serve(env) as client:
-        resp = await client.post("/v1/messages", json=message(),
-                                 headers={"Authorization": f"Bearer {forged}"})
+        resp = await client.post(
+            "/v1/messages", json=message(), headers={"Authorization": f"Bearer {forged}"}
+        )
         assert resp.status == 401
         assert await stored_count(client, env) == 0
 
@@ -259,7 +272,10 @@ async def test_token_of_another_role_is_403(env: Any) -> None:
         (message(order_id=["x"]), "order_id"),  # wrong type of optional id
         ({"messages": []}, "messages"),  # empty batch
         ({"messages": "m"}, "messages"),  # batch not a list
-        ({"messages": [message(1), message(2, sender_id=None)]}, "messages[1].sender_id"),  # second bad
+        (
+            {"messages": [message(1), message(2, sender_id=None)]},
+            "messages[1].sender_id",
+        ),  # second bad
         ({"messages": [message(1), message(1)]}, "messages[1].message_id"),  # repeated id
         ({"messages": [message(i) for i in range(101)]}, "messages"),  # over max_batch
     ],
@@ -286,7 +302,7 @@ async def test_error_bodies_never_quote_the_text(env: Any) -> None:
 
 
 async def test_storage_down_is_503_and_retry_after_recovery_stores_once(env: Any) -> None:
-    """With storage down ingest answers 503 + Retry-After; the retry after recovery is stored once."""
+    """Storage down: 503 + Retry-After; the retry after recovery is stored exactly once."""
     holder: list[FlakyStorage] = []
     async with serve(env, Overrides(audit=False, open_storage=flaky_opener(holder))) as client:
         holder[0].down = True

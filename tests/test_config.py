@@ -45,14 +45,26 @@ def test_postgres_url_is_kept() -> None:
         ({"server": {"request_timeout": True}}, "[server] request_timeout"),  # bool is not a number
         ({"storage": {"url": "mysql://x"}}, "[storage] url"),  # unsupported backend
         ({"keys": {"regions": []}}, "[keys] regions"),  # no region
-        ({"keys": {"regions": ["eu"], "default_region": "us"}}, "[keys] default_region"),  # not listed
+        (
+            {"keys": {"regions": ["eu"], "default_region": "us"}},
+            "[keys] default_region",
+        ),  # not listed
         ({"redact": {"operators": {"CARD": "mask"}}}, "[redact.operators] CARD"),  # unknown type
         ({"redact": {"operators": {"IBAN": "blur"}}}, "[redact.operators] IBAN"),  # unknown kind
-        ({"redact": {"operators": {"IBAN": {"kind": "mask", "length": 3}}}}, "[redact.operators] IBAN"),  # option of another kind
+        (
+            {"redact": {"operators": {"IBAN": {"kind": "mask", "length": 3}}}},
+            "[redact.operators] IBAN",
+        ),  # option of another kind
         ({"redact": {"workers": -1}}, "[redact] workers"),  # negative workers
         ({"upstream": {"url": "ftp://x"}}, "[upstream] url"),  # not http
-        ({"auth": {"tokens": [{"id": "abcd", "role": "root", "hash": "x"}]}}, "role"),  # unknown role
-        ({"auth": {"tokens": [{"id": "abcd", "role": "admin", "hash": "cw_abcd_x"}]}}, "hash"),  # a raw token pasted
+        (
+            {"auth": {"tokens": [{"id": "abcd", "role": "root", "hash": "x"}]}},
+            "role",
+        ),  # unknown role
+        (
+            {"auth": {"tokens": [{"id": "abcd", "role": "admin", "hash": "cw_abcd_x"}]}},
+            "hash",
+        ),  # a raw token pasted
         ({"tenant": {"id": "a b"}}, "[tenant] id"),  # space in tenant
         ({"retention": {"purposes": {"risk_control": 0}}}, "[retention] purposes"),  # zero days
         ({"logging": {"level": "loud"}}, "[logging] level"),  # unknown level
@@ -76,7 +88,11 @@ def test_duplicate_token_ids_are_refused() -> None:
 def test_operator_shorthand_and_table_are_accepted() -> None:
     """An operator may be written as a kind string or as a table with options."""
     cfg = parse_config(
-        {"redact": {"operators": {"IBAN": "hash", "CREDIT_CARD": {"kind": "mask", "keep_last": 4}}}},
+        {
+            "redact": {
+                "operators": {"IBAN": "hash", "CREDIT_CARD": {"kind": "mask", "keep_last": 4}}
+            }
+        },
         base=BASE,
     )
     assert cfg.redact.operators["IBAN"] == {"kind": "hash"}
@@ -85,7 +101,9 @@ def test_operator_shorthand_and_table_are_accepted() -> None:
 
 def test_retention_takes_the_longest_purpose() -> None:
     """A message serving several purposes is kept as long as the longest needs."""
-    cfg = parse_config({"retention": {"default_days": 10, "purposes": {"a": 5, "b": 700}}}, base=BASE)
+    cfg = parse_config(
+        {"retention": {"default_days": 10, "purposes": {"a": 5, "b": 700}}}, base=BASE
+    )
     assert cfg.retention.days_for(frozenset({"a", "b"})) == 700
     assert cfg.retention.days_for(frozenset()) == 10
 

@@ -22,14 +22,18 @@ def _init(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, str]:
     return json.loads(out)
 
 
-def test_prints_one_token_per_role_as_one_json_object(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_prints_one_token_per_role_as_one_json_object(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """stdout is exactly one JSON object with a token for every built-in role."""
     tokens = _init(tmp_path, capsys)
     assert sorted(tokens) == sorted(ROLES)
     assert len(set(tokens.values())) == len(ROLES)
 
 
-def test_config_loads_and_stores_only_hashes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_config_loads_and_stores_only_hashes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The written config validates, and no token appears in it."""
     tokens = _init(tmp_path, capsys)
     text = (tmp_path / "cw" / "chatwarden.toml").read_text()
@@ -38,16 +42,22 @@ def test_config_loads_and_stores_only_hashes(tmp_path: Path, capsys: pytest.Capt
     assert not [r for r, t in tokens.items() if t in text or t.split("_")[-1] in text]
 
 
-def test_printed_tokens_authenticate_with_their_role(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_printed_tokens_authenticate_with_their_role(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Each printed token checks against the stored hashes and carries its role."""
     tokens = _init(tmp_path, capsys)
     cfg = load_config(tmp_path / "cw" / "chatwarden.toml")
     key = load_keyring(cfg.keys.file).hmac_key("token")
     auth = Authenticator(cfg.auth.tokens, lambda b: crypto.keyed_digest(key, b))
-    assert {role: auth.check(f"Bearer {t}").role for role, t in tokens.items()} == {r: r for r in ROLES}
+    assert {role: auth.check(f"Bearer {t}").role for role, t in tokens.items()} == {
+        r: r for r in ROLES
+    }
 
 
-def test_key_and_config_files_are_owner_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_key_and_config_files_are_owner_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """keys.json and chatwarden.toml have mode 0600."""
     _init(tmp_path, capsys)
     for name in ("keys.json", "chatwarden.toml"):
@@ -55,7 +65,9 @@ def test_key_and_config_files_are_owner_only(tmp_path: Path, capsys: pytest.Capt
         assert mode == 0o600, name
 
 
-def test_default_storage_is_sqlite_in_the_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_default_storage_is_sqlite_in_the_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Without --storage-url the database is a SQLite file next to the config."""
     _init(tmp_path, capsys)
     cfg = load_config(tmp_path / "cw" / "chatwarden.toml")
@@ -63,7 +75,9 @@ def test_default_storage_is_sqlite_in_the_directory(tmp_path: Path, capsys: pyte
     assert cfg.storage.url == "sqlite:///" + str(db).lstrip("/")
 
 
-def test_refuses_to_overwrite_an_existing_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_refuses_to_overwrite_an_existing_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A second init in the same directory fails with a clear error and keeps the files."""
     _init(tmp_path, capsys)
     before = (tmp_path / "cw" / "keys.json").read_bytes()

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import io
-import logging
 import json
+import logging
 from pathlib import Path
 
 import structlog
@@ -18,16 +18,30 @@ TOKEN = "cw_1a2b3c4d_" + "A" * 43
 
 def test_unknown_keys_are_stripped() -> None:
     """Keys outside the allow-list (text, value, token, key...) are replaced."""
-    out = strip_sensitive(None, "info", {"event": "x", "text": f"card {CARD}", "value": CARD,
-                                         "token": TOKEN, "key": b"\x01" * 32, "message_id": "m-1"})
+    out = strip_sensitive(
+        None,
+        "info",
+        {
+            "event": "x",
+            "text": f"card {CARD}",
+            "value": CARD,
+            "token": TOKEN,
+            "key": b"\x01" * 32,
+            "message_id": "m-1",
+        },
+    )
     assert out["text"] == out["value"] == out["token"] == out["key"] == STRIPPED
     assert out["message_id"] == "m-1"
 
 
 def test_event_strings_are_scrubbed() -> None:
     """Digit runs, e-mail addresses and bearer tokens formatted into the event are removed."""
-    out = strip_sensitive(None, "info", {"event": f"got {CARD} from a@b.example with Bearer {TOKEN}"})
-    assert CARD not in out["event"] and "a@b.example" not in out["event"] and TOKEN not in out["event"]
+    out = strip_sensitive(
+        None, "info", {"event": f"got {CARD} from a@b.example with Bearer {TOKEN}"}
+    )
+    assert (
+        CARD not in out["event"] and "a@b.example" not in out["event"] and TOKEN not in out["event"]
+    )
 
 
 def test_exceptions_keep_only_type_and_place() -> None:
@@ -56,7 +70,9 @@ async def test_serving_requests_logs_no_text_values_or_tokens(tmp_path: Path) ->
         async with serve(env) as client:
             await client.post("/v1/messages", json=message(), headers=env.auth())
             await client.post("/v1/messages", json=message(2, sent_at=CARD), headers=env.auth())
-            await client.post("/v1/messages", json=message(3), headers={"Authorization": f"Bearer {TOKEN}"})
+            await client.post(
+                "/v1/messages", json=message(3), headers={"Authorization": f"Bearer {TOKEN}"}
+            )
             get_logger().warning(f"oops {CARD}", text=CARD)
     finally:
         structlog.reset_defaults()

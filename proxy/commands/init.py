@@ -31,12 +31,19 @@ DB_NAME = "chatwarden.db"
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("init", help="create a config, keys and API tokens in a directory")
-    p.add_argument("dir", type=Path, help="directory for chatwarden.toml, keys.json and the database")
-    p.add_argument("--region", action="append", default=None,
-                   help="key region (repeatable; the first is the default region)")
+    p.add_argument(
+        "dir", type=Path, help="directory for chatwarden.toml, keys.json and the database"
+    )
+    p.add_argument(
+        "--region",
+        action="append",
+        default=None,
+        help="key region (repeatable; the first is the default region)",
+    )
     p.add_argument("--tenant", default="default", help="tenant id")
-    p.add_argument("--storage-url", default=None,
-                   help=f"storage URL (default: sqlite:{DB_NAME} in DIR)")
+    p.add_argument(
+        "--storage-url", default=None, help=f"storage URL (default: sqlite:{DB_NAME} in DIR)"
+    )
     p.add_argument("--workers", type=int, default=1, help="detection processes")
     p.set_defaults(func=run)
 
@@ -112,8 +119,13 @@ def run(args: argparse.Namespace) -> int:
     regions = tuple(dict.fromkeys(args.region or ["default"]))
     if args.workers < 0:
         raise UsageError("--workers must be 0 or more")
-    created = init_dir(args.dir, regions=regions, tenant=args.tenant,
-                       storage_url=args.storage_url, workers=args.workers)
+    created = init_dir(
+        args.dir,
+        regions=regions,
+        tenant=args.tenant,
+        storage_url=args.storage_url,
+        workers=args.workers,
+    )
     print(json.dumps(created.tokens))
     print(
         f"chatwarden: wrote {created.config} and {created.config.parent / KEYS_NAME}; the tokens "

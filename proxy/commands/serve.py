@@ -34,8 +34,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p = sub.add_parser("serve", help="run the proxy")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--config", type=Path, help="chatwarden.toml (made by chatwarden init)")
-    src.add_argument("--dev", action="store_true",
-                     help=f"development mode: config, keys and tokens in ./{DEV_DIR}/")
+    src.add_argument(
+        "--dev",
+        action="store_true",
+        help=f"development mode: config, keys and tokens in ./{DEV_DIR}/",
+    )
     p.add_argument("--host", default=None, help="address to bind (default: [server] host)")
     p.add_argument("--port", type=int, default=None, help="port (default: [server] port)")
     p.set_defaults(func=run)
@@ -75,9 +78,14 @@ def run(args: argparse.Namespace) -> int:
 
     app = create_app(config)
     get_logger("chatwarden").info(
-        "serving", host=server.host, port=server.port, workers=config.redact.workers,
-        ner=config.redact.ner, storage=config.storage.url.split(":", 1)[0],
+        "serving",
+        host=server.host,
+        port=server.port,
+        workers=config.redact.workers,
+        ner=config.redact.ner,
+        storage=config.storage.url.split(":", 1)[0],
     )
-    web.run_app(app, host=server.host, port=server.port, access_log=None, print=None,
-                shutdown_timeout=10.0)
+    web.run_app(
+        app, host=server.host, port=server.port, access_log=None, print=None, shutdown_timeout=10.0
+    )
     return 0

@@ -35,8 +35,9 @@ async def read_capped(request: web.Request, limit: int) -> bytes:
     """The body, refusing (413) as soon as it is known to exceed ``limit`` bytes."""
     declared = request.content_length
     if declared is not None and declared > limit:
-        raise BodyTooLarge(f"the body is over {limit} bytes ([server] max_body_bytes); "
-                           "split the batch")
+        raise BodyTooLarge(
+            f"the body is over {limit} bytes ([server] max_body_bytes); split the batch"
+        )
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -45,8 +46,9 @@ async def read_capped(request: web.Request, limit: int) -> bytes:
             break
         size += len(chunk)
         if size > limit:
-            raise BodyTooLarge(f"the body is over {limit} bytes ([server] max_body_bytes); "
-                               "split the batch")
+            raise BodyTooLarge(
+                f"the body is over {limit} bytes ([server] max_body_bytes); split the batch"
+            )
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -65,8 +67,13 @@ async def post_messages(request: web.Request) -> web.Response:
     created = sum(o.created for o in outcomes)
     metrics.messages.inc(created, outcome="created")
     metrics.messages.inc(len(outcomes) - created, outcome="replayed")
-    log.info("ingested", token_id=principal.token_id, messages=len(outcomes), created=created,
-             replayed=len(outcomes) - created)
+    log.info(
+        "ingested",
+        token_id=principal.token_id,
+        messages=len(outcomes),
+        created=created,
+        replayed=len(outcomes) - created,
+    )
     if is_batch:
         payload = b'{"results":[' + b",".join(o.body for o in outcomes) + b"]}"
     else:

@@ -55,7 +55,7 @@ class IngestMessage:
     lang: str | None = None
 
     def __repr__(self) -> str:  # never show the text
-        return f"IngestMessage(message_id={self.message_id!r}, conversation_id={self.conversation_id!r})"
+        return f"IngestMessage(message_id={self.message_id!r}, conv={self.conversation_id!r})"
 
 
 def media_type(header: str | None) -> str:
@@ -64,9 +64,7 @@ def media_type(header: str | None) -> str:
     if mt in ("application/x-msgpack", "application/vnd.msgpack"):
         mt = "application/msgpack"
     if mt not in CONTENT_TYPES:
-        raise UnsupportedMediaType(
-            "send Content-Type: application/json or application/msgpack"
-        )
+        raise UnsupportedMediaType("send Content-Type: application/json or application/msgpack")
     return mt
 
 
@@ -76,7 +74,9 @@ def decode_body(body: bytes, mt: str) -> Any:
         try:
             return json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-            raise MalformedBody("the body is not valid JSON (UTF-8); send one JSON object") from None
+            raise MalformedBody(
+                "the body is not valid JSON (UTF-8); send one JSON object"
+            ) from None
     try:
         return msgpack.unpackb(body, raw=False, strict_map_key=True, timestamp=0)
     except (ValueError, TypeError, msgpack.UnpackException, RecursionError):
@@ -101,8 +101,9 @@ def parse_messages(doc: Any, limits: Limits) -> tuple[list[IngestMessage], bool]
         seen: set[str] = set()
         for i, m in enumerate(out):
             if m.message_id in seen:
-                raise InvalidField("repeats an earlier message_id of this batch",
-                                   field=f"messages[{i}].message_id")
+                raise InvalidField(
+                    "repeats an earlier message_id of this batch", field=f"messages[{i}].message_id"
+                )
             seen.add(m.message_id)
         return out, True
     return [parse_message(doc, limits, "")], False
@@ -144,8 +145,10 @@ def parse_time(v: Any, field: str) -> datetime:
 def parse_message(m: Any, limits: Limits, prefix: str) -> IngestMessage:
     if not isinstance(m, dict):
         raise InvalidField("must be a message object", field=prefix.rstrip(".") or "body")
-    ids = {k: _ident(m, k, prefix, required=True)
-           for k in ("message_id", "conversation_id", "sender_id", "recipient_id")}
+    ids = {
+        k: _ident(m, k, prefix, required=True)
+        for k in ("message_id", "conversation_id", "sender_id", "recipient_id")
+    }
     role = m.get("sender_role")
     if role not in SENDER_ROLES:
         raise InvalidField("must be 'buyer' or 'seller'", field=prefix + "sender_role")
@@ -161,8 +164,9 @@ def parse_message(m: Any, limits: Limits, prefix: str) -> IngestMessage:
             field=prefix + "text",
         )
     if "\x00" in text or any(0xD800 <= ord(c) <= 0xDFFF for c in text):
-        raise InvalidField("holds a NUL or an unpaired surrogate; send valid Unicode text",
-                           field=prefix + "text")
+        raise InvalidField(
+            "holds a NUL or an unpaired surrogate; send valid Unicode text", field=prefix + "text"
+        )
     region = m.get("region")
     if region is None:
         region = limits.default_region

@@ -1,0 +1,47 @@
+"""The HTTP service on PostgreSQL (the real server at 127.0.0.1:5432, database ``test``):
+ingest, replay and concurrent duplicates behave as on SQLite. Never skipped."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from proxy.app import STORAGE
+from tests.app_testing import CARD, make_env, message, serve
+
+PG_BASE = os.environ.get("CHATWARDEN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture
+async def pg_env(tmp_path: Path) -> AsyncIterator[Any]:
+    schema = f"cw_app_{uuid.uuid4().hex[:10]}"
+    yield make_env(tmp_path, storage={"url": f"{PG_BASE}?schema={schema}"})
+    conn = await asyncpg.connect(PG_BASE)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()
+
+
+async def test_ingest_replay_and_concurrent_duplicates_on_postgres(pg_env: Any) -> None:
+    """On PostgreSQL: 201 then 200 with the same body, and 6 concurrent posts store one record."""
+    async with serve(pg_env) as client:
+        first = await client.post("/v1/messages", json=message(1), headers=pg_env.auth())
+        again = await client.post("/v1/messages", json=message(1), headers=pg_env.auth())
+        racing = await asyncio.gather(
+            *(client.post("/v1/messages", json=message(2), headers=pg_env.auth()) for _ in range(6))
+        )
+        page = await client.app[STORAGE].query_messages(pg_env.config.tenant, purpose=None)
+        body = await first.read()
+        assert (first.status, again.status) == (201, 200)
+        assert body == await again.read()
+        assert sorted(r.status for r in racing) == [200] * 5 + [201]
+    assert sorted(m.message_id for m in page.items) == ["m-1", "m-2"]
+    assert all(CARD not in m.redacted for m in page.items)
