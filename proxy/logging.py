@@ -25,7 +25,15 @@ from typing import IO, Any, TextIO, cast
 
 import structlog
 
-__all__ = ["SAFE_KEYS", "STRIPPED", "configure_logging", "get_logger", "scrub", "strip_sensitive"]
+__all__ = [
+    "SAFE_KEYS",
+    "STRIPPED",
+    "configure_logging",
+    "exception_fields",
+    "get_logger",
+    "scrub",
+    "strip_sensitive",
+]
 
 STRIPPED = "[stripped]"
 
@@ -100,6 +108,12 @@ def _where(exc: BaseException) -> str:
         return ""
     last = frames[-1]
     return f"{last.filename.rsplit('/', 1)[-1]}:{last.lineno}:{last.name}"
+
+
+def exception_fields(exc: BaseException) -> dict[str, str]:
+    """An exception as log fields: its type and where it was raised, never its message.
+    Use instead of ``exc_info`` where a renderer might print locals or messages."""
+    return {"exc_type": type(exc).__name__, "exc_where": _where(exc)}
 
 
 def strip_sensitive(

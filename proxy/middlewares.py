@@ -30,7 +30,7 @@ from proxy.audit.errors import AuditUnavailable
 from proxy.auth import Forbidden, Unauthorized
 from proxy.errors import DecryptionError, KeyringError, UsageError
 from proxy.handlers.errors import ApiError, Overloaded, Unavailable
-from proxy.logging import get_logger
+from proxy.logging import exception_fields, get_logger
 from proxy.metrics import METRICS
 from proxy.storage.errors import ConflictingRecord, StorageUnavailable
 from redact.errors import RedactError
@@ -200,7 +200,7 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         resp, kind = error_response(exc, retry_after)
         if kind is not None:
             request.app[METRICS].failures.inc(kind=kind)
-            log.warning("request failed", kind=kind, status=resp.status, exc_info=exc)
+            log.warning("request failed", kind=kind, status=resp.status, **exception_fields(exc))
         elif resp.status >= 400:
             log.info("request refused", status=resp.status, code=type(exc).__name__)
         return resp

@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 from aiohttp import web
 
-from proxy.logging import get_logger
+from proxy.logging import exception_fields, get_logger
 from proxy.metrics import Metrics
 from proxy.storage.base import OutboxRow, Storage
 from proxy.storage.errors import StorageUnavailable
@@ -82,7 +82,7 @@ class OutboxWorker:
             except Exception as exc:  # a bug must not stop delivery for good
                 failures += 1
                 self.metrics.failures.inc(kind="outbox")
-                log.warning("outbox worker error", exc_info=exc)
+                log.warning("outbox worker error", **exception_fields(exc))
                 await asyncio.sleep(backoff(failures, self.poll_interval, 30.0))
                 continue
             if n < self.batch:

@@ -37,6 +37,7 @@ import msgpack
 
 from policies.tagging import PurposeTagger, TagInput
 from proxy.config import RetentionConfig
+from proxy.handlers.errors import Unavailable
 from proxy.handlers.validation import IngestMessage
 from proxy.sealing import SealContext, Sealer
 from proxy.storage.base import OutboxItem, Storage, StoredMessage
@@ -217,21 +218,12 @@ class Ingestor:
             await asyncio.to_thread(self._restart_pool)
             raise
         # 4. purposes, conversation-scoped
-        tagged = self.tagger.tag_conversations(
-            [
-                TagInput(
-                    m.text,
-                    frozenset(s.type for s in r.spans),
-                    m.conversation_id,
-                    {
-                        k: v
-                        for k, v in (("order_id", m.order_id), ("dispute_id", m.dispute_id))
-                        if v
-                    },
-                )
-                for m, r in zip(msgs, redactions, strict=True)
-            ]
-        )
+        try:
+            tagged = self._tag(msgs, redactions)
+        except Exception:
+            raise Unavailable(
+                "purpose tagging failed; nothing was stored, retry later", kind="tagging"
+            ) from None
         conv_purposes: dict[str, frozenset[str]] = dict(known)
         for m, p in zip(msgs, tagged, strict=True):
             conv_purposes[m.conversation_id] = conv_purposes[m.conversation_id] | frozenset(p)
@@ -281,6 +273,25 @@ class Ingestor:
         if outbox and self.on_enqueue is not None:
             self.on_enqueue()
         return [Outcome(rec.response, created) for rec, created in stored]
+
+    def _tag(
+        self, msgs: Sequence[IngestMessage], redactions: Sequence[Redaction]
+    ) -> list[tuple[str, ...]]:
+        return self.tagger.tag_conversations(
+            [
+                TagInput(
+                    m.text,
+                    frozenset(s.type for s in r.spans),
+                    m.conversation_id,
+                    {
+                        k: v
+                        for k, v in (("order_id", m.order_id), ("dispute_id", m.dispute_id))
+                        if v
+                    },
+                )
+                for m, r in zip(msgs, redactions, strict=True)
+            ]
+        )
 
     def _restart_pool(self) -> None:
         self.redactor.close()

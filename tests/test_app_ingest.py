@@ -370,3 +370,19 @@ async def test_ner_redactor_redacts_a_name(tmp_path: Path) -> None:
         body = await (await post(client, env, message(text="Hello, my name is John Smith."))).json()
     assert "John Smith" not in body["redacted"]
     assert "PERSON" in {e["type"] for e in body["entities"]}
+
+
+class CrashingTagger:
+    """A tagger that always fails."""
+
+    def tag_conversations(self, messages: Any) -> list[tuple[str, ...]]:
+        raise RuntimeError("policy engine crashed (test fake)")
+
+
+async def test_tagging_failure_is_503_and_stores_nothing(env: Any) -> None:
+    """When purpose tagging fails the answer is 503 kind tagging and nothing is stored."""
+    async with serve(env, Overrides(audit=False, tagger=CrashingTagger())) as client:  # type: ignore[arg-type]
+        resp = await post(client, env, message())
+        assert resp.status == 503 and "Retry-After" in resp.headers
+        assert (await resp.json())["error"]["kind"] == "tagging"
+        assert await stored_count(client, env) == 0
