@@ -255,6 +255,8 @@ PHONE_NOT_FOUND = [
     ("order-after-call", "Call me later about order 48201937561028473612."),
     # a 10-digit tracking number
     ("tracking-10", "Tracking number 4820193756, ETA Friday."),
+    # a tracking number introduced by the carrier's name, with a phone word before it
+    ("carrier-after-call", "Call me. Shipped via DHL 4820193756 today."),
     # a tracking number with letters
     ("tracking-letters", "Shipped via EMS, tracking EA123456785CN."),
     # a compact 11-digit number named as a tracking number after it

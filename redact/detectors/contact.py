@@ -298,6 +298,7 @@ _PHONE_AFTER = re.compile(
 _BUSINESS_WORDS = re.compile(
     r"(?<![A-Za-z])(?:order|orders|po|p/o|purchase order|tracking|track|trace|waybill|awb|"
     r"b/l|bl|bill of lading|container|shipment|parcel|package|consignment|invoice|inv|"
+    r"shipped|dispatched|courier|carrier|dhl|fedex|ups|usps|ems|tnt|aramex|sf express|"
     r"receipt|quote|quotation|contract|ref|reference|case (?:no|number|id)|ticket|claim|"
     r"price|cost|total|amount|sum|qty|quantity|moq|weight|size|dimensions|volume|"
     r"capacity|eta|etd|date|deadline|"
@@ -326,7 +327,7 @@ _UNIT_AFTER = re.compile(
     re.IGNORECASE,
 )
 
-_CONTEXT_BEFORE = 40
+_CONTEXT_BEFORE = 56
 # How far a business word may stand before the number it introduces
 # ("Tracking number for your parcel is 4820193756").
 _BUSINESS_GAP = 32
