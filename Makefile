@@ -19,6 +19,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+	$(BIN)/python -m benchmarks run --quick
 
 lint: $(STAMP)
 	$(BIN)/ruff check redact proxy policies benchmarks tests
