@@ -45,7 +45,7 @@ from proxy.sealing import SealContext, Sealer
 from proxy.storage.base import Storage, StoredMessage
 from proxy.storage.errors import InvalidCursor, StorageUnavailable
 
-__all__ = ["MAX_PAGE", "POLICY_SERVICE", "PolicyService", "register"]
+__all__ = ["MAX_PAGE", "POLICY_SERVICE", "PolicyService", "register", "register_routes"]
 
 MAX_PAGE = 200
 DEFAULT_PAGE = 50
@@ -65,7 +65,7 @@ class PolicyService:
 
     policy: Policy
     storage: Storage
-    cases: CaseStore
+    cases: CaseStore | None  # None: this storage backend has no case store yet
     sealer: Sealer
     audit: AuditSink
     authenticate: Callable[[web.Request], Awaitable[Caller]]
@@ -79,7 +79,13 @@ POLICY_SERVICE = web.AppKey("chatwarden.policy_service", PolicyService)
 
 
 def register(app: web.Application, service: PolicyService) -> None:
+    """Install the endpoints with a ready service (tests, embedding)."""
     app[POLICY_SERVICE] = service
+    register_routes(app)
+
+
+def register_routes(app: web.Application) -> None:
+    """Install the endpoints; ``app[POLICY_SERVICE]`` is set before the app serves."""
     app.router.add_get("/v1/messages", get_messages)
     app.router.add_post("/v1/cases", post_case)
     app.router.add_get("/v1/cases/{case_id}", get_case)
@@ -143,6 +149,12 @@ def _ident(v: Any, name: str, *, required: bool = False) -> str | None:
     return v
 
 
+def _case_store(svc: PolicyService) -> CaseStore:
+    if svc.cases is None:
+        _fail(web.HTTPServiceUnavailable, "cases are not available on this storage backend")
+    return svc.cases
+
+
 async def _storage(coro: Awaitable[Any]) -> Any:
     try:
         return await coro
@@ -181,7 +193,7 @@ async def get_messages(request: web.Request) -> web.Response:
     case: Case | None = None
     ctx = NO_CASE
     if case_id is not None:
-        case = await _storage(svc.cases.get_case(svc.tenant, case_id))
+        case = await _storage(_case_store(svc).get_case(svc.tenant, case_id))
         if case is not None:
             ctx = case.context(caller.token_id, now)
     base: dict[str, Any] = {
@@ -391,13 +403,13 @@ async def post_case(request: web.Request) -> web.Response:
             conversation_ids=conversations,
         ),
     )
-    await _storage(svc.cases.create_case(case))
+    await _storage(_case_store(svc).create_case(case))
     return _json(case.to_json(), status=201)
 
 
 async def _load_case(svc: PolicyService, request: web.Request) -> Case:
     case_id = _ident(request.match_info["case_id"], "case_id", required=True) or ""
-    case: Case | None = await _storage(svc.cases.get_case(svc.tenant, case_id))
+    case: Case | None = await _storage(_case_store(svc).get_case(svc.tenant, case_id))
     if case is None:
         _fail(web.HTTPNotFound, "no such case")
     return case
@@ -439,7 +451,7 @@ async def approve_case(request: web.Request) -> web.Response:
         d = Decision(False, "the case expired before approval", "cases.expiry")
     if not d.allow:
         await _deny(svc, AuditEvent(kind="case.refuse", decision=AuditDecision.of(d), **ev), d)
-    conversations = await _storage(svc.cases.conversations_in_scope(case))
+    conversations = await _storage(_case_store(svc).conversations_in_scope(case))
     await _record(
         svc,
         AuditEvent(
@@ -451,18 +463,18 @@ async def approve_case(request: web.Request) -> web.Response:
         ),
     )
     if not await _storage(
-        svc.cases.set_status(
+        _case_store(svc).set_status(
             case, CaseStatus.APPROVED, expected=CaseStatus.PENDING, approved_by=caller.token_id
         )
     ):
         _fail(web.HTTPConflict, "another officer changed the case first; reload it")
-    await _storage(svc.cases.add_holds(case.tenant, case.case_id, conversations))
+    await _storage(_case_store(svc).add_holds(case.tenant, case.case_id, conversations))
     if case.purpose == "regulatory_request":
         for cid in conversations:
             await _storage(
                 svc.storage.add_conversation_purposes(case.tenant, cid, ["regulatory_request"])
             )
-    approved = await _storage(svc.cases.get_case(svc.tenant, case.case_id))
+    approved = await _storage(_case_store(svc).get_case(svc.tenant, case.case_id))
     return _json({**approved.to_json(), "held_conversations": len(conversations)})
 
 
@@ -483,9 +495,11 @@ async def close_case(request: web.Request) -> web.Response:
     if case.status not in (CaseStatus.PENDING, CaseStatus.APPROVED):
         _fail(web.HTTPConflict, f"the case is already {case.status.value}")
     await _record(svc, AuditEvent(kind="case.close", decision=AuditDecision.of(d), **ev))
-    if not await _storage(svc.cases.set_status(case, CaseStatus.CLOSED, expected=case.status)):
+    if not await _storage(
+        _case_store(svc).set_status(case, CaseStatus.CLOSED, expected=case.status)
+    ):
         _fail(web.HTTPConflict, "another officer changed the case first; reload it")
-    released = await _storage(svc.cases.release_holds(case.tenant, case.case_id))
+    released = await _storage(_case_store(svc).release_holds(case.tenant, case.case_id))
     return _json({"case_id": case.case_id, "status": "closed", "released_conversations": released})
 
 
@@ -500,7 +514,7 @@ async def post_erasure(request: web.Request) -> web.Response:
     subject = _ident(doc.get("subject_id"), "subject_id", required=True) or ""
     try:
         report = await erase_subject(
-            svc.cases,
+            _case_store(svc),
             svc.sealer,
             svc.audit,
             svc.tenant,

@@ -1,0 +1,185 @@
+"""Wiring the policy engine into ``chatwarden serve``.
+
+The app factory calls :func:`install` once, after the audit trail's context::
+
+    from proxy import policy_runtime
+    policy_runtime.install(app, config=config, ring=ring, auth=auth, clock=overrides.clock)
+
+It loads the policy *at creation*, so a malformed policy file stops ``serve`` before it
+listens, with ``FILE:LINE: problem; fix`` (never a partial policy). It registers the read,
+case and erasure endpoints (:mod:`proxy.policy_http`), and adds one cleanup context that
+opens the case store next to the message storage, builds the :class:`PolicyService` and
+runs retention periodically (``[policies] retention_interval`` seconds; 0 turns it off).
+
+``chatwarden.toml`` section (optional)::
+
+    [policies]
+    files = ["policies/default.toml", "policies/tagging.toml"]   # relative to this file
+    retention_interval = 3600
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import tomllib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from aiohttp import web
+
+from policies.errors import PolicyError
+from policies.loader import Policy, default_policy_files, load_policy
+from policies.views import hash_message
+from proxy import crypto
+from proxy.audit.errors import AuditUnavailable
+from proxy.audit.events import AuditEvent
+from proxy.cases import CaseStore, SQLiteCaseStore
+from proxy.errors import UsageError
+from proxy.policy_http import POLICY_SERVICE, PolicyService, register_routes
+from proxy.retention import run_retention
+
+__all__ = ["PolicySettings", "install", "load_service_policy", "load_settings", "open_case_store"]
+
+
+@dataclass(frozen=True, slots=True)
+class PolicySettings:
+    files: tuple[Path, ...]
+    retention_interval: float = 3600.0
+
+
+def load_settings(config_path: Path | None) -> PolicySettings:
+    """The ``[policies]`` section of the config file (defaults when absent)."""
+    if config_path is None:
+        return PolicySettings(default_policy_files())
+    try:
+        doc = tomllib.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        raise UsageError(
+            f"{config_path}: cannot read the config file; run chatwarden init"
+        ) from None
+    sec = doc.get("policies", {})
+    if not isinstance(sec, dict) or set(sec) - {"files", "retention_interval"}:
+        raise UsageError(f"{config_path}: [policies] takes only files and retention_interval")
+    files = sec.get("files")
+    if files is None:
+        paths = default_policy_files()
+    elif isinstance(files, list) and files and all(isinstance(f, str) for f in files):
+        paths = tuple((config_path.parent / f).resolve() for f in files)
+    else:
+        raise UsageError(f"{config_path}: [policies] files must be a non-empty list of paths")
+    interval = sec.get("retention_interval", 3600)
+    if not isinstance(interval, int | float) or isinstance(interval, bool) or interval < 0:
+        raise UsageError(f"{config_path}: [policies] retention_interval must be seconds, 0 or more")
+    return PolicySettings(paths, float(interval))
+
+
+def load_service_policy(settings: PolicySettings) -> Policy:
+    """The compiled policy, or a UsageError naming the file and line (serve stops)."""
+    try:
+        return load_policy(settings.files)
+    except PolicyError as exc:
+        raise UsageError(f"policy not loaded, service not started: {exc}") from None
+
+
+async def open_case_store(storage_url: str) -> CaseStore | None:
+    """The case store beside the message storage; None where none exists yet (PostgreSQL)."""
+    if urlparse(storage_url).scheme != "sqlite":
+        return None
+    from proxy.storage import sqlite_path
+
+    path = sqlite_path(storage_url)
+    if path == ":memory:":
+        return None  # another connection would see another, empty database
+    return await SQLiteCaseStore(path).open()
+
+
+class _TrailOf:
+    """The app's audit trail, looked up per event; with no trail every record fails closed."""
+
+    def __init__(self, app: web.Application) -> None:
+        self._app = app
+
+    async def record(self, event: AuditEvent) -> Any:
+        from proxy.audit.http import AUDIT_TRAIL
+
+        trail = self._app.get(AUDIT_TRAIL)
+        if trail is None:
+            raise AuditUnavailable("no audit trail is running; reads are refused", "unwritable")
+        return await trail.record(event)
+
+
+def view_hasher(ring: Any) -> Callable[[str, str], str]:
+    """Keyed hash of an entity value for views, under the keyring's ``view`` HMAC key."""
+    key = ring.hmac_key("view")
+
+    def h(entity_type: str, value: str) -> str:
+        digest: bytes = crypto.keyed_digest(key, hash_message(entity_type, value))
+        return digest.hex()[:16]
+
+    return h
+
+
+def install(
+    app: web.Application,
+    *,
+    config: Any,
+    ring: Any,
+    auth: Any,
+    clock: Callable[[], datetime],
+) -> Policy:
+    """Load the policy, register the endpoints and the service context (see above)."""
+    settings = load_settings(config.path)
+    policy = load_service_policy(settings)
+    register_routes(app)
+
+    async def authenticate(request: web.Request) -> Any:
+        return auth.authenticate(request)
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        from proxy.app import SEALER, STORAGE
+        from proxy.audit.runtime import subject_hasher
+
+        cases = await open_case_store(config.storage.url)
+        trail = _TrailOf(app)
+        svc = PolicyService(
+            policy=policy,
+            storage=app[STORAGE],
+            cases=cases,
+            sealer=app[SEALER],
+            audit=trail,
+            authenticate=authenticate,
+            view_hasher=view_hasher(ring),
+            subject_hasher=subject_hasher(ring),
+            tenant=config.tenant,
+            clock=clock,
+        )
+        app[POLICY_SERVICE] = svc
+        task = None
+        if cases is not None and settings.retention_interval > 0:
+            task = asyncio.create_task(_periodic(svc, cases, settings.retention_interval))
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            if cases is not None:
+                await cases.close()
+
+    app.cleanup_ctx.append(ctx)
+    return policy
+
+
+async def _periodic(svc: PolicyService, cases: CaseStore, interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        # A failed pass (audit or storage down) is retried at the next interval; nothing
+        # is destroyed without its audit record.
+        with contextlib.suppress(Exception):
+            await run_retention(cases, svc.sealer, svc.audit, svc.clock())
