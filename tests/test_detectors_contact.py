@@ -104,6 +104,10 @@ EMAIL_FOUND = [
     ("accented-local", "schreib an jörg.müller@example.de", "jörg.müller@example.de"),
     # Chinese text glued to both sides of the address
     ("cjk-around", "请发到nora88@example.cn谢谢", "nora88@example.cn"),
+    # spaces around every dot, in the local part too
+    ("spaced-dots-local", "mail: nora . berg @ example . com", "nora . berg @ example . com"),
+    # the sentence before a plain address stays outside it
+    ("sentence-before", "Thanks. nora@example.com", "nora@example.com"),
     # spaces around both the @ and the dot
     ("spaced-at-and-dot", "it is nora.berg @ example . com", "nora.berg @ example . com"),
 ]

@@ -97,7 +97,7 @@ _DOT_SPELLED = rf"(?:{_DOT_BRACKET}|{_DOT_BARE})"
 # joined by dots, and a known TLD. The groups tell which disguise was used.
 _EMAIL_SPELLED = re.compile(
     rf"(?<![{_LATIN}_.@])"
-    rf"(?P<local>{_LOCAL_WORD}(?:(?:{_DOT_SPELLED}|\.){_LOCAL_WORD}){{0,4}})"
+    rf"(?P<local>{_LOCAL_WORD}(?:(?:{_DOT_SPELLED}|\.| \. ){_LOCAL_WORD}){{0,4}})"
     rf"(?:(?P<atb>{_AT_BRACKET})|(?P<atw>{_AT_BARE})|(?P<atsym>\s?@\s?))"
     rf"(?P<domain>{_LABEL}(?:{_DOT_ANY}{_LABEL}){{0,3}})"
     rf"(?P<dot>{_DOT_ANY})"
@@ -183,7 +183,7 @@ class EmailDetector:
         if not _may_spell_email(lowered):
             return tuple(found)
         for m in _EMAIL_SPELLED.finditer(text):
-            if any(s.start <= m.start() < s.end for s in found):
+            if any(s.start < m.end() and m.start() < s.end for s in found):
                 continue
             plain_like = " " not in m.group(0) and m.group("dot") == "."
             if m.group("atsym") is not None and plain_like:
