@@ -40,7 +40,13 @@ class RedactConfig:
 
 def pattern_detectors() -> tuple[Detector, ...]:
     """Every pattern detector, cheapest and most certain first."""
-    return (*payment.detectors(), *gov_id.detectors(), *contact.detectors(), *names.detectors(), *address.detectors())
+    return (
+        *payment.detectors(),
+        *gov_id.detectors(),
+        *contact.detectors(),
+        *names.detectors(),
+        *address.detectors(),
+    )
 
 
 def build_engine(config: RedactConfig) -> Engine:

@@ -118,6 +118,34 @@ FOUND = [
     ("Please return to Nils and Fjordveien 21 in case of an issue.", "Nils and Fjordveien 21"),
     # Street without a number, only after a preposition
     ("these early shows on Copper Mill Road were loud", "Copper Mill Road"),
+    # Brazilian: spaced dashes separate district and state like commas do
+    (
+        "our address: Av. Atlântica, 2200 - Copacabana, Rio de Janeiro - RJ, 22041-001",
+        "Av. Atlântica, 2200 - Copacabana, Rio de Janeiro - RJ, 22041-001",
+    ),
+    # Hong Kong: flat, floor "12/F", block, street, district
+    (
+        "deliver to Flat 7, 12/F, Block C, 41 Harbour Road, Wan Chai",
+        "Flat 7, 12/F, Block C, 41 Harbour Road, Wan Chai",
+    ),
+    # Chinese address written in English: room, building, "No." number, road, district, postcode
+    (
+        "Our factory: Room 801, Building 3, No. 16 Hongli Road, Futian District, Shenzhen 518034",
+        "Room 801, Building 3, No. 16 Hongli Road, Futian District, Shenzhen 518034",
+    ),
+    # Taiwanese lane/section address without a postcode
+    (
+        "No. 9, Lane 120, Section 3, Minsheng Road, Taichung",
+        "No. 9, Lane 120, Section 3, Minsheng Road, Taichung",
+    ),
+    # Canadian abbreviated boulevard and postcode
+    ("ship to 400 Boul. Taché O, Gatineau, QC J9A 1L8", "400 Boul. Taché O, Gatineau, QC J9A 1L8"),
+    # Irish Eircode after a Dublin district number
+    ("my home: 3 Ivy Avenue, Dublin 6, D06 F2X4", "3 Ivy Avenue, Dublin 6, D06 F2X4"),
+    # German street starting with a capitalised particle, company before it left out
+    ("Lieferung an Becker GmbH, Am Kanal 7, 28217 Bremen", "Am Kanal 7, 28217 Bremen"),
+    # Shouted all-capitals chat: the trigger words stay out
+    ("PLEASE SHIP TO 40 MILL STREET, BATH BA1 1AA", "40 MILL STREET, BATH BA1 1AA"),
     # All-lower-case chat
     (
         "ship to 55 larch avenue suite 3, dunmore, ontario",
@@ -156,6 +184,12 @@ NOT_FOUND = [
     "Our address is on the invoice.",  # trigger without an address
     "Thanks, Shenzhen Lianfa Trading Co., Ltd.",  # company name
     "我们在深圳市有3个仓库，价格是100元",  # Chinese city in prose, no street
+    "Invoice No. 2024-001 for Section 5 of the contract.",  # "No." and "Section" in a document
+    "Building 5 of our factory has 200 workers.",  # a building number in prose
+    "Visit our stand at Messe Frankfurt, Hall 11, Stand 20.",  # trade-fair booth
+    "Model No. 5500 - 220V, 50Hz, CE and RoHS.",  # model number and a dash
+    "I AM IN THE OFFICE UNTIL 5 PM TODAY",  # all-capitals prose with a time
+    "Container No. MSKU 1234567, Seal No. 889900",  # shipping container and seal numbers
 ]
 
 

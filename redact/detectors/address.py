@@ -55,7 +55,7 @@ def _words(block: str) -> frozenset[str]:
 
 # Street types written *before* the name (rue Guyot, Via Roma, ul. Miła, Calle Mayor).
 STREET_PREFIX = _words(
-    """rue avenue av avda avenida boulevard bd bld blvd chemin impasse place allée allee quai
+    """rue avenue av avda avenida boulevard boul bd bld blvd chemin impasse place allée allee quai
     route cours passage square chaussée calle c/ carrer plaza plaça paseo passeig camino ronda
     rambla cañada travesía travesia callejón callejon glorieta carretera vía via viale piazza
     piazzale piazzetta corso vicolo strada largo contrada borgo incrocio rotonda stretto vial
@@ -107,7 +107,8 @@ _SUFFIX_WEAK_ENDINGS = tuple(sorted(_SUFFIX_WEAK, key=len, reverse=True))
 UNIT_WORDS = _words(
     """apt apartment suite ste flat unit room rm floor fl piso puerta appartamento piano
     interno scala esc escalera apto andar sala bloco bloc bâtiment batiment étage etage
-    wohnung whg boîte boite m lok lokal"""
+    wohnung whg boîte boite m lok lokal no building bldg block blk tower section sec plot
+    sector district"""
 )
 # Strong alone: an apartment or suite number is an address piece.
 UNIT_STRONG = _words("apt apartment suite ste apto appartamento")
@@ -123,7 +124,7 @@ PARTICLES = _words(
 # Never part of an address run: labels, currencies, units, months, weekdays.
 STOP_WORDS = _words(
     """attn c/o tel phone mobile mob fax desk office cell email e-mail website web iban swift bic
-    usd eur rmb cny gbp jpy aud cad chf hkd inr brl pcs kg units sets cartons am pm
+    usd eur rmb cny gbp jpy aud cad chf hkd inr brl pcs kg units sets cartons
     jan january feb february mar march apr april jun june jul july aug august sep sept
     september oct october nov november dec december
     monday tuesday wednesday thursday friday saturday sunday"""
@@ -136,6 +137,7 @@ LOWER_STOP = _words(
     so as also just only not no yes ok serves last next order invoice tracking price total
     qty number code"""
 )
+CLOCK_WORDS = _words("am pm")
 # Capitalised prose words that never start or continue an address ("The", "Please").
 CAP_STOP = _words(
     """the this that these those our my your we it he she they please thanks thank hello hi
@@ -144,7 +146,7 @@ CAP_STOP = _words(
 )
 # Abbreviations whose dot does not end a sentence.
 ABBREVIATIONS = _words(
-    """st str apt ave av avda rd dr blvd ln ct pl sq ste fl bldg hwy pkwy mt ft no nr ul al
+    """st str apt ave av avda rd dr blvd boul ln ct pl sq ste fl bldg hwy pkwy mt ft no nr ul al
     os u rkp c p o rr bp cp n s e w ne nw se sw apto int ext krt nám λ λεωφ jl esc whg"""
 )
 
@@ -155,14 +157,16 @@ _L = r"[^\W\d_]"  # a letter
 _UK_POSTCODE = r"[A-Z]{1,2}\d[A-Z\d]?[ ]?\d[A-Z]{2}"
 _CA_POSTCODE = r"[A-Z]\d[A-Z][ ]?\d[A-Z]\d"
 _NL_POSTCODE = r"\d{4}[A-Z]{2}"  # "2791BM"; the spaced form is a number and a word
+_IE_EIRCODE = r"(?:[AC-FHKNPRTV-Y]\d{2}|D6W)[ ]?[\dAC-FHKNPRTV-Y]{4}"
 _TOKEN = re.compile(
     rf"""
-    (?P<pc>(?<![\w-])(?:{_UK_POSTCODE}|{_CA_POSTCODE}|{_NL_POSTCODE})(?![\w-]))
+    (?P<pc>(?<![\w-])(?:{_UK_POSTCODE}|{_CA_POSTCODE}|{_NL_POSTCODE}|{_IE_EIRCODE})(?![\w-]))
    |(?P<po>(?<![\w.])[Pp]\.?[ ]?[Oo]\.(?=[ ]?[Bb]ox))
    |(?P<cs>(?<![\w/])[Cc]/(?=[ ]?{_L}))
    |(?P<nl>[ \t]*\n(?:[ \t>?]*\n)?[ \t>?]*)
+   |(?P<dash>(?<=[ \t])[-–—](?=[ \t]))
    |(?P<sp>[ \t]+)
-   |(?P<num>\d{{1,5}}(?:[A-Za-z]|st|nd|rd|th)(?![^\W_])|\d+(?:[-/.]\d+)*(?![^\W_]))
+   |(?P<num>\d{{1,5}}(?:[A-Za-z]|st|nd|rd|th|/F)(?![^\W_])|\d+(?:[-/.]\d+)*(?![^\W_]))
    |(?P<code>(?=[^\W_]*\d)(?=[^\W_]*[^\W\d_])[^\W_]+)
    |(?P<paren>\({_L}[^\W\d_∆]*(?:[ ]{_L}[^\W\d_∆]*){{0,2}}\))
    |(?P<word>(?:{_L}|∆)+(?:['’\-](?:{_L}|∆)+)*(?:['’](?=[ \t,]))?)
@@ -178,6 +182,7 @@ _TOKEN = re.compile(
 NUM, WORD, COMMA, SP, NL, DOT, PAREN, HASH, PC, OTHER = range(10)
 _KIND = {
     "code": OTHER,
+    "dash": COMMA,  # "Av. Paulista, 1578 - Bela Vista - SP"
     "pc": PC,
     "po": WORD,
     "cs": WORD,
@@ -423,6 +428,8 @@ def _compatible(toks: list[_Tok], lower_text: bool) -> list[bool]:
 def _word_ok(toks: list[_Tok], i: int, lower_text: bool) -> bool:
     t = toks[i]
     if t.low in STOP_WORDS:
+        return False
+    if t.low in CLOCK_WORDS and t.text != t.text.title():  # "10 AM", not "Am Hafen 3"
         return False
     if t.wclass != W_PLAIN:
         return True
@@ -726,7 +733,8 @@ def _corner_tail(toks: list[_Tok], after: int, lower_text: bool) -> int:
 
 
 def _latin_addresses(text: str) -> list[tuple[int, int]]:
-    lower_text = not any(ch.isupper() for ch in text)
+    # one-case text (all lower or all upper): capitals say nothing, prose words decide
+    lower_text = not any(ch.isupper() for ch in text) or not any(ch.islower() for ch in text)
     toks = tokenize(text, lower_text)
     ok = _compatible(toks, lower_text)
     found: list[tuple[int, int]] = []
