@@ -474,6 +474,13 @@ DISGUISED = [
     ("arabic-indic-phone", "phone ٠١٦١ ٤٩٦ ٠٠٠٠", "٠١٦١ ٤٩٦ ٠٠٠٠", "PHONE"),
     # a full-width @ sign and full stop
     ("fullwidth-email", "mail nora.berg＠example．com", "nora.berg＠example．com", "EMAIL"),
+    # a handle typed in full-width letters after a full-width messenger label
+    (
+        "fullwidth-handle",
+        "ＷｅＣｈａｔ ＩＤ：ｃｈｅｎ＿ｗｅｉ７７",
+        "ｃｈｅｎ＿ｗｅｉ７７",
+        "MESSENGER_HANDLE",
+    ),
     # a zero-width space inside an address
     ("zerowidth-email", "mail nora.be\u200brg@example.com", "nora.be\u200brg@example.com", "EMAIL"),
 ]
@@ -483,7 +490,7 @@ DISGUISED = [
 def test_disguised_values_are_covered(
     pattern_redactor: Redactor, row: str, text: str, value: str, kind: str
 ) -> None:
-    """A disguised phone or address is covered whole, in original offsets, with its type."""
+    """A disguised phone, address or handle is covered whole, in original offsets, with its type."""
     start = text.index(value)
     end = start + len(value)
     [spans] = pattern_redactor.analyze([text])
