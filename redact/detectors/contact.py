@@ -15,18 +15,25 @@ to a space) and return spans in that text.
 
   - international form (``+34 941 757 667``, ``0049 ...``): accepted on its own;
   - national forms whose grouping only phones use (``(212) 555-0142``,
-    ``0161 496 0000``, ``04 72 10 20 30``, ``(11) 98765-4321``, ``139 1234 5678``):
+    ``0161 496 0000``, ``04 72 10 20 30``, ``(11) 98765-4321``, ``139 1234 5678``,
+    ``13912345678``):
     accepted on their own when libphonenumber finds them possible in a region that
     writes numbers that way;
-  - anything else (a bare ``02071234567``, ``496 0000``) only next to a phone context
-    word in one of several languages ("call", "tel", "WhatsApp", "电话", "celular"...).
+  - anything else (a bare ``02071234567``, ``496 0000``, a country code without "+")
+    only next to a phone context word in one of several languages ("call", "tel",
+    "WhatsApp", "电话", "celular"...), a context word after it ("... office", "is my
+    mobile") or an e-mail address beside it;
+  - numbers spelled out digit by digit ("zero one six ...", "cero seis ...",
+    "一三九...") and WhatsApp click-to-chat links.
 
-  Business numbers are vetoed: a candidate whose *nearest* preceding keyword is a
-  business one (order, tracking, invoice, HS code, account, card...), dates, HS codes,
-  IP addresses, prices, quantities, SSN/CPF/CNPJ shapes and national numbers longer
-  than any national phone number (order ids, card numbers).
+  Business numbers are vetoed: a candidate introduced by a business word (order,
+  tracking, carrier, invoice, HS code, account, card, price...) that stands nearer than
+  any phone word, dates, HS codes, IP addresses, prices, quantities, SSN/CPF/CNPJ
+  shapes, the digit blocks of an IBAN, and national numbers longer than any national
+  phone number (order ids, card numbers).
 * :class:`MessengerHandleDetector` finds handles only after a messenger name
-  ("WeChat ID: li_anna88", "Telegram @anna_li", "Skype live:anna.li", "微信号 ...").
+  ("WeChat ID: li_anna88", "Telegram @anna_li", "Skype live:anna.li", "微信号 ...") or
+  in a profile link (``t.me/...``).
 
 Scores: e-mail 0.95; a phone libphonenumber validates 0.85; a phone or handle admitted
 by context or shape alone 0.7.
