@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from proxy.errors import ChatwardenError
 
 # Subcommand modules, in the order ``--help`` lists them.
-COMMANDS = ("init", "serve", "redact", "audit", "keys", "policy")
+COMMANDS = ("init", "serve", "redact", "audit", "keys", "policy", "retention")
 
 
 def build_parser() -> argparse.ArgumentParser:
