@@ -55,9 +55,14 @@ def signer_of(ring: Any) -> Signer:
 
 
 def trail_context(
-    settings: AuditSettings, ring: Any
+    settings: AuditSettings,
+    ring: Any,
+    *,
+    scrub: Callable[[str], str] | None = None,
 ) -> Callable[[web.Application], AsyncIterator[None]]:
-    """A cleanup_ctx generator that owns the audit store and trail for the app's life."""
+    """A cleanup_ctx generator that owns the audit store and trail for the app's life.
+    ``scrub`` redacts the reader's free-text justification before it is stored (pass
+    the redactor's pattern pass); without it the justification is stored as given."""
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         if settings.store_url is None:
@@ -70,6 +75,7 @@ def trail_context(
             timeout=settings.timeout,
             policy=settings.policy,
             max_pending=settings.max_pending,
+            scrub=scrub,
         )
         app[AUDIT_TRAIL] = trail
         task = None
