@@ -190,6 +190,12 @@ PHONE_FOUND = [
     ("cn-compact", "OK 13912345678", "13912345678"),
     # China mobile with Chinese context and a full-width colon
     ("cn-context-zh", "电话：13912345678", "13912345678"),
+    # Chinese text written straight against a grouped mobile number
+    ("cn-glued-zh", "我的手机是138 0013 8000，谢谢", "138 0013 8000"),
+    # a Chinese landline with its extension after 转
+    ("cn-landline-ext", "请拨打0755-88886666转802", "0755-88886666转802"),
+    # German "rufen ... an", a business word only in the next sentence
+    ("de-rufen", "Bitte rufen Sie mich an: 0171 2345678. Rechnung folgt.", "0171 2345678"),
     # Germany with context "Telefon"
     ("de-context", "Telefon: 030 12345678", "030 12345678"),
     # Germany mobile with "Handy"

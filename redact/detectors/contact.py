@@ -236,12 +236,15 @@ _TRUNK_ZERO_REGIONS: tuple[str, ...] = (
 # mandatory between plain groups, so a long digit run has exactly one parse.
 _TOKEN = r"(?:\(\+?\d{1,5}\)|\d++)"
 _JOIN = r"(?: ?[-./] ?| {1,2}|(?<=\))|(?=\())"
-_EXT = r"(?: ?(?:x|ext\.?|extn\.?|extension|doorkiesnummer|durchwahl|poste) ?\d{1,6})"
+_EXT = r"(?: ?(?:x|ext\.?|extn\.?|extension|doorkiesnummer|durchwahl|poste|转|分机) ?\d{1,6})"
+# Boundaries are Latin letters and digits, not \w: Chinese or Thai text is written
+# straight against a number ("手机是13912345678").
+_WORDISH = r"A-Za-z0-9_\u00C0-\u024F"
 _PHONE_CANDIDATE = re.compile(
-    r"(?<![\w@#/+\-])(?<!\d[.,])(?<!\d )"
+    rf"(?<![{_WORDISH}@#/+\-])(?<!\d[.,])(?<!\d )"
     rf"(?P<main>(?:\+ ?)?{_TOKEN}(?:{_JOIN}{_TOKEN}){{0,16}})"
     rf"(?P<ext>{_EXT})?"
-    r"(?![\w@]|[.,\-/]\d| {1,2}\d)",
+    rf"(?![{_WORDISH}@]|[.,\-/]\d| {{1,2}}\d)",
     re.IGNORECASE,
 )
 _DIGIT = re.compile(r"\d")
@@ -284,14 +287,14 @@ _PHONE_WORDS = (
     r"telefone|fone|celular|ligue|ligar|liga|contato|contacto|tel[eé]fono|m[oó]vil|"
     r"llam\w*|whats|"
     # German, Dutch
-    r"telefon\w*|handy|mobil\w*|rufnummer|anruf\w*|erreichbar|telefoon\w*|mobiel|"
+    r"telefon\w*|handy|mobil\w*|ruf\w*|anruf\w*|erreichbar|telefoon\w*|mobiel|"
     r"bel|bellen|"
     # French, Italian
     r"t[eé]l[eé]phone|t[eé]l|portable|appel\w*|joindre|cellulare|chiama\w*|telefono|"
     # Turkish, Russian, Indonesian, Vietnamese
     r"telefonu|телефон\w*|тел|моб\w*|звоните|telp|no hp|nomor hp|sđt|đi[eệ]n tho[aạ]i|"
     # Chinese, Japanese, Korean, Arabic, Thai
-    r"电话|電話|手机|手機|联系|聯繫|联络|致电|打给|微信|携帯|전화|핸드폰|휴대폰|연락처|"
+    r"电话|電話|手机|手機|联系|聯繫|联络|致电|打给|拨打|来电|座机|固话|微信|携帯|전화|핸드폰|휴대폰|연락처|"
     r"هاتف|جوال|موبايل|โทร"
 )
 _PHONE_BEFORE = re.compile(rf"(?<![A-Za-z])(?:{_PHONE_WORDS})(?![A-Za-z])", re.IGNORECASE)
@@ -471,8 +474,9 @@ def classify_phone(main: str, text: str, start: int, end: int) -> PhoneVerdict:
         valid, _ = _valid_in(main, PHONE_REGIONS)
         return PhoneVerdict(True, PHONE_VALID_SCORE if valid else CONTEXT_SCORE)
 
-    # No context: only shapes that phones alone use, and no business word right after.
-    if _BUSINESS_WORDS.search(text, end, min(len(text), end + _CONTEXT_AFTER + 10)):
+    # No context: only shapes that phones alone use, and no business word right after
+    # in the same clause ("13912345678 is the tracking no.").
+    if _business_after(text, end):
         return _REJECT
     if _NANP_SHAPE.fullmatch(main):
         valid, possible = _valid_in(main, ("US", "CA"))
@@ -493,6 +497,12 @@ def classify_phone(main: str, text: str, start: int, end: int) -> PhoneVerdict:
         if possible:
             return PhoneVerdict(True, CONTEXT_SCORE)
     return _REJECT
+
+
+def _business_after(text: str, end: int) -> bool:
+    hi = min(len(text), end + _CONTEXT_AFTER + 10)
+    m = _BUSINESS_WORDS.search(text, end, hi)
+    return m is not None and _CLAUSE_BREAK.search(text, end, m.start()) is None
 
 
 # The tail of an IBAN printed in blocks ("NL91 ABNA 0417 ..."): its digit blocks are
