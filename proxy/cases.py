@@ -111,9 +111,13 @@ def _iso(t: datetime) -> str:
 
 @dataclass(frozen=True, slots=True)
 class ExpiredMessage:
+    """A message whose stored ``retention_until`` passed, with what retention is judged on."""
+
     tenant: str
     conversation_id: str
     message_id: str
+    ingested_at: datetime
+    purposes: frozenset[str]
 
 
 class CaseStore(Protocol):
@@ -417,13 +421,22 @@ class SQLiteCaseStore:
     async def expired_messages(self, now: datetime, limit: int) -> list[ExpiredMessage]:
         rows = await self._run(
             lambda c: c.execute(
-                "SELECT tenant, conversation_id, message_id FROM messages"
+                "SELECT tenant, conversation_id, message_id, ingested_at, purposes FROM messages"
                 " WHERE retention_until IS NOT NULL AND retention_until<=?"
                 " ORDER BY retention_until, seq LIMIT ?",
                 (to_us(now), limit),
             ).fetchall()
         )
-        return [ExpiredMessage(*r) for r in rows]
+        return [
+            ExpiredMessage(
+                t,
+                c,
+                m,
+                _EPOCH + timedelta(microseconds=at),
+                frozenset(p for p in ps.split(",") if p),
+            )
+            for t, c, m, at, ps in rows
+        ]
 
     async def delete_messages(self, tenant: str, message_ids: Sequence[str]) -> int:
         ids = list(message_ids)

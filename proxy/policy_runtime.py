@@ -182,4 +182,6 @@ async def _periodic(svc: PolicyService, cases: CaseStore, interval: float) -> No
         # A failed pass (audit or storage down) is retried at the next interval; nothing
         # is destroyed without its audit record.
         with contextlib.suppress(Exception):
-            await run_retention(cases, svc.sealer, svc.audit, svc.clock())
+            await run_retention(
+                cases, svc.sealer, svc.audit, svc.clock(), retention_days=svc.policy.retention_days
+            )

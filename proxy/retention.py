@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from proxy.audit.events import Actor, AuditEvent, Decision
@@ -102,8 +102,13 @@ async def run_retention(
     *,
     actor: Actor = SYSTEM,
     batch: int = 1000,
+    retention_days: Callable[[frozenset[str]], int] | None = None,
 ) -> RetentionReport:
-    """One retention pass (see the module docstring)."""
+    """One retention pass (see the module docstring).
+
+    ``retention_days`` (the policy's :meth:`~policies.loader.Policy.retention_days`)
+    re-judges each due message on its *current* purposes: a message stored before its
+    conversation was tagged for a longer purpose is kept for that purpose's term."""
     expired_cases = await expire_cases(cases, audit, now)
     deleted = kept = shredded = 0
     seen_held: set[tuple[str, str, str]] = set()
@@ -115,6 +120,17 @@ async def run_retention(
         ]
         if not due:
             break
+        if retention_days is not None:
+            young = [
+                m for m in due if m.ingested_at + timedelta(days=retention_days(m.purposes)) > now
+            ]
+            seen_held |= {(m.tenant, m.conversation_id, m.message_id) for m in young}
+            kept_young = {id(m) for m in young}
+            due = [m for m in due if id(m) not in kept_young]
+            if not due:
+                if young:
+                    continue
+                break
         by_conv: dict[tuple[str, str], list[str]] = {}
         for m in due:
             by_conv.setdefault((m.tenant, m.conversation_id), []).append(m.message_id)

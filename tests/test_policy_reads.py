@@ -336,3 +336,18 @@ async def test_erasure_needs_the_admin_action(world: World) -> None:
     """A compliance officer may not erase; the refusal is recorded."""
     status, _ = await world.post("alice:compliance_officer", "/v1/erasures", {"subject_id": "s1"})
     assert status == 403 and world.audit.events[-1].kind == "erasure"
+
+
+async def test_retention_judges_current_purposes(world: World) -> None:
+    """A message past its stored term whose conversation now serves a longer purpose is kept."""
+    kept = await world.put("m1", "c1", "s1", f"acct {IBAN}", IBAN, "IBAN", DISPUTE)
+    policy = load_default_policy()
+    report = await run_retention(
+        world.cases,
+        world.sealer,
+        world.audit,
+        T0 + timedelta(days=45),
+        retention_days=policy.retention_days,
+    )
+    assert report.messages_deleted == 0
+    assert await world.sealer.open(SealContext("default", "c1", "m1", "default"), kept.sealed)

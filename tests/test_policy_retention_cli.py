@@ -21,7 +21,7 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 async def _seed(config_path: Path) -> bytes:
-    """Store one sealed message whose retention ends 30 days after T0; return its blob."""
+    """Store one sealed, untagged message (stored term 30 days, policy term 180)."""
     config = load_config(config_path)
     storage = await open_storage(config.storage.url)
     try:
@@ -66,7 +66,7 @@ def test_run_before_expiry_keeps_and_after_destroys(
     assert main(["retention", "run", "--config", str(cfg), "--now", "2026-01-15T00:00:00Z"]) == 0
     assert json.loads(capsys.readouterr().out)["messages_deleted"] == 0
     assert asyncio.run(_opens(cfg, sealed))
-    assert main(["retention", "run", "--config", str(cfg), "--now", "2026-03-01T00:00:00Z"]) == 0
+    assert main(["retention", "run", "--config", str(cfg), "--now", "2026-08-01T00:00:00Z"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert (report["messages_deleted"], report["conversations_shredded"]) == (1, 1)
     assert not asyncio.run(_opens(cfg, sealed))

@@ -62,7 +62,7 @@ async def _run(config_path: Path, now: datetime) -> dict[str, int]:
     from proxy.storage import open_storage
 
     config = load_config(config_path)
-    load_service_policy(load_settings(config.path))  # a bad policy file stops the run too
+    policy = load_service_policy(load_settings(config.path))  # a bad file stops the run too
     ring = load_keyring(config.keys.file)
     storage = await open_storage(config.storage.url)
     try:
@@ -77,7 +77,9 @@ async def _run(config_path: Path, now: datetime) -> dict[str, int]:
             trail = AuditTrail(
                 store, signer_of(ring), timeout=settings.timeout, policy=settings.policy
             )
-            report = await run_retention(cases, Sealer(ring, storage), trail, now)
+            report = await run_retention(
+                cases, Sealer(ring, storage), trail, now, retention_days=policy.retention_days
+            )
         finally:
             await store.close()
             await cases.close()
