@@ -14,8 +14,9 @@ Per request (:meth:`Ingestor.ingest`):
    the conversation already has. Storage widens the conversation (re-tagging its earlier
    messages) in the same transaction as the put.
 5. **Seal** each original (UTF-8 text) with the :class:`Sealer`.
-6. **Save** placeholder state (compare-and-set; a lost race with another replica redoes
-   steps 2-5 for that request), then **put** records (+ outbox rows) in one transaction.
+6. **Save** placeholder state when new numbers were given (compare-and-set; a lost race
+   with another replica redoes steps 2-5 for that request), then **put** records (+
+   outbox rows) in one transaction.
 
 Any failure before the put leaves nothing stored: detection, tagging, keys and storage
 errors propagate and the error middleware answers 503 (fail closed). The original text
@@ -42,6 +43,7 @@ from proxy.handlers.validation import IngestMessage
 from proxy.sealing import SealContext, Sealer
 from proxy.storage.base import OutboxItem, Storage, StoredMessage
 from redact import ConversationState, Message, Redaction, Redactor
+from redact.engine import WINDOW_CHARS
 
 __all__ = ["Ingestor", "Outcome", "open_original", "response_body"]
 
@@ -112,7 +114,8 @@ class _Window:
     def put(self, cid: str, text: str) -> None:
         if self._size <= 0:
             return
-        self._last[cid] = text
+        # Only the tail can continue into the next message: keep no more than that.
+        self._last[cid] = text[-2 * WINDOW_CHARS :]
         self._last.move_to_end(cid)
         while len(self._last) > self._size:
             self._last.popitem(last=False)
@@ -205,6 +208,7 @@ class Ingestor:
             versions[cid] = st.version if st is not None else 0
             states[cid] = self._decode_state(st.data if st is not None else None)
             known[cid] = await self.storage.conversation_purposes(tenant, cid)
+        before = {cid: states[cid].to_dict() for cid in cids}
         previous = {cid: t for cid in cids if (t := self._window.get(cid)) is not None}
         # 3. redact (seq = order in the request)
         batch = [
@@ -219,7 +223,8 @@ class Ingestor:
             raise
         # 4. purposes, conversation-scoped
         try:
-            tagged = self._tag(msgs, redactions)
+            # Rule matching is pure CPU: a thread keeps the event loop answering meanwhile.
+            tagged = await asyncio.to_thread(self._tag, msgs, redactions)
         except Exception:
             raise Unavailable(
                 "purpose tagging failed; nothing was stored, retry later", kind="tagging"
@@ -262,6 +267,8 @@ class Ingestor:
                 )
         # 6. state (compare-and-set), then the one durable transaction
         for cid in cids:
+            if states[cid].to_dict() == before[cid]:
+                continue  # no new placeholder numbers: nothing to save (and no race to lose)
             ok = await self.storage.put_conversation_state(
                 tenant, cid, self._encode_state(states[cid]), expected_version=versions[cid]
             )

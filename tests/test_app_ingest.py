@@ -386,3 +386,12 @@ async def test_tagging_failure_is_503_and_stores_nothing(env: Any) -> None:
         assert resp.status == 503 and "Retry-After" in resp.headers
         assert (await resp.json())["error"]["kind"] == "tagging"
         assert await stored_count(client, env) == 0
+
+
+async def test_card_split_across_two_requests_is_caught_by_the_window(env: Any) -> None:
+    """A card number whose last digits arrive in the next request of the conversation is
+    still detected in that request."""
+    async with serve(env) as client:
+        await post(client, env, message(1, text="my card is 4111 1111"))
+        second = await (await post(client, env, message(2, text="1111 1111 thanks"))).json()
+    assert second["redacted"].startswith("[CREDIT_CARD")
