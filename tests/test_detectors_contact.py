@@ -388,6 +388,8 @@ HANDLE_FOUND = [
     ("weixin-zh", "微信号 liuyang88", "liuyang88"),
     # Chinese, no space, "是" before the handle
     ("weixin-zh-is", "我的微信号是liuyang88", "liuyang88"),
+    # Chinese label written straight against the handle
+    ("weixin-glued", "加我微信liuyang_88谢谢", "liuyang_88"),
     # QQ number
     ("qq", "QQ: 80012345", "80012345"),
     # "is" as the separator

@@ -652,11 +652,11 @@ _HANDLE = re.compile(
     r"(?<![A-Za-z])"
     rf"(?P<app>(?i:{_MESSENGERS})|(?i:line)(?= ?(?i:id))|LINE(?= ?:)|(?i:signal)(?= ?:))"
     r"(?P<sep>(?: ?(?i:id|号|號|账号|帳號|account|username|user ?name|handle|name))?"
-    r"(?: ?(?:[:=]|(?i:is)\b|-|是|为|為) ?| ))"
+    r"(?: ?(?:[:=]|(?i:is)\b|-|是|为|為) ?| |(?<=[\u4e00-\u9fff])))"
     r"(?:(?i:me|us) )?(?:(?i:at|on|as) )?"
     r"(?P<handle>@[A-Za-z0-9_.]{3,32}|(?i:live):[A-Za-z0-9_.\-]{3,64}"
     r"|[A-Za-z][A-Za-z0-9_.\-]{2,31}|\d{5,12})"
-    r"(?![\w@:/])"
+    r"(?![A-Za-z0-9_@:/])"
 )
 # Profile links name the handle without a messenger word before it.
 _HANDLE_LINK = re.compile(
