@@ -456,3 +456,19 @@ def test_verify_json_output_names_the_problem(
     assert cli.main(["audit", "verify", "--store", str(db), "--public-key", PUB, "--json"]) == 1
     bad = json.loads(capsys.readouterr().out)
     assert not bad["ok"] and bad["problem"]["index"] == 2
+
+
+def test_pin_survives_a_crash_between_its_two_files(tmp_path: Path) -> None:
+    """Leaves written for a newer pin, JSON still the older one: the older pin loads."""
+    from proxy.audit.verify import Pin
+
+    db = tmp_path / "audit.db"
+    _make_log(db, 4)
+    cfg = _config(tmp_path, db)
+    assert cli.main(["audit", "verify", "--config", str(cfg)]) == 0
+    old_json = (tmp_path / "pin.json").read_text()
+    _make_log(db, 3, start=4)
+    assert cli.main(["audit", "verify", "--config", str(cfg)]) == 0
+    (tmp_path / "pin.json").write_text(old_json)  # the crash: JSON not yet replaced
+    pin = Pin.load(tmp_path / "pin.json")
+    assert pin is not None and pin.size == 4 and len(pin.leaves) == 4 * 32
