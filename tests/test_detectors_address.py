@@ -97,6 +97,18 @@ FOUND = [
     ),
     # Hungarian: separate "u." street type, house number with a dot, new line
     ("Address:\nKossuth Lajos u. 15.\nTiszakert, 3300", "Kossuth Lajos u. 15.\nTiszakert, 3300"),
+    # French trigger verb, the street type in lower case
+    (
+        "Merci de livrer à 8 impasse des Lilas, 31000 Toulouse",
+        "8 impasse des Lilas, 31000 Toulouse",
+    ),
+    # Spanish trigger verb with "en"
+    (
+        "Por favor entregar en Avenida del Puerto 12, 46021 Valencia",
+        "Avenida del Puerto 12, 46021 Valencia",
+    ),
+    # a corner whose house number ends in a dot
+    ("the corner of Fő utca 9. and Kert Street", "the corner of Fő utca 9. and Kert Street"),
     # Multiline address after a label, name on the line above left out
     (
         "Billing address: Mara Quill\n  88 Harbour Terrace\n  Apt. 4\n  Westby\n  New Zealand 6011",
@@ -190,6 +202,7 @@ NOT_FOUND = [
     "Model No. 5500 - 220V, 50Hz, CE and RoHS.",  # model number and a dash
     "I AM IN THE OFFICE UNTIL 5 PM TODAY",  # all-capitals prose with a time
     "Container No. MSKU 1234567, Seal No. 889900",  # shipping container and seal numbers
+    "Total 1,250,000 Pieces to Hamburg, 12,500 Cartons",  # thousands separators are amounts
 ]
 
 

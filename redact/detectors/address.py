@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from redact.detectors.base import Detector
 from redact.span import Span
@@ -166,6 +167,7 @@ _TOKEN = re.compile(
    |(?P<nl>[ \t]*\n(?:[ \t>?]*\n)?[ \t>?]*)
    |(?P<dash>(?<=[ \t])[-–—](?=[ \t]))
    |(?P<sp>[ \t]+)
+   |(?P<amount>\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?(?![\d,]))
    |(?P<num>\d{{1,5}}(?:[A-Za-z]|st|nd|rd|th|/F)(?![^\W_])|\d+(?:[-/.]\d+)*(?![^\W_]))
    |(?P<code>(?=[^\W_]*\d)(?=[^\W_]*[^\W\d_])[^\W_]+)
    |(?P<paren>\({_L}[^\W\d_∆]*(?:[ ]{_L}[^\W\d_∆]*){{0,2}}\))
@@ -182,6 +184,7 @@ _TOKEN = re.compile(
 NUM, WORD, COMMA, SP, NL, DOT, PAREN, HASH, PC, OTHER = range(10)
 _KIND = {
     "code": OTHER,
+    "amount": OTHER,  # "12,500": a price or a quantity, never part of an address
     "dash": COMMA,  # "Av. Paulista, 1578 - Bela Vista - SP"
     "pc": PC,
     "po": WORD,
@@ -200,22 +203,31 @@ _KIND = {
 # Word classes.
 W_PLAIN, W_PREFIX, W_SUFFIX, W_SUFFIX_WEAK, W_UNIT, W_BOX, W_MIL, W_SHIP = range(8)
 
+# Phrases that announce an address, in the languages of the marketplace. A trigger right
+# before a run is strong evidence (2); one further back in the window is weak (1).
 _TRIGGERS = (
-    r"(?:ship(?:ping)?|deliver(?:y|ed)?|send|sent|mail(?:ed)?|post(?:ed)?|return(?:ed)?|forward(?:ed)?"
-    r"|dispatch(?:ed)?|courier)\s+(?:it\s+|this\s+|them\s+|the\s+\w+\s+|a\s+new\s+one\s+|(?:the\s+)?goods\s+)?to",
-    r"(?:shipping|billing|delivery|mailing|postal|home|office|business|street|new|my|our|the|your|his|her|their)"
+    # "ship to", "send the goods over to", "deliver it to", "return to"
+    r"(?:ship(?:ped|ping)?|deliver(?:y|ed)?|send|sent|mail(?:ed)?|post(?:ed)?|return(?:ed)?"
+    r"|forward(?:ed)?|dispatch(?:ed)?|courier|go|goes)(?:\s+[^\W\d_]+){0,3}?\s+(?:over\s+)?to",
+    r"(?:shipping|billing|delivery|mailing|postal|home|office|business|street|new|my|our|the|your"
+    r"|his|her|their|consignee|receiver|recipient|pickup|pick-up|warehouse|factory|registered)"
     r"\s+address(?:es)?(?:\s+(?:is|was|will\s+be|changed\s+to|to))?",
-    r"address(?:es)?(?:\s+(?:is|was|are))?",
+    r"address(?:es)?(?:\s+(?:is|was|are|for\s+delivery))?",
     r"(?:lives?|living|located|situated|based|residing|resides|stay(?:ing)?|moved)\s+(?:at|on|in|to)",
     r"meet\s+(?:me|you|us)\s+at",
     r"(?:drops?|dropped|pick(?:ed)?\s+up)\s+(?:you\s+|me\s+)?(?:off\s+)?at",
     r"(?:stop|station\s+is|enter)\s+(?:at|on)",
     r"taxi\s+to",
     r"consignee",
-    r"lieferadresse|lieferanschrift|versandadresse|rechnungsadresse|anschrift|adresse|wohnhaft\s+in",
+    # German, French, Spanish, Portuguese, Italian, Dutch, Nordic
+    r"lieferadresse|lieferanschrift|versandadresse|rechnungsadresse|anschrift|adresse"
+    r"(?:\s+de\s+(?:livraison|facturation))?|wohnhaft\s+in",
+    r"(?:liefern|senden|schicken|versenden)\s+(?:sie\s+)?an",
+    r"(?:livrer|livrez|envoyer|envoyez|exp[ée]dier|exp[ée]diez)\s+(?:[àa]|au|chez)",
     r"endere[çc]o(?:\s+de\s+entrega)?|morada|direcci[óo]n(?:\s+de\s+(?:env[íi]o|entrega))?|domicilio",
-    r"indirizzo(?:\s+di\s+(?:spedizione|consegna))?|adres|adresa|osoite|adress|adressen",
-    r"user",
+    r"(?:enviar|entregar|mandar|env[íi]e|entregue)\s+(?:a|en|em|para)",
+    r"indirizzo(?:\s+di\s+(?:spedizione|consegna))?|(?:spedire|consegnare|inviare)\s+(?:a|in)",
+    r"(?:bezorgen|verzenden|sturen)\s+(?:op|aan|naar)|adres|adresa|osoite|adress|adressen",
 )
 _TRIGGER_ALT = "|".join(_TRIGGERS)
 _TRIGGER_END = re.compile(rf"(?<![^\W\d_])(?:{_TRIGGER_ALT})[\s:：,\-–>?]*\Z", re.IGNORECASE)
@@ -262,6 +274,7 @@ class _Tok:
     cap: bool = False  # capitalised (or any word, in all-lower-case text)
 
 
+@lru_cache(maxsize=8192)
 def _word_class(low: str) -> int:
     if low in UNIT_WORDS:
         return W_UNIT
@@ -288,6 +301,8 @@ def _word_class(low: str) -> int:
 
 def _name_before(word: str, endings: tuple[str, ...]) -> int:
     """Letters before the street-type ending of ``word``, or -1 when it has none."""
+    if not word.endswith(endings):  # one C-level test for the common case
+        return -1
     for ending in endings:
         if word.endswith(ending):
             return len(word) - len(ending)
@@ -710,6 +725,8 @@ def _trigger_score(text: str, run_start: int, addr_start: int) -> int:
 def _corner_tail(toks: list[_Tok], after: int, lower_text: bool) -> int:
     """End offset of "and <street>" after a corner address, or -1 when there is none."""
     i = _next_content(toks, after)
+    if i < len(toks) and toks[i].kind == DOT:  # "Csabai kapu 39. and"
+        i = _next_content(toks, i)
     if i < len(toks) and toks[i].kind == WORD and toks[i].low == "st":  # "Asselsestraat 7 St. and"
         i = _next_content(toks, i)
     if i >= len(toks) or toks[i].kind != WORD or toks[i].low != "and":
