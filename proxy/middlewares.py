@@ -185,11 +185,23 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except web.HTTPException as exc:
-        # aiohttp's own (404, 405, its body-size limit) and the audit endpoints' answers.
-        if exc.content_type == "application/json" or exc.status < 400:
+        # aiohttp's own (404, 405, its body-size limit) and answers other route modules
+        # raise themselves: re-shaped into {"error": {"code", "message", ...}}.
+        if exc.status < 400:
             raise
-        code = _REASON_CODES.get(exc.status, "http_error")
-        resp = _body(exc.status, code, exc.reason.lower() if exc.reason else code)
+        code = _REASON_CODES.get(exc.status, "unavailable" if exc.status == 503 else "http_error")
+        message, extra = (exc.reason or code).lower(), {}
+        if exc.content_type == "application/json":
+            try:
+                doc = json.loads(exc.text or "")
+            except ValueError:
+                doc = None
+            if isinstance(doc, dict) and isinstance(doc.get("error"), dict):
+                raise  # already in this service's shape
+            if isinstance(doc, dict) and isinstance(doc.get("error"), str):
+                message = doc["error"]
+                extra = {k: v for k, v in doc.items() if k != "error"}
+        resp = _body(exc.status, code, message, **extra)
         for h in ("Allow", "Retry-After"):
             if h in exc.headers:
                 resp.headers[h] = exc.headers[h]

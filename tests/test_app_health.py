@@ -91,3 +91,13 @@ async def test_audit_endpoints_are_composed_into_the_app(tmp_path: Path) -> None
         wrong = await client.get("/v1/audit", headers=env.auth("ingest"))
         anonymous = await client.get("/v1/audit")
     assert (ok.status, wrong.status, anonymous.status) == (200, 403, 401)
+
+
+async def test_errors_raised_by_other_route_modules_get_the_common_shape(tmp_path: Path) -> None:
+    """An HTTPForbidden with a flat JSON error from another module is re-shaped."""
+    env = make_env(tmp_path)
+    async with serve(env, Overrides(audit=True)) as client:
+        resp = await client.get("/v1/audit", headers=env.auth("ingest"))
+        body = await resp.json()
+    assert resp.status == 403
+    assert body["error"]["code"] == "forbidden" and body["error"]["message"]

@@ -395,3 +395,21 @@ async def test_card_split_across_two_requests_is_caught_by_the_window(env: Any) 
         await post(client, env, message(1, text="my card is 4111 1111"))
         second = await (await post(client, env, message(2, text="1111 1111 thanks"))).json()
     assert second["redacted"].startswith("[CREDIT_CARD")
+
+
+async def test_request_over_the_timeout_is_503(tmp_path: Path) -> None:
+    """A request slower than request_timeout answers 503 kind timeout."""
+    env = make_env(tmp_path, server={"request_timeout": 0.2})
+
+    class StuckRedactor(BrokenRedactor):
+        async def analyze_async(self, texts: Any) -> Any:
+            if texts != ["warm up"]:
+                await asyncio.sleep(30)
+            return await BrokenRedactor.analyze_async(self, texts)
+
+    redactor = StuckRedactor(RedactConfig(ner=False, workers=0), state_key=b"s" * 32)
+    async with serve(env, Overrides(audit=False, redactor=redactor)) as client:
+        resp = await post(client, env, message())
+        error = (await resp.json())["error"]
+        assert await stored_count(client, env) == 0
+    assert resp.status == 503 and error["kind"] == "timeout" and "Retry-After" in resp.headers
