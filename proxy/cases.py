@@ -11,7 +11,7 @@ hold is too); closing or expiry releases the holds.
 :class:`CaseStore` is what the handlers, retention and erasure need from the database.
 :class:`SQLiteCaseStore` keeps ``cases`` and ``holds`` tables in the storage's SQLite file
 and reads (and, for retention and erasure, deletes) rows of the storage's ``messages``
-table. A PostgreSQL implementation is still to be written (see the policies report).
+table; :class:`proxy.cases_pg.PostgresCaseStore` does the same on PostgreSQL.
 """
 
 from __future__ import annotations

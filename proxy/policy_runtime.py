@@ -87,7 +87,11 @@ def load_service_policy(settings: PolicySettings) -> Policy:
 
 
 async def open_case_store(storage_url: str) -> CaseStore | None:
-    """The case store beside the message storage; None where none exists yet (PostgreSQL)."""
+    """The case store beside the message storage (None for an in-memory SQLite database)."""
+    if urlparse(storage_url).scheme in ("postgresql", "postgres"):
+        from proxy.cases_pg import PostgresCaseStore
+
+        return await PostgresCaseStore(storage_url).open()
     if urlparse(storage_url).scheme != "sqlite":
         return None
     from proxy.storage import sqlite_path

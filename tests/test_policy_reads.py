@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -18,7 +20,8 @@ from policies.loader import load_default_policy
 from policies.views import hash_message
 from proxy.audit.errors import AuditUnavailable
 from proxy.audit.events import AuditEvent
-from proxy.cases import SQLiteCaseStore
+from proxy.cases import CaseStore, SQLiteCaseStore
+from proxy.cases_pg import PostgresCaseStore
 from proxy.errors import DecryptionError
 from proxy.policy_http import PolicyService, register
 from proxy.retention import run_retention
@@ -71,7 +74,7 @@ def subject_hasher(subject: str) -> str:
 class World:
     client: TestClient
     storage: Storage
-    cases: SQLiteCaseStore
+    cases: CaseStore
     sealer: Sealer
     audit: Sink
     clock: FrozenClock
@@ -123,11 +126,20 @@ class World:
         return r.status, await r.json()
 
 
-@pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
-    db = tmp_path / "cw.db"
-    storage = await open_storage(f"sqlite:///{db}")
-    cases = await SQLiteCaseStore(db).open()
+PG_BASE = os.environ.get("CHATWARDEN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[World]:
+    schema = f"cw_policy_{uuid.uuid4().hex[:10]}"
+    cases: CaseStore
+    if request.param == "sqlite":
+        db = tmp_path / "cw.db"
+        storage = await open_storage(f"sqlite:///{db}")
+        cases = await SQLiteCaseStore(db).open()
+    else:
+        storage = await open_storage(f"{PG_BASE}?schema={schema}")
+        cases = await PostgresCaseStore(f"{PG_BASE}?schema={schema}").open()
     sealer = Sealer(FakeKeyStore(), storage)
     clock = FrozenClock(T0 + timedelta(days=1))
     sink = Sink()
@@ -154,6 +166,14 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         await client.close()
         await cases.close()
         await storage.close()
+        if request.param == "postgres":
+            import asyncpg  # type: ignore[import-untyped]  # no stubs published
+
+            conn = await asyncpg.connect(PG_BASE)
+            try:
+                await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            finally:
+                await conn.close()
 
 
 RISK = {"risk_control"}

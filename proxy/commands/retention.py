@@ -68,7 +68,7 @@ async def _run(config_path: Path, now: datetime) -> dict[str, int]:
     try:
         cases = await open_case_store(config.storage.url)
         if cases is None:
-            raise UsageError("retention runs on SQLite storage only so far; see the README")
+            raise UsageError("retention needs a file or PostgreSQL storage, not an in-memory one")
         settings = audit_settings(config_path)
         url = settings.store_url or config.storage.url
         store = store_from_url(url, timeout=settings.timeout)
