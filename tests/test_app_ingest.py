@@ -413,3 +413,16 @@ async def test_request_over_the_timeout_is_503(tmp_path: Path) -> None:
         error = (await resp.json())["error"]
         assert await stored_count(client, env) == 0
     assert resp.status == 503 and error["kind"] == "timeout" and "Retry-After" in resp.headers
+
+
+async def test_replay_in_another_content_type_answers_the_same_bytes(env: Any) -> None:
+    """A message first posted as JSON and replayed as msgpack answers the same body."""
+    async with serve(env) as client:
+        first = await post(client, env, message())
+        again = await client.post(
+            "/v1/messages",
+            data=msgpack.packb(message()),
+            headers={**env.auth(), "Content-Type": "application/msgpack"},
+        )
+        assert (first.status, again.status) == (201, 200)
+        assert await first.read() == await again.read()
