@@ -86,6 +86,8 @@ FOUND = [
     ("Bezorgen op Lindengracht 58, 1015 KR Ravenstad", "Lindengracht 58, 1015 KR Ravenstad"),
     # Dutch postcode written without a space
     ("ship to Berkenlaan 9, 2582AB, Duinwijk", "Berkenlaan 9, 2582AB, Duinwijk"),
+    # Portuguese street, lone house number, hyphenated postcode, no trigger
+    ("Rua Direita, 40, 1100-148 Lisboa, Portugal", "Rua Direita, 40, 1100-148 Lisboa, Portugal"),
     # Swedish compound street and spaced postcode
     ("Leveransadress: Kvarngatan 12, 118 47 Sjöby", "Kvarngatan 12, 118 47 Sjöby"),
     # Danish compound street and district letter
@@ -203,6 +205,9 @@ NOT_FOUND = [
     "I AM IN THE OFFICE UNTIL 5 PM TODAY",  # all-capitals prose with a time
     "Container No. MSKU 1234567, Seal No. 889900",  # shipping container and seal numbers
     "Total 1,250,000 Pieces to Hamburg, 12,500 Cartons",  # thousands separators are amounts
+    "Available in 3 Colors 5 Sizes, MOQ 500.",  # number-word-number quantity list
+    "We ship to 45 Countries, 120 Cities.",  # trigger followed by quantities
+    "Price is at 25 Dollars 50 Cents.",  # money in words after "at"
 ]
 
 

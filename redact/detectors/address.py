@@ -578,6 +578,7 @@ class _Evidence:
     street_no_num: bool = False
 
 
+_HYPHEN_POSTCODE = re.compile(r"\d{5}-\d{3}|\d{4}-\d{3}|\d{2}-\d{3}")  # BR, PT, PL
 _ZIP5 = re.compile(r"\d{5}(?:-\d{4})?")
 _PROVINCE = re.compile(r"\([A-Z]{2}\)")
 
@@ -667,17 +668,21 @@ def _evidence(toks: list[_Tok], first: int, last: int) -> _Evidence:
             ):
                 numbers = max(numbers, 1)
             if nxt_same and nxt is not None and nxt.kind == WORD and nxt.cap:
-                numbers = max(numbers, 1)
-                # number, words, number on one segment: "28245 Puruntie 82"
+                # number, words, house number ending the street: "28245 Puruntie 82 Apt. 5";
+                # "3 Colors 5 Sizes" is a quantity list, a number then a bare noun proves nothing
                 for m in range(k + 1, min(count, k + 6)):
                     u = toks[content[m]]
                     if segs[m] != s or u.kind not in (WORD, NUM):
                         break
                     if u.kind == NUM:
-                        numbers = 2
+                        after = toks[content[m + 1]] if m + 1 < count else None
+                        if after is None or segs[m + 1] != s or after.wclass != W_PLAIN:
+                            numbers = 2
                         break
                 if starts_segment and k > 0 and digits.isdigit() and 4 <= len(digits) <= 5:
                     postcode = 2  # ", 26561 Schlüchtern", ", 3525 TK"
+                elif starts_segment and k > 0 and _HYPHEN_POSTCODE.fullmatch(t.text):
+                    postcode = 2  # ", 1100-053 Lisboa", ", 00-590 Warszawa"
             elif (
                 starts_segment
                 and k > 0
