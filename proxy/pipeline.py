@@ -34,7 +34,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import msgpack
+import msgpack  # type: ignore[import-untyped]  # no stubs published
 
 from policies.tagging import PurposeTagger, TagInput
 from proxy.config import RetentionConfig

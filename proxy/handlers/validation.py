@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import msgpack
+import msgpack  # type: ignore[import-untyped]  # no stubs published
 
 from proxy.handlers.errors import InvalidField, MalformedBody, UnsupportedMediaType
 
