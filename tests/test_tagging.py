@@ -83,7 +83,15 @@ TABLE = [
     ("先交手续费才能发货。", R),  # zh pay fee first
     ("É preciso pagar uma taxa para liberar a carga.", R),  # pt fee to release
     ("Sie müssen eine Gebühr zur Freigabe zahlen.", R),  # de fee for release
+    ("The shipment is short by 20 units.", D),  # en short by
+    ("Where is my order? It has been three weeks.", D),  # en where is my order
+    ("Please pay to my personal account this time.", R),  # en personal account
+    ("Send a photo of your card to confirm the order.", R),  # en card photo
+    ("Please verify your payment at http://pay-check.example.net/v", R),  # en verify via link
     # --- negatives: ordinary trade talk must not be tagged
+    ("Please confirm the order on https://www.alibaba.com/order/1", NONE),  # brand's own link
+    ("My card number is lost, can you send a new one?", NONE),  # own card, not a request
+    ("Is the sample fee refundable on the first order?", NONE),  # pre-sale question
     ("What is your price for 500 units, and the lead time?", NONE),  # en inquiry
     ("Please send us the catalogue and the invoice.", NONE),  # en send, no secret
     (
