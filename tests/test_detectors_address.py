@@ -88,6 +88,20 @@ FOUND = [
     ("ship to Berkenlaan 9, 2582AB, Duinwijk", "Berkenlaan 9, 2582AB, Duinwijk"),
     # Portuguese street, lone house number, hyphenated postcode, no trigger
     ("Rua Direita, 40, 1100-148 Lisboa, Portugal", "Rua Direita, 40, 1100-148 Lisboa, Portugal"),
+    # Singapore: Malay street type, "#03-01" unit, six-digit postcode
+    (
+        "pls send the sample to 15 Lorong Tembusu, #03-01, Singapore 328781",
+        "15 Lorong Tembusu, #03-01, Singapore 328781",
+    ),
+    # Turkish: "Cad." and "No:" before the house number
+    ("Ünvan: Cumhuriyet Cad. No: 15, Kadıköy", "Cumhuriyet Cad. No: 15, Kadıköy"),
+    # lower-case chat with a lower-case UK postcode
+    ("my new address is flat 3, 15 elm lane, leeds ls1 4ap", "flat 3, 15 elm lane, leeds ls1 4ap"),
+    # town name with a lower-case particle
+    (
+        "Unit 2, 10-12 High Street, Walton upon Thames KT12 1AA",
+        "Unit 2, 10-12 High Street, Walton upon Thames KT12 1AA",
+    ),
     # Swedish compound street and spaced postcode
     ("Leveransadress: Kvarngatan 12, 118 47 Sjöby", "Kvarngatan 12, 118 47 Sjöby"),
     # Danish compound street and district letter
@@ -208,6 +222,7 @@ NOT_FOUND = [
     "Available in 3 Colors 5 Sizes, MOQ 500.",  # number-word-number quantity list
     "We ship to 45 Countries, 120 Cities.",  # trigger followed by quantities
     "Price is at 25 Dollars 50 Cents.",  # money in words after "at"
+    "Send CAD 500 to the account, Ref 2231.",  # a currency code is not the Turkish "Cad."
 ]
 
 

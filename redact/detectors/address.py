@@ -62,7 +62,8 @@ STREET_PREFIX = _words(
     piazzale piazzetta corso vicolo strada largo contrada borgo incrocio rotonda stretto vial
     lungomare salita traversa rua travessa praça praca alameda estrada ladeira beco rodovia
     rúa ul ulica al aleja os osiedle pl plac trg ulitsa prospekt naberezhnaya pereulok
-    λεωφόρος λεωφ λ οδός πλατεία odos sokak cadde caddesi jalan jl soi thanon quadra"""
+    λεωφόρος λεωφ λ οδός πλατεία odos sokak sok cadde cad caddesi mahallesi mah bulvar bulvarı
+    jalan jl jln lorong lrg soi thanon quadra"""
 )
 # Street types written *after* the name, as a separate word (Tyler Circle, Villacher Strasse,
 # Király u., Trenerys gate). Strong ones say "street" on their own.
@@ -120,7 +121,7 @@ SHIP_WORDS = _words("usns uss usnv uscgc")
 PARTICLES = _words(
     """de del della delle dei degli dello di da das dos do du des la le les lo l' d' van von
     der den ten ter het am an im auf zum zur y e et sur sous lès aan op bij z u v na nad
-    pod nám"""
+    pod nám upon"""
 )
 # Never part of an address run: labels, currencies, units, months, weekdays.
 STOP_WORDS = _words(
@@ -139,6 +140,7 @@ LOWER_STOP = _words(
     qty number code"""
 )
 CLOCK_WORDS = _words("am pm")
+DOTTED_STREET_WORDS = _words("cad")
 # Capitalised prose words that never start or continue an address ("The", "Please").
 CAP_STOP = _words(
     """the this that these those our my your we it he she they please thanks thank hello hi
@@ -148,6 +150,7 @@ CAP_STOP = _words(
 # Abbreviations whose dot does not end a sentence.
 ABBREVIATIONS = _words(
     """st str apt ave av avda rd dr blvd boul ln ct pl sq ste fl bldg hwy pkwy mt ft no nr ul al
+    cad sok mah jln lrg
     os u rkp c p o rr bp cp n s e w ne nw se sw apto int ext krt nám λ λεωφ jl esc whg"""
 )
 
@@ -159,11 +162,11 @@ _UK_POSTCODE = r"[A-Z]{1,2}\d[A-Z\d]?[ ]?\d[A-Z]{2}"
 _CA_POSTCODE = r"[A-Z]\d[A-Z][ ]?\d[A-Z]\d"
 _NL_POSTCODE = r"\d{4}[A-Z]{2}"  # "2791BM"; the spaced form is a number and a word
 _IE_EIRCODE = r"(?:[AC-FHKNPRTV-Y]\d{2}|D6W)[ ]?[\dAC-FHKNPRTV-Y]{4}"
-_TOKEN = re.compile(
-    rf"""
+_TOKEN_PATTERN = rf"""
     (?P<pc>(?<![\w-])(?:{_UK_POSTCODE}|{_CA_POSTCODE}|{_NL_POSTCODE}|{_IE_EIRCODE})(?![\w-]))
    |(?P<po>(?<![\w.])[Pp]\.?[ ]?[Oo]\.(?=[ ]?[Bb]ox))
    |(?P<cs>(?<![\w/])[Cc]/(?=[ ]?{_L}))
+   |(?P<no>(?<![\w])[Nn][Oo][ ]?:(?=[ ]?\d))
    |(?P<nl>[ \t]*\n(?:[ \t>?]*\n)?[ \t>?]*)
    |(?P<dash>(?<=[ \t])[-–—](?=[ \t]))
    |(?P<sp>[ \t]+)
@@ -176,9 +179,10 @@ _TOKEN = re.compile(
    |(?P<dot>\.)
    |(?P<hash>\#)
    |(?P<other>.)
-    """,
-    re.VERBOSE | re.DOTALL,
-)
+    """
+_TOKEN = re.compile(_TOKEN_PATTERN, re.VERBOSE | re.DOTALL)
+# One-case text: postcodes may be written in lower case ("london w1k 1pn").
+_TOKEN_ANY_CASE = re.compile(_TOKEN_PATTERN, re.VERBOSE | re.DOTALL | re.IGNORECASE)
 
 # Kinds of token, after classification.
 NUM, WORD, COMMA, SP, NL, DOT, PAREN, HASH, PC, OTHER = range(10)
@@ -189,6 +193,7 @@ _KIND = {
     "pc": PC,
     "po": WORD,
     "cs": WORD,
+    "no": WORD,  # Turkish "No: 15"
     "nl": NL,
     "sp": SP,
     "num": NUM,
@@ -227,7 +232,7 @@ _TRIGGERS = (
     r"endere[çc]o(?:\s+de\s+entrega)?|morada|direcci[óo]n(?:\s+de\s+(?:env[íi]o|entrega))?|domicilio",
     r"(?:enviar|entregar|mandar|env[íi]e|entregue)\s+(?:a|en|em|para)",
     r"indirizzo(?:\s+di\s+(?:spedizione|consegna))?|(?:spedire|consegnare|inviare)\s+(?:a|in)",
-    r"(?:bezorgen|verzenden|sturen)\s+(?:op|aan|naar)|adres|adresa|osoite|adress|adressen",
+    r"(?:bezorgen|verzenden|sturen)\s+(?:op|aan|naar)|adres|adresa|osoite|adress|adressen|[üu]nvan",
 )
 _TRIGGER_ALT = "|".join(_TRIGGERS)
 _TRIGGER_END = re.compile(rf"(?<![^\W\d_])(?:{_TRIGGER_ALT})[\s:：,\-–>?]*\Z", re.IGNORECASE)
@@ -318,7 +323,7 @@ def tokenize(text: str, lower_text: bool = False) -> list[_Tok]:
     """Cut normalised text into address tokens (abbreviation dots stay on their word)."""
     toks: list[_Tok] = []
     n = len(text)
-    for m in _TOKEN.finditer(text):
+    for m in (_TOKEN_ANY_CASE if lower_text else _TOKEN).finditer(text):
         kind = _KIND[m.lastgroup or "other"]
         start, end = m.span()
         if kind != WORD:
@@ -442,8 +447,8 @@ def _compatible(toks: list[_Tok], lower_text: bool) -> list[bool]:
 
 def _word_ok(toks: list[_Tok], i: int, lower_text: bool) -> bool:
     t = toks[i]
-    if t.low in STOP_WORDS:
-        return False
+    if t.low in STOP_WORDS and not (t.low in DOTTED_STREET_WORDS and t.text.endswith(".")):
+        return False  # "CAD 500" is money, "Atatürk Cad." is a street
     if t.low in CLOCK_WORDS and t.text != t.text.title():  # "10 AM", not "Am Hafen 3"
         return False
     if t.wclass != W_PLAIN:
