@@ -113,6 +113,8 @@ FOUND = [
     ),
     # Hungarian: separate "u." street type, house number with a dot, new line
     ("Address:\nKossuth Lajos u. 15.\nTiszakert, 3300", "Kossuth Lajos u. 15.\nTiszakert, 3300"),
+    # a phone number after the postcode is left to the phone detector
+    ("ship to 8 Fern Street, Bristol BS1 4DJ, 0117 496 0321", "8 Fern Street, Bristol BS1 4DJ"),
     # French trigger verb, the street type in lower case
     (
         "Merci de livrer à 8 impasse des Lilas, 31000 Toulouse",

@@ -48,6 +48,7 @@ MIN_EVIDENCE = 3
 MAX_HOUSE_DIGITS = 6
 TRIGGER_WINDOW = 60
 MAX_RUN_TOKENS = 48  # words and numbers; a postal address is far shorter
+PHONE_GROUPS = 3  # bare numbers in a row on one segment: a phone number, not an address
 
 
 def _words(block: str) -> frozenset[str]:
@@ -759,6 +760,27 @@ def _corner_tail(toks: list[_Tok], after: int, lower_text: bool) -> int:
     return end
 
 
+def _before_phone(toks: list[_Tok], first: int, last: int) -> int:
+    """Last token before a segment of three or more bare numbers ("020 7946 0958")."""
+    seg_start = first
+    numbers = 0
+    kept = last
+    for i in range(first, last + 1):
+        t = toks[i]
+        if t.kind in (COMMA, NL):
+            seg_start, numbers = i + 1, 0
+        elif t.kind == NUM:
+            numbers += 1
+            if numbers == PHONE_GROUPS:
+                kept = _prev_content(toks, seg_start)
+                while kept > first and toks[kept].kind in (COMMA, NL, SP):
+                    kept -= 1
+                return kept if kept >= first else first
+        elif t.kind != SP:
+            numbers = 0
+    return kept
+
+
 def _latin_addresses(text: str) -> list[tuple[int, int]]:
     # one-case text (all lower or all upper): capitals say nothing, prose words decide
     lower_text = not any(ch.isupper() for ch in text) or not any(ch.islower() for ch in text)
@@ -769,8 +791,9 @@ def _latin_addresses(text: str) -> list[tuple[int, int]]:
         first = _start(toks, run)
         if first is None:
             continue
-        start, end = toks[first].start, toks[run.last].end
-        ev = _evidence(toks, first, run.last)
+        last = _before_phone(toks, first, run.last)
+        start, end = toks[first].start, toks[last].end
+        ev = _evidence(toks, first, last)
         trig = _trigger_score(text, toks[run.first].start, start)
         if not (
             (ev.has_num and ev.score + trig >= MIN_EVIDENCE) or (ev.street_no_num and trig > 0)
@@ -779,7 +802,7 @@ def _latin_addresses(text: str) -> list[tuple[int, int]]:
         corner = _CORNER_END.search(text, max(0, start - 20), start)
         if corner is not None:
             start = corner.start()
-            end = max(end, _corner_tail(toks, run.last, lower_text))
+            end = max(end, _corner_tail(toks, last, lower_text))
         elif first == run.first and ev.has_num:
             m = _AND_NAME_END.search(text, max(0, start - 40), start)
             if m is not None:
