@@ -418,17 +418,14 @@ async def _load_case(svc: PolicyService, request: web.Request) -> Case:
 async def get_case(request: web.Request) -> web.Response:
     svc = request.app[POLICY_SERVICE]
     caller = await svc.authenticate(request)
-    role_actions = svc.policy.roles.get(caller.role)
-    if (
-        role_actions is None
-        or not {Action.CASE_CREATE, Action.CASE_APPROVE, Action.CASE_CLOSE} & role_actions.actions
-    ):
-        _fail(
-            web.HTTPForbidden,
-            "denied",
-            reason="this role does not manage cases",
-            rule="default-deny",
+    role = svc.policy.roles.get(caller.role)
+    managing = {Action.CASE_CREATE, Action.CASE_APPROVE, Action.CASE_CLOSE}
+    if role is None or not managing & role.actions:
+        d = Decision(False, "this role does not manage cases", "default-deny")
+        ev = AuditEvent(
+            kind="read", actor=_actor(caller), decision=AuditDecision.of(d), time=svc.clock()
         )
+        await _deny(svc, ev, d)
     case = await _load_case(svc, request)
     return _json({**case.to_json(), "state": case.state(svc.clock()).value})
 

@@ -37,7 +37,7 @@ from policies.loader import Policy, default_policy_files, load_policy
 from policies.views import hash_message
 from proxy import crypto
 from proxy.audit.errors import AuditUnavailable
-from proxy.audit.events import AuditEvent
+from proxy.audit.events import Actor, AuditEvent, Decision
 from proxy.cases import CaseStore, SQLiteCaseStore
 from proxy.errors import UsageError
 from proxy.policy_http import POLICY_SERVICE, PolicyService, register_routes
@@ -140,6 +140,11 @@ def install(
     settings = load_settings(config.path)
     policy = load_service_policy(settings)
     register_routes(app)
+    if settings.files != default_policy_files():
+        # Files named in [policies] tag at ingest too, not only the shipped defaults.
+        from proxy.app import TAGGER
+
+        app[TAGGER] = policy.tagger
 
     async def authenticate(request: web.Request) -> Any:
         return auth.authenticate(request)
@@ -163,6 +168,20 @@ def install(
             clock=clock,
         )
         app[POLICY_SERVICE] = svc
+        with contextlib.suppress(AuditUnavailable):  # reads fail closed on their own
+            await trail.record(
+                AuditEvent(
+                    kind="policy.load",
+                    actor=Actor(token_id="system", role="admin"),
+                    decision=Decision(allow=True, rule="policy.load", reason="policy compiled"),
+                    time=clock(),
+                    detail=(
+                        ("files", len(policy.files)),
+                        ("grants", len(policy.grants)),
+                        ("tagging_rules", len(policy.tagger.rules)),
+                    ),
+                )
+            )
         task = None
         if cases is not None and settings.retention_interval > 0:
             task = asyncio.create_task(_periodic(svc, cases, settings.retention_interval))

@@ -6,11 +6,14 @@ test_app_health's 405 check into a 401), so these tests install it the way the f
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 
 import pytest
 from aiohttp import web
 
+from policies.loader import default_policy_files
 from proxy import policy_runtime
 from proxy.app import Overrides, create_app
 from proxy.auth import AUTHENTICATOR
@@ -91,3 +94,28 @@ def test_malformed_policy_file_stops_the_app_naming_file_and_line(tmp_path: Path
             app, config=config, ring=env.ring, auth=app[AUTHENTICATOR], clock=Overrides().clock
         )
     assert f"{bad.resolve()}:3:" in str(info.value)
+
+
+async def test_rule_added_in_a_policy_file_tags_at_ingest(tmp_path: Path) -> None:
+    """A tagging rule in an extra policy file named in [policies] tags ingested messages."""
+    env = make_env(tmp_path)
+    extra = tmp_path / "team.toml"
+    extra.write_text(
+        'version = 1\n[[tagging.rules]]\nid = "risk.team.mule"\npurpose = "risk_control"\n'
+        'any = ["mule account"]\n',
+        encoding="utf-8",
+    )
+    cfg_file = tmp_path / "chatwarden.toml"
+    files = [str(p) for p in default_policy_files()] + [str(extra)]
+    cfg_file.write_text(f"[policies]\nfiles = {json.dumps(files)}\n", encoding="utf-8")
+    env = dataclasses.replace(env, config=dataclasses.replace(env.config, path=cfg_file))
+    app = policy_app(env)
+    async with running(app) as client:
+        m = message(1, conversation_id="c-5", text="use the mule account for this one")
+        assert (await client.post("/v1/messages", json=m, headers=env.auth("ingest"))).status == 201
+        r = await client.get(
+            "/v1/messages",
+            params={"purpose": "risk_control"},
+            headers={**env.auth("risk_analyst"), "X-Justification": "team rule check"},
+        )
+        assert [m["message_id"] for m in (await r.json())["messages"]] == ["m-1"]

@@ -371,3 +371,11 @@ async def test_retention_judges_current_purposes(world: World) -> None:
     )
     assert report.messages_deleted == 0
     assert await world.sealer.open(SealContext("default", "c1", "m1", "default"), kept.sealed)
+
+
+async def test_case_metadata_denial_is_recorded(world: World) -> None:
+    """A role that does not manage cases cannot read one, and the refusal is audited."""
+    r = await world.client.get(
+        "/v1/cases/case_x", headers={"Authorization": "Bearer r1:risk_analyst"}
+    )
+    assert r.status == 403 and world.audit.events[-1].decision.allow is False
