@@ -240,6 +240,12 @@ def test_spans_carry_address_type_and_detector_name() -> None:
     assert [(s.type, s.detector) for s in spans] == [("ADDRESS", "address")]
 
 
+def test_lower_case_word_before_and_stays_out() -> None:
+    """Only a capitalised name joins "X and <street>"; "samples and" is prose."""
+    text = "Please send the samples and 12 Birch Road, Leeds LS6 2AB"
+    assert _found(text) == ["12 Birch Road, Leeds LS6 2AB"]
+
+
 def test_two_addresses_in_one_message() -> None:
     """Two addresses joined by prose come back as two spans."""
     text = "I once lived in 4 Ash Lane, Tilby, NY 10001. I now live in Rosenweg 3, 80331 Au."

@@ -4,12 +4,14 @@ NER sees a city or a country; a courier needs the rest. This detector reads the 
 of an address instead of looking names up in a list:
 
 1. **Tokens.** One compiled regex cuts the normalised text into words, numbers, postcodes
-   (UK, Canadian), commas, spaces, line breaks and everything else.
+   (UK, Canadian, Dutch, Irish), commas, spaced dashes, spaces, line breaks and the rest.
 2. **Runs.** A run is a maximal stretch of tokens an address can be made of: numbers of
    at most six digits (``61-40``, ``7/2``, ``71T``), capitalised words, street and unit
    words in any case, particles (``de``, ``van``, ``sur``), ``(LC)``-style region codes,
    commas and up to two line breaks. Prose stops a run: a lower-case word, sentence
-   punctuation, a colon, a long number, a currency or month word, ``attn.``.
+   punctuation, a colon, a long number, an amount (``12,500``), a code (``MX-1278A``), a
+   currency or month word, ``attn.``, a phone number (three bare number groups). In
+   one-case chat (all lower or all upper case) common prose words stop it instead.
 3. **Start.** Inside a run the address starts at the first house number, street word,
    unit or box word, or at capitalised words that run straight into a house number on
    the same line — so a name on the line above (``Billing address: Ann Lee\\n12 ...``)
@@ -20,8 +22,8 @@ of an address instead of looking names up in a list:
    ``Suite 5``, ``Piso 3``); a postcode beside a city; ``City, ST 12345``; number, words,
    number; several address lines; a trigger phrase just before (``ship to``, ``address:``,
    ``Lieferadresse``, ``endereço``, ``dirección``, ``lives at``). Only a run with enough
-   evidence is reported, so ``Lead time 15 days``, ``MOQ 1000 units``, prices, dates,
-   order and tracking numbers never are.
+   evidence (``MIN_EVIDENCE``) is reported, so ``Lead time 15 days``, ``MOQ 1000 units``,
+   ``3 Colors 5 Sizes``, prices, dates, order and tracking numbers never are.
 
 Chinese addresses (``…省…市…区…路…号``, or anything after ``收货地址``) have their own
 patterns. The vocabulary here is the generic street-type, unit and particle words of each
@@ -383,22 +385,6 @@ def _prev_content(toks: list[_Tok], i: int) -> int:
     return j
 
 
-def _number_follows(toks: list[_Tok], i: int, within: int) -> bool:
-    """A number follows ``i`` on the same line and segment, after at most ``within`` words."""
-    words = 0
-    for j in range(i + 1, min(len(toks), i + 2 * within + 3)):
-        t = toks[j]
-        if t.kind == NUM:
-            return _num_ok(t)
-        if t.kind == WORD:
-            words += 1
-            if words > within:
-                return False
-        elif t.kind != SP:
-            return False
-    return False
-
-
 def _after_prefix(toks: list[_Tok], i: int) -> bool:
     """A street-type prefix opened this segment at most three words ago ("rue des lieutemants")."""
     words = 0
@@ -722,10 +708,11 @@ def _trigger_score(text: str, run_start: int, addr_start: int) -> int:
     if _CORNER_END.search(before) is not None:
         return 3
     # "Leon and Eyrarodda 66": the way people name a corner
-    extra = 1 if _AND_NAME_END.search(before) is not None else 0
+    named = _AND_NAME_END.search(before)
+    extra = 1 if named is not None and named.group()[0].isupper() else 0
     run_before = text[max(0, run_start - TRIGGER_WINDOW) : run_start]
-    if extra:
-        before = before[: _AND_NAME_END.search(before).start()]  # type: ignore[union-attr]
+    if named is not None and extra:
+        before = before[: named.start()]
     if _TRIGGER_END.search(before) is not None or _TRIGGER_END.search(run_before) is not None:
         return 2 + extra
     if _TRIGGER_NEAR.search(run_before) is not None or _WEAK_PREP_END.search(before) is not None:
@@ -805,7 +792,7 @@ def _latin_addresses(text: str) -> list[tuple[int, int]]:
             end = max(end, _corner_tail(toks, last, lower_text))
         elif first == run.first and ev.has_num:
             m = _AND_NAME_END.search(text, max(0, start - 40), start)
-            if m is not None:
+            if m is not None and m.group()[0].isupper():
                 start = m.start()
         if found and start < found[-1][1]:  # "… and Harlow Avenue" already taken by a corner
             prev_start, prev_end = found.pop()
