@@ -194,7 +194,7 @@ def create_app(
     app[KEYRING] = ring
     app[METRICS] = Metrics()
     app[ERROR_SETTINGS] = ErrorSettings(s.retry_after)
-    app[ADMISSION] = Admission(s.max_in_flight, s.request_timeout)
+    app[ADMISSION] = Admission(s.max_in_flight, s.request_timeout, s.max_in_flight_messages)
     token_key = ring.hmac_key("token")
     auth = Authenticator(config.auth.tokens, lambda b: crypto.keyed_digest(token_key, b))
     app[AUTHENTICATOR] = auth

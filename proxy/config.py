@@ -60,6 +60,7 @@ class ServerConfig:
     max_body_bytes: int = 1 << 20
     max_batch: int = 100
     max_in_flight: int = 64
+    max_in_flight_messages: int = 1000
     request_timeout: float = 10.0
     retry_after: int = 1
 
@@ -211,6 +212,7 @@ def parse_config(doc: Mapping[str, Any], *, base: Path, path: Path | None = None
             "max_body_bytes",
             "max_batch",
             "max_in_flight",
+            "max_in_flight_messages",
             "request_timeout",
             "retry_after",
         },
@@ -221,9 +223,16 @@ def parse_config(doc: Mapping[str, Any], *, base: Path, path: Path | None = None
         max_body_bytes=s.get_int("max_body_bytes", 1 << 20, 256, 1 << 30),
         max_batch=s.get_int("max_batch", 100, 1, 10_000),
         max_in_flight=s.get_int("max_in_flight", 64, 1, 100_000),
+        max_in_flight_messages=s.get_int("max_in_flight_messages", 1000, 1, 10_000_000),
         request_timeout=s.get_float("request_timeout", 10.0, 0.1, 3600.0),
         retry_after=s.get_int("retry_after", 1, 1, 3600),
     )
+
+    if server.max_in_flight_messages < server.max_batch:
+        raise ConfigError(
+            "[server] max_in_flight_messages: must be at least [server] max_batch, or a full "
+            "batch could never be admitted"
+        )
 
     st = _Section(doc, "storage", {"url", "path"})
     url = st.get_str("url", None)
@@ -428,6 +437,7 @@ def render_config(
         "max_body_bytes = 1048576   # larger bodies get 413 before they are read",
         'max_batch = 100            # messages in one {"messages": [...]} body',
         "max_in_flight = 64         # ingest requests processed at once; more get 503",
+        "max_in_flight_messages = 1000  # messages being processed at once; more get 503",
         "request_timeout = 10.0     # seconds; a slower request gets 503 + Retry-After",
         "retry_after = 1            # seconds, sent in Retry-After with every 503",
         "",

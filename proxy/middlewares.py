@@ -7,8 +7,9 @@
    Messages name the field or the kind of problem, never request content.
 3. :func:`admission` -- bounded work: at most ``[server] max_in_flight`` requests are
    processed at once (health and metrics endpoints excepted); the next one gets 503 with
-   ``Retry-After`` at once instead of waiting in an unbounded queue. Each request also
-   runs under ``[server] request_timeout``.
+   ``Retry-After`` at once instead of waiting in an unbounded queue. Ingest also holds
+   its messages against ``[server] max_in_flight_messages`` (:meth:`Admission.try_admit`).
+   Each request runs under ``[server] request_timeout``.
 """
 
 from __future__ import annotations
@@ -219,12 +220,24 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 class Admission:
-    """Counts requests in flight; refuses beyond ``limit`` (see the module docstring)."""
+    """Counts requests (and, for ingest, messages) in flight; refuses beyond the limits
+    (see the module docstring)."""
 
-    __slots__ = ("in_flight", "limit", "timeout")
+    __slots__ = ("in_flight", "limit", "message_limit", "messages", "timeout")
 
-    def __init__(self, limit: int, timeout: float) -> None:
+    def __init__(self, limit: int, timeout: float, message_limit: int = 1_000_000) -> None:
         self.limit, self.timeout, self.in_flight = limit, timeout, 0
+        self.message_limit, self.messages = message_limit, 0
+
+    def try_admit(self, n: int) -> bool:
+        """Take ``n`` messages of the budget if they fit; False (take nothing) otherwise."""
+        if self.messages + n > self.message_limit:
+            return False
+        self.messages += n
+        return True
+
+    def release(self, n: int) -> None:
+        self.messages -= n
 
 
 ADMISSION = web.AppKey("chatwarden.admission", Admission)

@@ -426,3 +426,29 @@ async def test_replay_in_another_content_type_answers_the_same_bytes(env: Any) -
         )
         assert (first.status, again.status) == (201, 200)
         assert await first.read() == await again.read()
+
+
+async def test_message_budget_refuses_a_batch_that_would_overflow_it(tmp_path: Path) -> None:
+    """With max_in_flight_messages held by a slow batch, the next batch gets 503 at once."""
+    env = make_env(tmp_path, server={"max_batch": 3, "max_in_flight_messages": 4})
+    gate = asyncio.Event()
+
+    class SlowRedactor(BrokenRedactor):
+        async def analyze_async(self, texts: Any) -> Any:
+            if texts != ["warm up"]:
+                await gate.wait()
+            return await BrokenRedactor.analyze_async(self, texts)
+
+    redactor = SlowRedactor(RedactConfig(ner=False, workers=0), state_key=b"s" * 32)
+    async with serve(env, Overrides(audit=False, redactor=redactor)) as client:
+        slow = asyncio.create_task(
+            post(client, env, {"messages": [message(1), message(2), message(3)]})
+        )
+        while client.app[ADMISSION].messages < 3:
+            await asyncio.sleep(0.01)
+        refused = await post(client, env, {"messages": [message(4), message(5)]})
+        error = (await refused.json())["error"]
+        gate.set()
+        assert (await slow).status == 201
+        assert client.app[ADMISSION].messages == 0
+    assert refused.status == 503 and error["code"] == "overloaded"

@@ -120,3 +120,9 @@ def test_invalid_toml_is_refused(tmp_path: Path) -> None:
     p.write_text("[server\nport = 1\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(p)
+
+
+def test_message_budget_must_hold_a_full_batch() -> None:
+    """max_in_flight_messages below max_batch is refused, naming the key."""
+    with pytest.raises(ConfigError, match="max_in_flight_messages"):
+        parse_config({"server": {"max_batch": 50, "max_in_flight_messages": 10}}, base=BASE)

@@ -12,10 +12,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from proxy.auth import require_role
-from proxy.handlers.errors import BodyTooLarge
+from proxy.handlers.errors import BodyTooLarge, Overloaded
 from proxy.handlers.validation import Limits, decode_body, media_type, parse_messages
 from proxy.logging import get_logger
 from proxy.metrics import METRICS
+from proxy.middlewares import ADMISSION
 from proxy.pipeline import Ingestor
 
 __all__ = ["INGESTOR", "LIMITS", "MAX_BODY", "read_capped", "register"]
@@ -59,11 +60,18 @@ async def post_messages(request: web.Request) -> web.Response:
     body = await read_capped(request, request.app[MAX_BODY])
     messages, is_batch = parse_messages(decode_body(body, mt), request.app[LIMITS])
     metrics = request.app[METRICS]
-    metrics.in_flight_messages.add(len(messages))
+    gate = request.app[ADMISSION]
+    if not gate.try_admit(len(messages)):
+        metrics.rejected.inc(reason="in_flight_messages")
+        raise Overloaded(
+            "too many messages in flight; retry after the Retry-After delay", kind="overload"
+        )
+    metrics.in_flight_messages.set(gate.messages)
     try:
         outcomes = await request.app[INGESTOR].ingest(messages)
     finally:
-        metrics.in_flight_messages.add(-len(messages))
+        gate.release(len(messages))
+        metrics.in_flight_messages.set(gate.messages)
     created = sum(o.created for o in outcomes)
     metrics.messages.inc(created, outcome="created")
     metrics.messages.inc(len(outcomes) - created, outcome="replayed")
