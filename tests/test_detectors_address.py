@@ -102,6 +102,11 @@ FOUND = [
         "Unit 2, 10-12 High Street, Walton upon Thames KT12 1AA",
         "Unit 2, 10-12 High Street, Walton upon Thames KT12 1AA",
     ),
+    # Japanese block number and postcode, romanised
+    (
+        "Send to: 2-4-1 Higashi-Ikebukuro, Toshima-ku, Tokyo 170-0013",
+        "2-4-1 Higashi-Ikebukuro, Toshima-ku, Tokyo 170-0013",
+    ),
     # Swedish compound street and spaced postcode
     ("Leveransadress: Kvarngatan 12, 118 47 Sjöby", "Kvarngatan 12, 118 47 Sjöby"),
     # Danish compound street and district letter
@@ -225,6 +230,7 @@ NOT_FOUND = [
     "We ship to 45 Countries, 120 Cities.",  # trigger followed by quantities
     "Price is at 25 Dollars 50 Cents.",  # money in words after "at"
     "Send CAD 500 to the account, Ref 2231.",  # a currency code is not the Turkish "Cad."
+    "ETA 15-09-26 at 10:00, please confirm.",  # a short date is not a Japanese block number
 ]
 
 

@@ -368,6 +368,7 @@ def _num_ok(tok: _Tok) -> bool:
 
 
 _NUM_SPLIT = re.compile(r"[-/]")
+_BLOCK_NUMBER = re.compile(r"\d{1,2}-\d{1,3}-\d{1,3}")
 
 
 def _next_content(toks: list[_Tok], i: int) -> int:
@@ -409,6 +410,10 @@ def _compatible(toks: list[_Tok], lower_text: bool) -> list[bool]:
             ok[i] = True
         elif t.kind == NUM:
             ok[i] = _num_ok(t)
+            if not ok[i] and _BLOCK_NUMBER.fullmatch(t.text):
+                # Japanese chōme-ban-gō "1-5-2 Nishi-Shinjuku": a name follows, not a time
+                nxt = _next_content(toks, i)
+                ok[i] = nxt < len(toks) and toks[nxt].kind == WORD and toks[nxt].cap
             if not ok[i] and t.text.count("/") == 2 and "." not in t.text and len(t.text) <= 10:
                 # "Mariahilfer Straße 120/3/12": house/stair/door right after a street word
                 prv = _prev_content(toks, i)
@@ -570,7 +575,7 @@ class _Evidence:
     street_no_num: bool = False
 
 
-_HYPHEN_POSTCODE = re.compile(r"\d{5}-\d{3}|\d{4}-\d{3}|\d{2}-\d{3}")  # BR, PT, PL
+_HYPHEN_POSTCODE = re.compile(r"\d{5}-\d{3}|\d{4}-\d{3}|\d{3}-\d{4}|\d{2}-\d{3}")  # BR PT JP PL
 _ZIP5 = re.compile(r"\d{5}(?:-\d{4})?")
 _PROVINCE = re.compile(r"\([A-Z]{2}\)")
 
