@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
 import msgpack
 import pytest
 
-from proxy.app import SEALER, STORAGE, Overrides
+from proxy.app import REDACTOR, SEALER, STORAGE, Overrides
 from proxy.middlewares import ADMISSION
 from proxy.pipeline import open_original
 from proxy.testing import FakeKeyStore
@@ -452,3 +454,20 @@ async def test_message_budget_refuses_a_batch_that_would_overflow_it(tmp_path: P
         assert (await slow).status == 201
         assert client.app[ADMISSION].messages == 0
     assert refused.status == 503 and error["code"] == "overloaded"
+
+
+async def test_killed_detection_worker_fails_closed_then_recovers(tmp_path: Path) -> None:
+    """A detection worker killed mid-service gives 503 (nothing stored); a fresh pool
+    then serves the retry."""
+    env = make_env(tmp_path, redact={"ner": False, "workers": 1})
+    async with serve(env) as client:
+        pool = client.app[REDACTOR]._pool
+        for pid in list(pool._processes):  # type: ignore[union-attr]
+            os.kill(pid, signal.SIGKILL)
+        await asyncio.sleep(0.5)
+        failed = await post(client, env, message())
+        assert failed.status == 503
+        assert (await failed.json())["error"]["kind"] == "detection"
+        assert await stored_count(client, env) == 0
+        retried = await post(client, env, message())
+        assert retried.status == 201
