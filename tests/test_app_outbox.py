@@ -12,6 +12,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from proxy.app import STORAGE
+from proxy.metrics import METRICS
 from proxy.outbox import OUTBOX, backoff
 from tests.app_testing import CARD, make_env, message, serve
 
@@ -112,3 +113,23 @@ async def test_a_hanging_upstream_does_not_slow_ingest_or_lose_messages(tmp_path
         await server.close()
     assert statuses == [201] * 5
     assert sorted(r.message_id for r in rows) == [f"m-{i}" for i in range(5)]
+
+
+async def test_after_max_attempts_a_row_is_parked_not_dropped(tmp_path: Path) -> None:
+    """An upstream that keeps failing gets the row parked for an hour; it stays queued."""
+    upstream = Upstream(fail=1000)
+    server = await start(upstream)
+    try:
+        env = make_env(
+            tmp_path, upstream={"url": str(server.make_url("/copies")), "max_attempts": 1}
+        )
+        async with serve(env) as client:
+            await client.post("/v1/messages", json=message(), headers=env.auth())
+            metrics = client.app[METRICS]
+            await wait_for(lambda: metrics.outbox.get(outcome="parked") == 1)
+            soon = await client.app[STORAGE].outbox_fetch_due(datetime.now(UTC), 10)
+            later = await client.app[STORAGE].outbox_fetch_due(FAR_FUTURE, 10)
+    finally:
+        await server.close()
+    assert soon == []
+    assert [(r.message_id, r.attempts, r.last_error) for r in later] == [("m-1", 1, "http_500")]
