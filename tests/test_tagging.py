@@ -88,7 +88,18 @@ TABLE = [
     ("Please pay to my personal account this time.", R),  # en personal account
     ("Send a photo of your card to confirm the order.", R),  # en card photo
     ("Please verify your payment at http://pay-check.example.net/v", R),  # en verify via link
+    ("The product quality is very poor.", D),  # en quality is poor
+    ("The colour was wrong on half of them.", D),  # en colour was wrong
+    ("We demand compensation for the delay.", D),  # en compensation
+    ("Five parts are missing from the kit.", D),  # en missing parts
+    ("La calidad no es como se describe.", D),  # es not as described
+    ("质量太差了。", D),  # zh quality too poor
+    ("We changed banks last month, pay to the account below.", R),  # en changed banks
+    ("Unser Bankkonto hat sich geändert.", R),  # de compound Bankkonto
+    ("请不要通过平台付款。", R),  # zh do not pay via the platform
+    ("Tell me the code you received by SMS.", R),  # en one-time code
     # --- negatives: ordinary trade talk must not be tagged
+    ("The quality is excellent and the size is standard.", NONE),  # en praise, no complaint
     ("Please confirm the order on https://www.alibaba.com/order/1", NONE),  # brand's own link
     ("My card number is lost, can you send a new one?", NONE),  # own card, not a request
     ("Is the sample fee refundable on the first order?", NONE),  # pre-sale question
