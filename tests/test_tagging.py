@@ -98,6 +98,12 @@ TABLE = [
     ("Unser Bankkonto hat sich geändert.", R),  # de compound Bankkonto
     ("请不要通过平台付款。", R),  # zh do not pay via the platform
     ("Tell me the code you received by SMS.", R),  # en one-time code
+    ("Nosso sistema precisa dos dados do seu cartão para liberar a amostra.", R),  # pt card details
+    ("Nuestro sistema necesita los datos de su tarjeta.", R),  # es card details
+    ("Vou pagar o sinal com cartão, código de segurança 123.", NONE),  # pt paying by card
+    ("我们的系统需要您的卡信息来发放样品。", R),  # zh card info
+    ("No use la garantía comercial, páguenos directamente.", R),  # es skip trade assurance
+    ("Three of the cartons were crushed during delivery.", D),  # en crushed
     # --- negatives: ordinary trade talk must not be tagged
     ("The quality is excellent and the size is standard.", NONE),  # en praise, no complaint
     ("Please confirm the order on https://www.alibaba.com/order/1", NONE),  # brand's own link
