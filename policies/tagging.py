@@ -45,14 +45,15 @@ def _is_latin(c: str) -> bool:
     return c.isascii() and c.isalnum()
 
 
-def keyword_regex(keyword: str) -> str:
-    """Regex source for one keyword (see the module docstring); raises ValueError if empty."""
+def keyword_regex(keyword: str, *, boundary: bool = True) -> str:
+    """Regex source for one keyword (see the module docstring); raises ValueError if empty.
+    ``boundary=False`` leaves out the leading word boundary (the caller adds it once)."""
     stem = keyword.endswith("*")
     body = fold(keyword[:-1] if stem else keyword).strip()
     if not body or "*" in body:
         raise ValueError("a keyword needs text, and '*' only at its end")
     src = r"[\s\-]+".join(re.escape(w) for w in body.split(" "))
-    if _is_latin(body[0]):
+    if boundary and _is_latin(body[0]):
         src = f"(?<![{_LATIN}])" + src
     if stem:
         src += f"[{_LATIN}]*"
@@ -61,8 +62,25 @@ def keyword_regex(keyword: str) -> str:
     return src
 
 
+def _first_char(keyword: str) -> str:
+    return fold(keyword.removesuffix("*")).strip()[0]
+
+
 def keywords_regex(keywords: Sequence[str]) -> re.Pattern[str]:
-    return re.compile("|".join(f"(?:{keyword_regex(k)})" for k in keywords))
+    """One pattern matching any of ``keywords``. A lookahead on the keywords' first
+    characters lets the engine skip most positions before trying the alternatives."""
+    for k in keywords:
+        keyword_regex(k)  # raises ValueError for an empty keyword before anything else
+    latin = [k for k in keywords if _is_latin(_first_char(k))]
+    other = [k for k in keywords if not _is_latin(_first_char(k))]
+    parts = []
+    if latin:
+        alts = "|".join(f"(?:{keyword_regex(k, boundary=False)})" for k in latin)
+        parts.append(f"(?<![{_LATIN}])(?:{alts})")
+    if other:
+        parts.append("|".join(f"(?:{keyword_regex(k)})" for k in other))
+    firsts = "".join(sorted({re.escape(_first_char(k)) for k in keywords}))
+    return re.compile(f"(?=[{firsts}])(?:{'|'.join(parts)})")
 
 
 @dataclass(frozen=True, slots=True)

@@ -199,3 +199,13 @@ def test_chinese_keyword_matches_inside_a_run() -> None:
 def test_default_tagger_comes_from_the_policy_files() -> None:
     """The default tagger's rules are those of the shipped policy files."""
     assert load_default_tagger().rules == load_default_policy().tagger.rules
+
+
+def test_combined_keywords_match_like_each_keyword_alone() -> None:
+    """The one-pattern form of a keyword list matches exactly where some single keyword does."""
+    words = ["pin", "refund*", "money back", "退款", "nao recebi", "-x"]
+    combined = keywords_regex(words)
+    texts = ["shipping", "REFUNDED!", "money-back", "我要退款", "Não recebi", "a -x b", "spin"]
+    for t in texts:
+        alone = any(keywords_regex([w]).search(fold(t)) for w in words)
+        assert (combined.search(fold(t)) is not None) == alone, t
