@@ -37,7 +37,7 @@ over before it leaves this module:
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,7 +72,10 @@ _CAP_WORD = re.compile(
     r"(?<![^\W_])[^\W\d_]*[A-Z\u00c0-\u00de\u0100-\u024f\u0370-\u03ff\u0400-\u042f][^\W\d_]*"
 )
 _WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
-_LOWER_WORD = re.compile(r"(?<![^\W\d_'’-])[a-z][^\W\d_]*(?:['’-][^\W\d_]+)*")
+# Regexes below start only where no letter, hyphen or apostrophe precedes, and bound
+# their repetitions, so that no input (e.g. "anna-anna-anna-...") makes them quadratic.
+_START = r"(?<![^\W\d_])(?<![-'’])"
+_LOWER_WORD = re.compile(_START + r"[a-z][^\W\d_]{0,40}(?:['’-][^\W\d_]{1,40}){0,3}")
 # Words of street names: an entity holding one is (part of) an address, not a person.
 _STREET_WORDS = frozenset(
     word_list(
@@ -271,14 +274,44 @@ def _is_name_like(word: str) -> bool:
 
 
 # A run of capitalised words separated by commas and a final "and"/"&": a list of people
-# when one member is already known to be a name.
-_LIST_ITEM = r"[^\W\d_]+(?:['’-][^\W\d_]+)*(?:\s[A-Z][^\W\d_]+(?:['’-][^\W\d_]+)*)?"
-_LIST = re.compile(
-    rf"{_LIST_ITEM}(?:\s*,\s*{_LIST_ITEM})*\s*,?\s+(?:and|&|or|und|y|e|et)\s+{_LIST_ITEM}"
+# when a member is already known to be a name. Found in one linear pass: each member is
+# an _ITEM match, and consecutive members must be separated by a list gap.
+_LIST_ITEM = (
+    r"[^\W\d_]{1,40}(?:['’-][^\W\d_]{1,40}){0,3}"
+    r"(?:\s[A-Z][^\W\d_]{0,40}(?:['’-][^\W\d_]{1,40}){0,3})?"
 )
-_CONJUNCTIONS = frozenset({"and", "or", "und", "y", "e", "et", "&"})
-# One list member: a word plus an optional capitalised second word, never a conjunction.
-_ITEM = re.compile(r"(?<![^\W\d_'’-])(?!(?:and|or|und|y|e|et)\b)" + _LIST_ITEM)
+_ITEM = re.compile(_START + r"(?!(?:and|or|und|y|e|et)\b)" + _LIST_ITEM)
+_COMMA_GAP = re.compile(r"[ \t]{0,3},[ \t]{0,3}(?:(?:and|or|&|und|y|e|et)[ \t]{1,3})?")
+_CONJ_GAP = re.compile(r"[ \t]{0,3},?[ \t]{1,3}(?:and|or|&|und|y|e|et)[ \t]{1,3}")
+
+
+def _lists(text: str) -> Iterator[list[re.Match[str]]]:
+    """Runs of two or more items joined by commas, at least one joined by a conjunction."""
+    run: list[re.Match[str]] = []
+    conj = False
+    for item in _ITEM.finditer(text):
+        if run:
+            gap_start, gap_end = run[-1].end(), item.start()
+            short = gap_end - gap_start <= 12  # no list gap is longer
+            if short and _CONJ_GAP.fullmatch(text, gap_start, gap_end):
+                run.append(item)
+                conj = True
+                continue
+            if short and _COMMA_GAP.fullmatch(text, gap_start, gap_end):
+                run.append(item)
+                continue
+            if conj and len(run) >= 2:
+                yield run
+        run, conj = [item], False
+    if conj and len(run) >= 2:
+        yield run
+
+
+def _coverage(length: int, spans: Sequence[Span]) -> bytearray:
+    mask = bytearray(length)
+    for s in spans:
+        mask[s.start : s.end] = b"\x01" * (min(s.end, length) - s.start)
+    return mask
 
 
 def list_members(
@@ -291,12 +324,10 @@ def list_members(
     """
     if not spans:
         return []
+    mask = _coverage(len(text), spans)
     out: list[Span] = []
-    for m in _LIST.finditer(text):
-        items = [
-            i for i in _ITEM.finditer(text, m.start(), m.end()) if i.group() not in _CONJUNCTIONS
-        ]
-        known = [i for i in items if any(s.start <= i.start() and i.end() <= s.end for s in spans)]
+    for items in _lists(text):
+        known = {id(i) for i in items if all(mask[i.start() : i.end()])}
         if not known:
             continue
         # With one known member, only words outside the dictionary join it ("Action,
@@ -304,7 +335,7 @@ def list_members(
         strict = len(known) < 2 or lower_chat
         for i in items:
             w = i.group()
-            if i in known or not w[0].isupper() or not all(_is_name_like(x) for x in w.split()):
+            if id(i) in known or not w[0].isupper() or not all(_is_name_like(x) for x in w.split()):
                 continue
             if strict and any(x.lower() in vocab or x.lower() in COMMON_WORDS for x in w.split()):
                 continue  # (exact words only: "Morales" is no inflection of "morale")
@@ -359,18 +390,16 @@ def _name_shaped(text: str, start: int, end: int) -> bool:
     return full >= 1
 
 
-_TOK = r"[^\W\d_]+(?:[-'’][^\W\d_]+)*"
+_TOK = r"[^\W\d_]{1,40}(?:[-'’][^\W\d_]{1,40}){0,3}"
 _PREV_TOKEN = re.compile(rf"(?<![^\W\d_'’.-])({_TOK}\.?) $")
 _NEXT_TOKEN = re.compile(rf" ({_TOK}\.?)(?![^\W\d_])")
-_MIDDLE_INITIAL = re.compile(rf"(?<![^\W\d_'’-])({_TOK}) ([^\W\d_])\.? ({_TOK})(?![^\W\d_])")
-_LINE = re.compile(r"^[ \t>*•·-]*(.*?)[ \t]*$", re.MULTILINE)
+_MIDDLE_INITIAL = re.compile(rf"{_START}({_TOK}) ([^\W\d_])\.? ({_TOK})(?![^\W\d_])")
+_LINE = re.compile(r"^[ \t>*•·-]*(.*)$", re.MULTILINE)
 # A transcript line "Name: words" (what follows the colon starts with a letter or quote).
 _SPEAKER = re.compile(
     rf"^[ \t>]*({_TOK}(?: {_TOK})?)[ \t]*:[ \t]*(?=[^\W\d_]|[\"“'])", re.MULTILINE
 )
-_SUBJECT = re.compile(
-    rf"(?<![^\W\d_'’-])({_TOK}(?: {_TOK}){{0,2}})(?=(?:'s?)?{_PERSON_VERBS.pattern})"
-)
+_SUBJECT = re.compile(rf"{_START}({_TOK}(?: {_TOK}){{0,2}})(?=(?:'s?)?{_PERSON_VERBS.pattern})")
 
 
 _VOCATIVE = re.compile(
@@ -464,7 +493,9 @@ def structural_names(text: str, vocab: frozenset[str], lower_chat: bool) -> list
             pos = m.start(2)  # matches may overlap: "to a Ravil G Yefimov"
     if "\n" in text:
         for m in _LINE.finditer(text):
-            line = m.group(1)
+            line = m.group(1).rstrip(" \t\r")
+            if not line or len(line) > 80:
+                continue
             words = line.split(" ")
             if not 2 <= len(words) <= 4 or any(c.isdigit() for c in line):
                 continue
@@ -476,7 +507,7 @@ def structural_names(text: str, vocab: frozenset[str], lower_chat: bool) -> list
                 and all(_word_ok(w, vocab, True) for w in full)
                 and not all(in_vocabulary(w, vocab) for w in full)
             ):
-                out.append((m.start(1), m.end(1)))
+                out.append((m.start(1), m.start(1) + len(line)))
         speakers = [
             m
             for m in _SPEAKER.finditer(text)

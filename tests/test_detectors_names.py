@@ -183,3 +183,8 @@ def test_all_spans_are_person_inside_text() -> None:
 def test_context_names_empty_text() -> None:
     """An empty message yields no names."""
     assert context_names("") == ()
+
+
+def test_scan_is_bounded_on_repeated_titles() -> None:
+    """A text of thousands of titles is scanned in bounded work per title and finds no name."""
+    assert context_names("Mr. " * 3000) == ()

@@ -240,3 +240,18 @@ def test_extend(ner: SpacyNer, text: str, start: int, end: int, expected: str) -
     """A partial name grows over the adjacent name words only."""
     s, e = extend(text, start, end, ner.vocab)
     assert text[s:e] == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Anna-" * 4000,  # one endless hyphenated word
+        "O'" * 4000,  # one endless apostrophe word
+        "A" + " " * 20000 + "b",  # a long run of spaces between list candidates
+        "Anna, " * 4000,  # a list without a conjunction
+    ],
+)
+def test_pathological_inputs_yield_no_spans_outside_the_text(ner: SpacyNer, text: str) -> None:
+    """Degenerate inputs are handled (linear-time patterns) and spans stay in the text."""
+    (spans,) = ner.detect_batch([text])
+    assert all(0 <= s.start < s.end <= len(text) for s in spans)

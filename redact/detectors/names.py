@@ -42,6 +42,7 @@ def word_list(text: str) -> list[str]:
 
 SCORE = 0.7  # above context-free NER (0.5): a trigger phrase is strong evidence
 MAX_NAME_TOKENS = 4
+_MAX_SCAN_TOKENS = 10  # bounds the work per trigger, whatever the text
 
 # Honorifics and titles that may precede a name (lower case, without trailing dots).
 TITLES = frozenset(
@@ -137,7 +138,7 @@ COMMON_WORDS = frozenset(
     )
 )
 
-_TOKEN = re.compile(r"[^\W\d_]+(?:(?:\.-|-['’]|[-'’.])[^\W\d_]+)*\.?")
+_TOKEN = re.compile(r"[^\W\d_]{1,40}(?:(?:\.-|-['’]|[-'’.])[^\W\d_]{1,40}){0,4}\.?")
 _GAP = re.compile(r"[ \t\u00a0]{1,3}")
 _HAN = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]{2,4}")
 # What may follow a Han name without being part of it (labels that often come next).
@@ -214,7 +215,9 @@ def scan_name(
     names: list[str] = []
     pending: list[tuple[int, int, str]] = []  # particles waiting for a name token
     lowercase = False
-    for t_start, t_end, tok in _tokens(text, pos):
+    for n_tok, (t_start, t_end, tok) in enumerate(_tokens(text, pos)):
+        if n_tok >= _MAX_SCAN_TOKENS:
+            break  # titles, particles and names together are never this long
         b = _bare(tok)
         if (
             not names
@@ -603,9 +606,9 @@ def propagate(text: str, spans: Iterable[Span], detector: str, score: float = 0.
     an occurrence must match the case of the original (chat "li" does not match "Li").
     """
     seeds: set[str] = set()
-    covered: list[tuple[int, int]] = []
+    covered = bytearray(len(text))
     for s in spans:
-        covered.append((s.start, s.end))
+        covered[s.start : s.end] = b"\x01" * (min(s.end, len(text)) - s.start)
         for w in _WORD_RE.findall(text[s.start : s.end]):
             b = w.lower()
             ordinary = b in COMMON_WORDS or b in TITLES or b in SUFFIXES or b in PARTICLES
@@ -617,7 +620,7 @@ def propagate(text: str, spans: Iterable[Span], detector: str, score: float = 0.
     for m in _WORD_RE.finditer(text):
         if m.group() not in seeds:
             continue
-        if any(a <= m.start() < b for a, b in covered):
+        if covered[m.start()]:
             continue
         out.append(Span(m.start(), m.end(), "PERSON", score, detector))
     return out
