@@ -268,6 +268,7 @@ async def test_token_of_another_role_is_403(env: Any) -> None:
         (message(sent_at="yesterday"), "sent_at"),  # not RFC 3339
         (message(sent_at="2026-03-01T10:00:00"), "sent_at"),  # no timezone
         (message(sent_at="2026-02-30T10:00:00Z"), "sent_at"),  # no such day
+        (message(sent_at="9999-12-31T23:59:59Z"), "sent_at"),  # retention would overflow
         (message(text=42), "text"),  # text not a string
         (message(region="mars"), "region"),  # region without a KEK
         (message(lang="english please"), "lang"),  # not a language tag

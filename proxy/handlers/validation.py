@@ -23,6 +23,10 @@ __all__ = ["CONTENT_TYPES", "IngestMessage", "Limits", "decode_body", "parse_mes
 CONTENT_TYPES = ("application/json", "application/msgpack")
 SENDER_ROLES = ("buyer", "seller")
 MAX_ID_CHARS = 200
+# Accepted range of sent_at: wide, but retention deadlines and monthly partitions of
+# times near datetime.max would overflow.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
 # RFC 3339 date-time: full date, 'T' (or space), time, optional fraction, Z or offset.
 _RFC3339 = re.compile(
@@ -137,9 +141,12 @@ def parse_time(v: Any, field: str) -> datetime:
     if m:
         text = m.group(1) + m.group(2)
     try:
-        return datetime.fromisoformat(text).astimezone(UTC)
-    except ValueError:
+        when = datetime.fromisoformat(text).astimezone(UTC)
+    except (ValueError, OverflowError):
         raise InvalidField("is not a valid date and time (RFC 3339)", field=field) from None
+    if not EARLIEST <= when < LATEST:
+        raise InvalidField("must be between 1970 and 2200 (check the clock)", field=field)
+    return when
 
 
 def parse_message(m: Any, limits: Limits, prefix: str) -> IngestMessage:
