@@ -263,6 +263,7 @@ async def test_token_of_another_role_is_403(env: Any) -> None:
         ({k: v for k, v in message().items() if k != "message_id"}, "message_id"),  # missing id
         (message(message_id=""), "message_id"),  # empty id
         (message(message_id="a\nb"), "message_id"),  # control character in id
+        (message(sender_id="a\ud800"), "sender_id"),  # unpaired surrogate in id
         (message(conversation_id=None), "conversation_id"),  # missing conversation
         (message(sender_role="admin"), "sender_role"),  # not buyer/seller
         (message(sent_at="yesterday"), "sent_at"),  # not RFC 3339

@@ -32,7 +32,7 @@ LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 _RFC3339 = re.compile(
     r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})"
 )
-_ID = re.compile(r"[^\x00-\x1f\x7f]+")
+_ID = re.compile(r"[^\x00-\x1f\x7f\ud800-\udfff]+")
 _LANG = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*")
 
 
