@@ -56,6 +56,8 @@ def _found(text: str) -> set[str]:
         ("Mit freundlichen Grüßen, Hans-Georg Ruppert", "Hans-Georg Ruppert"),  # German closing
         ("Atenciosamente, Heloisa Lima", "Heloisa Lima"),  # Portuguese closing
         ("thanks, anna", "anna"),  # lower-case signature at the end of the message
+        ("regards, mohammed al rashid", "mohammed al rashid"),  # lower-case name ending in -ed
+        ("hi, i'm li ming", "li ming"),  # lower-case name ending in -ing
         (
             "My colleague Dr. Kaique Casa Grande will call you",
             "Dr. Kaique Casa Grande",

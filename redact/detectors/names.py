@@ -577,8 +577,9 @@ def _is_lower_chat(text: str) -> bool:
 
 
 def _plausible_lower(nm: NameMatch) -> bool:
-    """A lower-case name after a strong trigger: reject words that look like verbs/adjectives."""
-    return not any(_ADJ_LIKE.search(t) and len(t) > 5 for t in nm.tokens)
+    """A lower-case name after a strong trigger: one word that looks like a verb or an
+    adjective ("interested") is no name; several words are ("mohammed al rashid")."""
+    return len(nm.tokens) > 1 or not (_ADJ_LIKE.search(nm.tokens[0]) and len(nm.tokens[0]) > 5)
 
 
 def _weak_lower_ok(text: str, nm: NameMatch, trigger: str) -> bool:
@@ -592,7 +593,7 @@ def _weak_lower_ok(text: str, nm: NameMatch, trigger: str) -> bool:
         )
     ):
         return False  # "from x", "by x", "with x": too common in lower-case chat
-    return not any(_ADJ_LIKE.search(t) for t in nm.tokens)
+    return not any(_ADJ_LIKE.search(t) and len(t) > 4 for t in nm.tokens)
 
 
 _WORD_RE = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
