@@ -356,6 +356,8 @@ _ORG_LEAD = re.compile(
 )
 # Before a one-word entity: a place preposition ("in Yiwu", "from Ningbo").
 _PLACE_LEAD = re.compile(r"(?:^|\W)(?:in|at|near|from|into|via|inside|outside)\s+$", re.IGNORECASE)
+# Right after an entity: a model code, letters and digits mixed ("P30", "XR-9734").
+_MODEL_CODE = re.compile(r"[ \t]+(?=[\w-]*\d)(?=[\w-]*[^\W\d_])[\w-]+")
 # Right after an entity: a company or street word makes it part of an organisation or address.
 _ORG_TAIL = re.compile(r"[ \t]+([^\W\d_]+\.?)")
 _INNER_CAP = re.compile(r"(?<!^Mc)(?<!^Mac)(?<![-'’])(?<=[^\W\d_])[A-Z]")
@@ -464,6 +466,8 @@ def _company_or_place(text: str, start: int, end: int) -> bool:
     if tail_word in COMPANY_WORDS or tail_word in _STREET_WORDS:
         return True
     one_word = " " not in text[start:end]
+    if one_word and _MODEL_CODE.match(text, end):
+        return True  # "Huawei P30": a brand before a model code
     return one_word and _PLACE_LEAD.search(text, max(0, start - 10), start) is not None
 
 

@@ -118,6 +118,7 @@ def test_list_members_follow_a_known_name(ner: SpacyNer) -> None:
         "Action & Adventure, Animation, Comedy, Kids & Family",  # a list of genres
         "Our factory is in Yiwu. Shipping from Ningbo port.",  # cities after place prepositions
         "Hi, we are Shenzhen Huaxin Electronics",  # company name
+        "This is Huawei P30 case",  # brand before a model code
     ],
 )
 def test_no_person_in_trade_talk(ner: SpacyNer, text: str) -> None:
