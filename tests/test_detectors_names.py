@@ -85,6 +85,11 @@ def _found(text: str) -> set[str]:
             "欧阳娜娜",
         ),  # contact person, stops at the phone label
         ("姓名:王先生", "王先生"),  # surname with honorific
+        ("account holder Иван Петров", "Иван Петров"),  # Cyrillic name after an English label
+        ("Меня зовут Ольга Смирнова", "Ольга Смирнова"),  # Russian "my name is"
+        ("recipient 김민준", "김민준"),  # caseless script (Hangul) after a label
+        ("받는 사람: 이서연", "이서연"),  # Korean recipient label
+        ("受取人：山田太郎", "山田太郎"),  # Japanese recipient label, kanji name
         ("account holder Anna Berg as stated", "Anna Berg"),  # "as" is not the company form "AS"
         ("Anna here, from Bright Star", "Anna"),  # "<name> here" at the start
         ("the card belongs to Mehmet Yılmaz", "Mehmet Yılmaz"),  # ownership phrase, dotless i
@@ -139,6 +144,7 @@ def test_finds_name(text: str, name: str) -> None:
         "Dear Valued Customer, thanks",  # greeting to a customer
         "This is Huawei P30 case",  # a letter glued to digits is a model, not an initial
         "Cheers, Bro",  # closing to a friend
+        "I am 学生 and need samples",  # caseless letters after a weak trigger
         "It's Ramadan so we are slow",  # a holiday
         "Guten Tag, wir sind bereit",  # greeting words are not names
     ],

@@ -162,8 +162,11 @@ _PREFIXED = re.compile(
 
 
 def _is_capitalised(tok: str) -> bool:
-    """Starts with a capital, or with a lower-case prefix glued to one (al-Farouq, d'Angelo)."""
-    if tok[0].isupper():
+    """Starts with a capital, or with a lower-case prefix glued to one (al-Farouq, d'Angelo).
+
+    Letters of scripts without case (Arabic, Hangul, Han, Thai) count as capitals.
+    """
+    if tok[0].isupper() or tok[0].lower() == tok[0].upper():
         return True
     m = _PREFIXED.match(tok)
     return m is not None and tok[m.end()].isupper()
@@ -251,8 +254,11 @@ def scan_name(
             ok = not lowercase or names == []
         else:
             ok = is_name_word(tok, lowercase_ok, caps_ok)
-            # Without a strong trigger, every name token is capitalised.
+            # Without a strong trigger, every name token is capitalised, and letters
+            # without case ("I'm 学生" is "I'm a student") are not read as a name.
             if ok and not lowercase_ok and not _is_capitalised(tok):
+                ok = False
+            if ok and not caps_ok and tok[0].lower() == tok[0].upper():
                 ok = False
         if not ok:
             # An unknown lower-case word between two capitalised name tokens is a
@@ -345,6 +351,13 @@ _STRONG = [
     r"t\.a\.v\.",
     r"rekeninghouder",
     r"begunstigde",
+    # Russian / Arabic (space-separated scripts)
+    r"меня\s+зовут",
+    r"получатель",
+    r"имя",
+    r"фио",
+    r"اسمي",
+    r"المستلم",
 ]
 # Weak triggers: the name must be capitalised.
 _WEAK = [
@@ -427,6 +440,11 @@ _BLOCK_RE = re.compile(
 )
 _HAN_TRIGGERS = (
     r"收货人|收件人|联系人|姓名|户名|开户名|开户人|持卡人|收款人|签收人|我叫|名字是|名字叫|负责人"
+    r"|受取人|氏名|宛名|担当者"  # Japanese labels, names in kanji
+)
+# Korean labels and a name of two to four Hangul syllables.
+_HANGUL_RE = re.compile(
+    r"(?:받는\s*사람|수취인|수령인|이름|성명|담당자)\s*[:：은는]?\s*([가-힣]{2,4})(?![가-힣])"
 )
 
 
@@ -548,6 +566,8 @@ def _context_names(text: str) -> list[NameMatch]:
         nm = scan_name(text, t.start(), lowercase_ok=upper_chat)
         if nm is not None:
             found.append(nm)
+    for t in _HANGUL_RE.finditer(text):
+        found.append(NameMatch(t.start(1), t.end(1), (t.group(1),), False))
     for t in _HAN_RE.finditer(text):
         h = _HAN.match(text, t.end())
         if h is None:
