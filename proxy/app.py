@@ -18,6 +18,7 @@ the keys below (``request.app[STORAGE]``...) and authenticate with
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import importlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -25,14 +26,18 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
+from policies.loader import Policy
+from policies.model import Action
 from policies.tagging import PurposeTagger, load_default_tagger
-from proxy import crypto
+from proxy import crypto, policy_runtime
+from proxy.audit.settings import AuditSettings
 from proxy.auth import AUTHENTICATOR, Authenticator, Principal
 from proxy.config import Config
 from proxy.handlers.health import READINESS, Readiness
 from proxy.handlers.ingest import INGESTOR, LIMITS, MAX_BODY
 from proxy.handlers.validation import Limits
 from proxy.keys import Keyring, KeyStore, load_keyring
+from proxy.logging import get_logger
 from proxy.metrics import METRICS, Metrics
 from proxy.middlewares import (
     ADMISSION,
@@ -48,6 +53,7 @@ from proxy.pipeline import Ingestor
 from proxy.sealing import Sealer
 from proxy.storage import Storage, open_storage
 from redact import OperatorTable, Placeholder, RedactConfig, Redactor, build_operator
+from redact.engine import Engine
 from redact.operators import Operator
 
 __all__ = [
@@ -70,6 +76,9 @@ STORAGE = web.AppKey("chatwarden.storage", Storage)
 REDACTOR = web.AppKey("chatwarden.redactor", Redactor)
 SEALER = web.AppKey("chatwarden.sealer", Sealer)
 TAGGER = web.AppKey("chatwarden.tagger", PurposeTagger)
+POLICY = web.AppKey("chatwarden.policy", Policy)
+
+log = get_logger("chatwarden.app")
 
 _STATE_LABEL = b"chatwarden/placeholder-state/v1"
 _HASH_LABEL = b"chatwarden/redact-hash-operator/v1"
@@ -77,6 +86,17 @@ _HASH_LABEL = b"chatwarden/redact-hash-operator/v1"
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyRetention:
+    """The policy's retention terms, for the ingest pipeline's ``retention_until``: the one
+    source the retention pass also judges by (``[retention]`` in the config is not used)."""
+
+    policy: Policy
+
+    def days_for(self, purposes: frozenset[str]) -> int:
+        return self.policy.retention_days(purposes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +162,7 @@ def _services_ctx(
                 redactor=redactor,
                 tagger=app[TAGGER],
                 sealer=sealer,
-                retention=config.retention,
+                retention=PolicyRetention(app[POLICY]),
                 upstream_url=config.upstream.url,
                 on_enqueue=worker.notify if worker is not None else None,
                 clock=overrides.clock,
@@ -163,21 +183,102 @@ def _services_ctx(
     return ctx
 
 
-def _audit(app: web.Application, config: Config, ring: Keyring, auth: Authenticator) -> None:
+def _pattern_scrubber(app: web.Application) -> Callable[[str], str]:
+    """The redactor's pattern pass over a free-text field (the reader's justification):
+    every detected span becomes ``<TYPE>``. Runs the started redactor's pattern detectors
+    in the calling thread (no NER: a justification is short and must not queue behind
+    ingest); raises when the redactor is not running, and the trail then stores nothing."""
+
+    def scrub(text: str) -> str:
+        engine = app[REDACTOR].engine
+        if engine is None:
+            raise RuntimeError("redactor not started")
+        spans = sorted(Engine(engine.detectors).analyze([text])[0], key=lambda s: s.start)
+        parts: list[str] = []
+        pos = 0
+        for s in spans:
+            if s.start < pos:
+                continue
+            parts += [text[pos : s.start], f"<{s.type}>"]
+            pos = s.end
+        parts.append(text[pos:])
+        return "".join(parts)
+
+    return scrub
+
+
+def _config_digest(config: Config) -> str:
+    """SHA-256 of the config file's bytes (of the parsed config when there is no file)."""
+    if config.path is not None:
+        try:
+            return hashlib.sha256(config.path.read_bytes()).hexdigest()
+        except OSError:
+            pass
+    return hashlib.sha256(repr(config).encode("utf-8")).hexdigest()
+
+
+def _config_event_ctx(
+    config: Config, clock: Callable[[], datetime]
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Record the configuration the service starts with (``config.change``, its digest):
+    comparing consecutive digests in the trail shows when the configuration changed."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        from proxy.audit.errors import AuditUnavailable
+        from proxy.audit.events import Actor, AuditEvent, Decision
+        from proxy.audit.http import AUDIT_TRAIL
+
+        trail = app.get(AUDIT_TRAIL)
+        if trail is not None:
+            event = AuditEvent(
+                kind="config.change",
+                actor=Actor(token_id="system", role="admin"),
+                decision=Decision(allow=True, rule="serve.start", reason="service started"),
+                time=clock(),
+                detail=(
+                    ("config_sha256", _config_digest(config)),
+                    ("tokens", len(config.auth.tokens)),
+                ),
+            )
+            try:
+                await trail.record(event)
+            except AuditUnavailable:
+                # Ingest does not need the trail; every read will fail closed on its own.
+                log.warning("audit.config_event_not_recorded")
+        yield
+
+    return ctx
+
+
+def _audit(
+    app: web.Application, config: Config, ring: Keyring, clock: Callable[[], datetime]
+) -> AuditSettings:
     from proxy.audit import runtime
-    from proxy.audit.events import Actor
-    from proxy.audit.settings import AuditSettings, load_settings
+    from proxy.audit.settings import load_settings
 
     settings = load_settings(config.path) if config.path else AuditSettings()
     if settings.store_url is None:
         settings = AuditSettings(store_url=config.storage.url)
+    app.cleanup_ctx.append(runtime.trail_context(settings, ring, scrub=_pattern_scrubber(app)))
+    app.cleanup_ctx.append(_config_event_ctx(config, clock))
+    return settings
+
+
+def _audit_http(app: web.Application, ring: Keyring, auth: Authenticator, policy: Policy) -> None:
+    from proxy.audit import runtime
+    from proxy.audit.events import Actor
 
     async def authenticate(request: web.Request) -> Actor:
         p: Principal = auth.authenticate(request)
         return Actor(p.token_id, p.role)
 
-    app.cleanup_ctx.append(runtime.trail_context(settings, ring))
-    runtime.register_http(app, ring=ring, authenticate=authenticate, cases=None)
+    runtime.register_http(
+        app,
+        ring=ring,
+        authenticate=authenticate,
+        cases=policy_runtime.PolicyCaseSource(app),
+        authorize=lambda role, action: policy.table.decide_action(role, Action(action)),
+    )
 
 
 def create_app(
@@ -225,7 +326,12 @@ def create_app(
     app.cleanup_ctx.append(_redactor_ctx(redactor))
     app.cleanup_ctx.append(_services_ctx(config, ring, overrides))
     if overrides.audit:
-        _audit(app, config, ring, auth)
+        _audit(app, config, ring, overrides.clock)
+    # The policy loads now: a malformed file stops the factory (and serve) with FILE:LINE.
+    policy = policy_runtime.install(app, config=config, ring=ring, auth=auth, clock=overrides.clock)
+    app[POLICY] = policy
+    if overrides.audit:
+        _audit_http(app, ring, auth, policy)
     if worker is not None:
         app.cleanup_ctx.append(outbox_context(worker, lambda a: a[STORAGE]))
 

@@ -33,11 +33,11 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 import msgpack  # type: ignore[import-untyped]  # no stubs published
 
 from policies.tagging import PurposeTagger, TagInput
-from proxy.config import RetentionConfig
 from proxy.handlers.errors import Unavailable
 from proxy.handlers.validation import IngestMessage
 from proxy.sealing import SealContext, Sealer
@@ -125,6 +125,12 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class RetentionTerms(Protocol):
+    """Days a message serving ``purposes`` is kept; the service passes the policy's terms."""
+
+    def days_for(self, purposes: frozenset[str]) -> int: ...
+
+
 class Ingestor:
     """Runs the pipeline of the module docstring. One per app."""
 
@@ -136,7 +142,7 @@ class Ingestor:
         redactor: Redactor,
         tagger: PurposeTagger,
         sealer: Sealer,
-        retention: RetentionConfig,
+        retention: RetentionTerms,
         upstream_url: str | None = None,
         on_enqueue: Callable[[], None] | None = None,
         clock: Callable[[], datetime] = _utcnow,

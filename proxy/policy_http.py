@@ -36,7 +36,7 @@ from policies.loader import Policy
 from policies.model import NO_CASE, Action, Decision
 from policies.views import render
 from proxy.audit.errors import AuditUnavailable
-from proxy.audit.events import Actor, AuditEvent
+from proxy.audit.events import Actor, AuditEvent, read_event
 from proxy.audit.events import Decision as AuditDecision
 from proxy.cases import Case, CaseStatus, CaseStore
 from proxy.errors import DecryptionError
@@ -45,7 +45,14 @@ from proxy.sealing import SealContext, Sealer
 from proxy.storage.base import Storage, StoredMessage
 from proxy.storage.errors import InvalidCursor, StorageUnavailable
 
-__all__ = ["MAX_PAGE", "POLICY_SERVICE", "PolicyService", "register", "register_routes"]
+__all__ = [
+    "MAX_PAGE",
+    "POLICY_SERVICE",
+    "PolicyService",
+    "register",
+    "register_routes",
+    "render_message",
+]
 
 MAX_PAGE = 200
 DEFAULT_PAGE = 50
@@ -196,20 +203,27 @@ async def get_messages(request: web.Request) -> web.Response:
         case = await _storage(_case_store(svc).get_case(svc.tenant, case_id))
         if case is not None:
             ctx = case.context(caller.token_id, now)
-    base: dict[str, Any] = {
-        "kind": "read",
-        "actor": _actor(caller),
-        "time": now,
-        "purpose": purpose if len(purpose) <= 200 else None,
-        "case_id": case_id,
-        "justification": justification,
-    }
+
+    def event(decision: Decision, messages: list[StoredMessage]) -> AuditEvent:
+        # One builder for allowed and denied reads, so the disclosure report of a subject
+        # (both parties of every returned message) is complete by construction.
+        return read_event(
+            actor=_actor(caller),
+            decision=decision,
+            purpose=purpose if len(purpose) <= 200 else None,
+            messages=messages,
+            hash_subject=svc.subject_hasher,
+            case_id=case_id,
+            justification=justification,
+            time=now,
+        )
+
     if case_id is not None and case is None:
         d = Decision(False, "no such case", "cases.unknown")
-        await _deny(svc, AuditEvent(decision=AuditDecision.of(d), **base), d)
+        await _deny(svc, event(d, []), d)
     d = svc.policy.table.decide_read(caller.role, purpose, ctx)
     if not d.allow:
-        await _deny(svc, AuditEvent(decision=AuditDecision.of(d), **base), d)
+        await _deny(svc, event(d, []), d)
     if case is not None:
         since = case.since if since is None else max(since, case.since)
         until = case.until if until is None else min(until, case.until)
@@ -239,22 +253,13 @@ async def get_messages(request: web.Request) -> web.Response:
             for m in items
             if case.in_scope(m.sender_id, m.recipient_id, m.conversation_id, m.sent_at)
         ]
-    subjects = {m.sender_id for m in items} | {m.recipient_id for m in items if m.recipient_id}
-    await _record(
-        svc,
-        AuditEvent(
-            decision=AuditDecision.of(d),
-            message_ids=tuple(m.message_id for m in items),
-            conversation_ids=tuple(sorted({m.conversation_id for m in items})),
-            count=len(items),
-            subjects=tuple(sorted({svc.subject_hasher(s) for s in subjects})),
-            **base,
-        ),
-    )
+    # Recorded durably before anything is rendered or sent; a trail that cannot take it
+    # turns the read into a 503 with no data.
+    await _record(svc, event(d, items))
     view = svc.policy.view(purpose)
     out = []
     for m in items:
-        out.append(await _render(svc, m, view))
+        out.append(await render_message(svc, m, view))
     return _json(
         {
             "purpose": purpose,
@@ -266,7 +271,8 @@ async def get_messages(request: web.Request) -> web.Response:
     )
 
 
-async def _render(svc: PolicyService, m: StoredMessage, view: Any) -> dict[str, Any]:
+async def render_message(svc: PolicyService, m: StoredMessage, view: Any) -> dict[str, Any]:
+    """One stored message for the answer, its text rendered in ``view`` from the sealed original."""
     doc: dict[str, Any] = {
         "message_id": m.message_id,
         "conversation_id": m.conversation_id,

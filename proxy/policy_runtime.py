@@ -38,12 +38,26 @@ from policies.views import hash_message
 from proxy import crypto
 from proxy.audit.errors import AuditUnavailable
 from proxy.audit.events import Actor, AuditEvent, Decision
-from proxy.cases import CaseStore, SQLiteCaseStore
+from proxy.audit.http import ExportCase, ExportMessage
+from proxy.cases import CaseStatus, CaseStore, SQLiteCaseStore
 from proxy.errors import UsageError
-from proxy.policy_http import POLICY_SERVICE, PolicyService, register_routes
+from proxy.policy_http import (
+    MAX_PAGE,
+    POLICY_SERVICE,
+    PolicyService,
+    register_routes,
+    render_message,
+)
 from proxy.retention import run_retention
 
-__all__ = ["PolicySettings", "install", "load_service_policy", "load_settings", "open_case_store"]
+__all__ = [
+    "PolicyCaseSource",
+    "PolicySettings",
+    "install",
+    "load_service_policy",
+    "load_settings",
+    "open_case_store",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,3 +222,61 @@ async def _periodic(svc: PolicyService, cases: CaseStore, interval: float) -> No
             await run_retention(
                 cases, svc.sealer, svc.audit, svc.clock(), retention_days=svc.policy.retention_days
             )
+
+
+class PolicyCaseSource:
+    """The audit export's view of the policies' case store (:class:`proxy.audit.http.CaseSource`).
+
+    Looks the :class:`PolicyService` up per call (it exists once the app has started). A
+    case's state is the one reads see at the service clock's now (an approved case past its
+    expiry is ``expired``); its export holds every in-scope message -- the case's subjects or
+    conversations, inside its time range, tagged with its purpose -- rendered in the view
+    of the case's purpose from the sealed original, in ingest order per conversation.
+    """
+
+    def __init__(self, app: web.Application) -> None:
+        self._app = app
+
+    def _service(self) -> PolicyService:
+        svc = self._app.get(POLICY_SERVICE)
+        if svc is None or svc.cases is None:
+            raise AuditUnavailable("the case store is not running", "unwritable")
+        return svc
+
+    async def get_case(self, case_id: str) -> ExportCase | None:
+        svc = self._service()
+        assert svc.cases is not None
+        case = await svc.cases.get_case(svc.tenant, case_id)
+        if case is None:
+            return None
+        state = "refused" if case.status is CaseStatus.REFUSED else case.state(svc.clock()).value
+        return ExportCase(case.case_id, case.purpose, state, case.requested_by, case.approved_by)
+
+    async def export_messages(self, case_id: str, actor: Actor) -> list[ExportMessage]:
+        svc = self._service()
+        assert svc.cases is not None
+        case = await svc.cases.get_case(svc.tenant, case_id)
+        if case is None:
+            return []
+        view = svc.policy.view(case.purpose)
+        out: list[ExportMessage] = []
+        for cid in await svc.cases.conversations_in_scope(case):
+            cursor: str | None = None
+            while True:
+                page = await svc.storage.query_messages(
+                    svc.tenant,
+                    purpose=case.purpose,
+                    conversation_id=cid,
+                    since=case.since,
+                    until=case.until,
+                    after=cursor,
+                    limit=MAX_PAGE,
+                )
+                for m in page.items:
+                    if case.in_scope(m.sender_id, m.recipient_id, m.conversation_id, m.sent_at):
+                        subjects = (m.sender_id, *((m.recipient_id,) if m.recipient_id else ()))
+                        out.append(ExportMessage(await render_message(svc, m, view), subjects))
+                cursor = page.next_cursor
+                if cursor is None:
+                    break
+        return out

@@ -68,9 +68,9 @@ async def test_unknown_route_is_404_in_the_error_shape(tmp_path: Path) -> None:
 
 
 async def test_wrong_method_is_405_in_the_error_shape(tmp_path: Path) -> None:
-    """GET on the ingest route answers 405 with Allow and the JSON error body."""
+    """PUT on the messages route answers 405 with Allow and the JSON error body."""
     async with serve(make_env(tmp_path)) as client:
-        resp = await client.get("/v1/messages")
+        resp = await client.put("/v1/messages")
         body = await resp.json()
     assert resp.status == 405 and body["error"]["code"] == "method_not_allowed"
     assert "POST" in resp.headers["Allow"]

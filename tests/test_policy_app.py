@@ -1,8 +1,6 @@
 """The policy endpoints in the real app: ingest, tag, read for a purpose; a bad policy stops it.
 
-The app factory does not call ``policy_runtime.install`` yet (its GET /v1/messages would turn
-test_app_health's 405 check into a 401), so these tests install it the way the factory will.
-"""
+The app factory installs the policy (``policy_runtime.install``) itself."""
 
 from __future__ import annotations
 
@@ -14,9 +12,7 @@ import pytest
 from aiohttp import web
 
 from policies.loader import default_policy_files
-from proxy import policy_runtime
 from proxy.app import Overrides, create_app
-from proxy.auth import AUTHENTICATOR
 from proxy.config import parse_config
 from proxy.errors import UsageError
 from tests.app_testing import Env, make_env, message, running
@@ -25,11 +21,7 @@ IBAN = "DE89 3704 0044 0532 0130 00"
 
 
 def policy_app(env: Env, *, audit: bool = True) -> web.Application:
-    app = create_app(env.config, keyring=env.ring, overrides=Overrides(audit=audit))
-    policy_runtime.install(
-        app, config=env.config, ring=env.ring, auth=app[AUTHENTICATOR], clock=Overrides().clock
-    )
-    return app
+    return create_app(env.config, keyring=env.ring, overrides=Overrides(audit=audit))
 
 
 async def test_ingested_risk_message_reads_with_keyed_hash(tmp_path: Path) -> None:
@@ -88,11 +80,8 @@ def test_malformed_policy_file_stops_the_app_naming_file_and_line(tmp_path: Path
     cfg_file = tmp_path / "chatwarden.toml"
     cfg_file.write_text('[policies]\nfiles = ["bad.toml"]\n', encoding="utf-8")
     config = parse_config({"storage": {"url": "sqlite:cw.db"}}, base=tmp_path, path=cfg_file)
-    app = create_app(config, keyring=env.ring, overrides=Overrides(audit=False))
     with pytest.raises(UsageError) as info:
-        policy_runtime.install(
-            app, config=config, ring=env.ring, auth=app[AUTHENTICATOR], clock=Overrides().clock
-        )
+        create_app(config, keyring=env.ring, overrides=Overrides(audit=False))
     assert f"{bad.resolve()}:3:" in str(info.value)
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from proxy.audit import runtime as audit_runtime
 from proxy.metrics import METRICS
 
 __all__ = ["READINESS", "Readiness", "register"]
@@ -69,7 +70,8 @@ async def readyz(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     return web.Response(
-        text=request.app[METRICS].render(),
+        # The audit trail's counters (events, checkpoints, failures by cause) follow.
+        text=request.app[METRICS].render() + audit_runtime.metrics_text(request.app),
         content_type="text/plain",
         charset="utf-8",
         headers={"X-Content-Type-Options": "nosniff"},
