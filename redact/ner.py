@@ -44,6 +44,7 @@ from typing import Any
 from redact.detectors.names import (
     COMMON_WORDS,
     COMPANY_WORDS,
+    FUNCTION_WORDS,
     PARTICLES,
     SUFFIXES,
     TITLES,
@@ -238,7 +239,8 @@ def clean_person(text: str, start: int, end: int) -> list[tuple[int, int]]:
         if owners:
             words = words[owners[-1] + 1 :]
         while words and (
-            _plain(words[0][2]) in COMMON_WORDS
+            _plain(words[0][2]) in FUNCTION_WORDS
+            or (_plain(words[0][2]) in COMMON_WORDS and not words[0][2][0].isupper())
             or _plain(words[0][2]) in _ROLE_WORDS
             or (words[0][2][0].islower() and _plain(words[0][2]) not in PARTICLES)
         ):

@@ -99,6 +99,9 @@ def _found(text: str) -> set[str]:
             "Deliver to: Siti Nurhaliza binti Ahmad",
             "Siti Nurhaliza binti Ahmad",
         ),  # block label at the end
+        ("Regards, Will Smith", "Will Smith"),  # a common word that is a first name
+        ("account holder Grace Young", "Grace Young"),  # common words as first and last name
+        ("Thanks, Mark Best", "Mark Best"),  # a common word as surname at the end
         ("Regards, Susan Le", "Susan Le"),  # capitalised particle-like surname at the end
         (
             "My colleague Ben Robinson will call",
@@ -144,6 +147,8 @@ def test_finds_name(text: str, name: str) -> None:
         "Dear Valued Customer, thanks",  # greeting to a customer
         "This is Huawei P30 case",  # a letter glued to digits is a model, not an initial
         "Cheers, Bro",  # closing to a friend
+        "Best Price Guaranteed",  # "Best" without a comma is no closing
+        "Thanks, Looking Forward",  # closing phrase in title case
         "I am 学生 and need samples",  # caseless letters after a weak trigger
         "It's Ramadan so we are slow",  # a holiday
         "Guten Tag, wir sind bereit",  # greeting words are not names

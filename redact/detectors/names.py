@@ -83,8 +83,21 @@ COMPANY_WORDS = frozenset(
     )
 )
 
-# Common words (English chat, plus a few in other languages) that are never read as a
-# name token. This is a list of ordinary vocabulary, not of names.
+# Function words, greetings and closings: never part of a name, even capitalised.
+FUNCTION_WORDS = frozenset(
+    word_list(
+        """a an the and or but nor so if then than that this these those there here i im i'm
+    me my we us our you your he him his she her it its they them their is are was were be
+    am do does did have has had not no yes ok okay please thanks thank thx hi hello hey
+    dear sir madam team all everyone in on at by for from to of with about as into via per
+    good morning afternoon evening regards cheers sincerely kind warm yours looking forward
+    what when where which who why how"""
+    )
+)
+
+# Common words (English chat, plus a few in other languages) that are not read as a name
+# token unless a strong label puts them right before a name ("account holder Will
+# Smith"). This is a list of ordinary vocabulary, not of names.
 COMMON_WORDS = frozenset(
     word_list(
         """a an the and or but nor so yet if then than that this these those there here where
@@ -111,6 +124,7 @@ COMMON_WORDS = frozenset(
     available busy ready able unable sure correct right wrong done free open closed
     urgent important possible impossible happy afraid aware glad pleased sorry responsible
     in charge same different new here there speaking from again please mr mrs ms
+    forward hearing reply
     monday tuesday wednesday thursday friday saturday sunday january february march july
     september october november december week month year morning afternoon evening night
     your's it's that's what's there's he's she's we're they're you're i'll i've i'd
@@ -206,12 +220,36 @@ def _tokens(text: str, pos: int) -> Iterator[tuple[int, int, str]]:
         pos = gap.end()
 
 
+def _word_as_name(text: str, tok: str, b: str, t_end: int, names: list[str], caps_ok: bool) -> bool:
+    """A capitalised common word next to a real name token, right after a strong cue."""
+    if b in FUNCTION_WORDS or len(b) < 3 or not tok[0].isupper() or b not in COMMON_WORDS:
+        return False
+    gap = _GAP.match(text, t_end)
+    nxt = _TOKEN.match(text, gap.end()) if gap is not None else None
+    if (
+        nxt is not None
+        and is_name_word(nxt.group(), False, caps_ok)
+        and nxt.group()[0].isupper()
+        and not (_ADJ_LIKE.search(nxt.group()) and len(nxt.group()) > 5)
+    ):
+        return True  # before a name: "Will Smith" (not "Price Guaranteed")
+    # after a name, ending it: "Mark Best."
+    return bool(names) and re.match(r"[ \t]*(?:$|[\r\n,.!;)])", text[t_end : t_end + 3]) is not None
+
+
 def scan_name(
-    text: str, pos: int, lowercase_ok: bool, allow_titles: bool = True, caps_ok: bool = False
+    text: str,
+    pos: int,
+    lowercase_ok: bool,
+    allow_titles: bool = True,
+    caps_ok: bool = False,
+    relax: bool = False,
 ) -> NameMatch | None:
     """Read a name starting at ``pos`` (see the module docstring); ``None`` if there is none.
 
-    ``caps_ok`` accepts names in capitals ("consignee ZHANG WEI") after a strong label.
+    ``caps_ok`` accepts names in capitals ("consignee ZHANG WEI") after a strong label;
+    ``relax`` (after strong labels, closings and titles) accepts a capitalised common
+    word next to a name token ("account holder Will Smith").
     """
     start: int | None = None
     end = pos
@@ -260,6 +298,8 @@ def scan_name(
                 ok = False
             if ok and not caps_ok and tok[0].lower() == tok[0].upper():
                 ok = False
+        if not ok and relax and _word_as_name(text, tok, b, t_end, names, caps_ok):
+            ok = True  # "Will Smith", "Mark Best": a common word that is a name here
         if not ok:
             # An unknown lower-case word between two capitalised name tokens is a
             # particle we do not know ("Mandy auch Schlauchin").
@@ -406,7 +446,7 @@ _CLOSINGS = [
     r"kind\s+regards",
     r"warm\s+regards",
     r"best\s+wishes",
-    r"best",
+    r"best(?=\s*[,!\n])",  # "Best, John" (but "Best Price Guaranteed" is no closing)
     r"thanks",
     r"thank\s+you",
     r"many\s+thanks",
@@ -512,7 +552,7 @@ def _context_names(text: str) -> list[NameMatch]:
         ):
             continue
         low_ok = lower_chat or upper_chat or _NAME_PHRASE.search(trig) is not None
-        nm = scan_name(text, t.end(), lowercase_ok=low_ok, caps_ok=True)
+        nm = scan_name(text, t.end(), lowercase_ok=low_ok, caps_ok=True, relax=True)
         if nm is not None and (not nm.lowercase or _plausible_lower(nm)):
             found.append(nm)
     for t in _WEAK_RE.finditer(text):
@@ -536,7 +576,7 @@ def _context_names(text: str) -> list[NameMatch]:
     for t in _CLOSING_RE.finditer(text):
         if t.end() >= len(text):
             continue
-        nm = scan_name(text, t.end(), lowercase_ok=lower_chat or upper_chat)
+        nm = scan_name(text, t.end(), lowercase_ok=lower_chat or upper_chat, relax=True)
         if nm is None or not _SIGN_END.match(text, nm.end):
             continue
         if nm.lowercase and (nm.end < len(text.rstrip(" .!")) or not _plausible_lower(nm)):
@@ -563,7 +603,7 @@ def _context_names(text: str) -> list[NameMatch]:
             if nm is not None and _plausible_lower(nm):
                 found.append(nm)
     for t in _TITLE_RE.finditer(text):
-        nm = scan_name(text, t.start(), lowercase_ok=upper_chat)
+        nm = scan_name(text, t.start(), lowercase_ok=upper_chat, relax=True)
         if nm is not None:
             found.append(nm)
     for t in _HANGUL_RE.finditer(text):
