@@ -566,43 +566,46 @@ class SpacyNer:
         w = name.lower()
         return w not in self.vocab and in_vocabulary(w, self.vocab)
 
+    def _entity_names(
+        self, seen: str, label: str, start: int, end: int, lower: bool
+    ) -> list[tuple[int, int]]:
+        """The names in one model entity, after cleaning and the checks of step 3."""
+        if label != "PERSON" and label not in _MISLABELLED:
+            return []
+        pieces = clean_person(seen, start, end)
+        out: list[tuple[int, int]] = []
+        for p in pieces:
+            if label != "PERSON" and not _name_shaped(seen, *p):
+                continue
+            if _company_or_place(seen, *p):
+                continue
+            name = seen[p[0] : p[1]]
+            suspicious = label != "PERSON" or len(pieces) > 1 or lower or self._inflected(name)
+            if suspicious and self._all_vocabulary(name):
+                continue  # "Western Union", "Employment", "Tales", a lower-case "debate"
+            out.append(extend(seen, *p, self.vocab))
+        return out
+
     def detect_batch(self, texts: Sequence[str]) -> list[tuple[Span, ...]]:
-        seen_texts = [truecase(t, self.vocab) if is_lower_chat(t) else t for t in texts]
+        lower = [is_lower_chat(t) for t in texts]
+        # What the model and the shape rules see: lower-case chat truecased, same offsets.
+        seen = [truecase(t, self.vocab) if low else t for t, low in zip(texts, lower, strict=True)]
         context = [[(m.start, m.end) for m in context_names(t)] for t in texts]
-        feed = [i for i, t in enumerate(seen_texts) if needs_ner(t, context[i])]
+        feed = [i for i, t in enumerate(seen) if needs_ner(t, context[i])]
         found: list[list[tuple[int, int]]] = [[] for _ in texts]
-        docs = self.nlp.pipe([seen_texts[i] for i in feed], batch_size=self.batch_size)
+        docs = self.nlp.pipe([seen[i] for i in feed], batch_size=self.batch_size)
         for i, doc in zip(feed, docs, strict=True):
-            seen = seen_texts[i]
             for e in doc.ents:
-                if e.label_ not in _MISLABELLED and e.label_ != "PERSON":
-                    continue
-                pieces = clean_person(seen, e.start_char, e.end_char)
-                for p in pieces:
-                    name = seen[p[0] : p[1]]
-                    if e.label_ != "PERSON" and not _name_shaped(seen, *p):
-                        continue
-                    if _company_or_place(seen, *p):
-                        continue
-                    if self._all_vocabulary(name) and (
-                        e.label_ != "PERSON"
-                        or len(pieces) > 1
-                        or seen is not texts[i]
-                        or self._inflected(name)
-                    ):
-                        continue  # "Western Union", "Employment", "Tales", a lower-case "debate"
-                    found[i].append(extend(seen, *p, self.vocab))
+                found[i].extend(
+                    self._entity_names(seen[i], e.label_, e.start_char, e.end_char, lower[i])
+                )
         out: list[tuple[Span, ...]] = []
         for i, text in enumerate(texts):
-            seen = seen_texts[i]
+            found[i].extend(structural_names(seen[i], self.vocab, lower[i]))
             spans = [Span(s, e, "PERSON", SCORE, self.name) for s, e in found[i]]
-            spans += [
-                Span(s, e, "PERSON", SCORE, self.name)
-                for s, e in structural_names(seen, self.vocab, seen is not text)
-            ]
             seeds = spans + [Span(s, e, "PERSON", SCORE, self.name) for s, e in context[i]]
             if seeds:
-                spans = spans + propagate(text, seeds, self.name, SCORE)
-                spans = spans + list_members(seen, seeds + spans, self.vocab, seen is not text)
+                spans += propagate(text, seeds, self.name, SCORE)
+                spans += list_members(seen[i], seeds + spans, self.vocab, lower[i])
             out.append(tuple(_drop_possessive(text, sp) for sp in spans))
         return out
