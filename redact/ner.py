@@ -83,7 +83,7 @@ _STREET_WORDS = frozenset(
         """str str. street st st. road rd avenue ave blvd boulevard lane ln drive dr. square sq
     place plaza court ct terrace way strasse straße gasse weg allee platz ring rua avenida calle
     carrer piazza viale vicolo rue chemin laan straat gate vej katu utca ulica mall baan
-    club"""
+    club district province county zone town village township region estate"""
     )
 )
 # Labels of form lines and transcripts that are not speakers ("Phone: ...").
@@ -240,7 +240,10 @@ def clean_person(text: str, start: int, end: int) -> list[tuple[int, int]]:
             words = words[owners[-1] + 1 :]
         while words and (
             _plain(words[0][2]) in FUNCTION_WORDS
-            or (_plain(words[0][2]) in COMMON_WORDS and not words[0][2][0].isupper())
+            or (
+                _plain(words[0][2]) in COMMON_WORDS
+                and (not words[0][2][0].isupper() or words[0][2].isupper())
+            )
             or _plain(words[0][2]) in _ROLE_WORDS
             or (words[0][2][0].islower() and _plain(words[0][2]) not in PARTICLES)
         ):
@@ -357,7 +360,10 @@ _ORG_LEAD = re.compile(
     re.IGNORECASE,
 )
 # Before a one-word entity: a place preposition ("in Yiwu", "from Ningbo").
-_PLACE_LEAD = re.compile(r"(?:^|\W)(?:in|at|near|from|into|via|inside|outside)\s+$", re.IGNORECASE)
+_PLACE_LEAD = re.compile(
+    r"(?:^|\W)(?:in|at|near|from|into|via|inside|outside|fob|cif|exw|ddp|dap|cfr|fca|cpt|cip)\s+$",
+    re.IGNORECASE,
+)
 # Right after an entity: a model code, letters and digits mixed ("P30", "XR-9734").
 _MODEL_CODE = re.compile(r"[ \t]+(?=[\w-]*\d)(?=[\w-]*[^\W\d_])[\w-]+")
 # Right after an entity: a company or street word makes it part of an organisation or address.

@@ -119,6 +119,8 @@ def test_list_members_follow_a_known_name(ner: SpacyNer) -> None:
         "Our factory is in Yiwu. Shipping from Ningbo port.",  # cities after place prepositions
         "Hi, we are Shenzhen Huaxin Electronics",  # company name
         "This is Huawei P30 case",  # brand before a model code
+        "Please quote FOB Shenzhen and CIF Hamburg.",  # ports after trade terms
+        "Our office is at Tower B, Futian District.",  # district name
     ],
 )
 def test_no_person_in_trade_talk(ner: SpacyNer, text: str) -> None:

@@ -124,7 +124,7 @@ COMMON_WORDS = frozenset(
     available busy ready able unable sure correct right wrong done free open closed
     urgent important possible impossible happy afraid aware glad pleased sorry responsible
     in charge same different new here there speaking from again please mr mrs ms
-    forward hearing reply
+    forward hearing reply fob cif exw ddp dap cfr fca cpt cip moq oem odm
     monday tuesday wednesday thursday friday saturday sunday january february march july
     september october november december week month year morning afternoon evening night
     your's it's that's what's there's he's she's we're they're you're i'll i've i'd
