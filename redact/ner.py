@@ -36,6 +36,8 @@ over before it leaves this module:
 
 from __future__ import annotations
 
+import contextlib
+
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -165,13 +167,38 @@ def in_vocabulary(word: str, vocab: frozenset[str]) -> bool:
     return False
 
 
+@contextlib.contextmanager
+def _builtin_factories_only() -> Iterator[None]:
+    """Do not import third-party spaCy plug-ins while building the pipeline.
+
+    ``Language.__init__`` imports every package that advertises a ``spacy_factories``
+    entry point. The English pipeline needs none of them, and one (Presidio, present
+    when the ``bench`` extra is installed) costs about 0.8 s of start-up. A pipeline
+    that does name a plug-in factory fails to build this way (spaCy's E002) and is then
+    loaded again with the plug-ins (see :func:`load_pipeline`).
+    """
+    from spacy import util
+
+    reg = util.registry._entry_point_factories
+    saved = reg.entry_points
+    reg.entry_points = False
+    try:
+        yield
+    finally:
+        reg.entry_points = saved
+
+
 def load_pipeline(model: str) -> Any:
     """Load a spaCy pipeline by package name (or path), excluding unused components."""
     import spacy
 
     for name in _ALIASES.get(model, (model,)):
         try:
-            return spacy.load(name, exclude=list(_UNUSED_PIPES))
+            try:
+                with _builtin_factories_only():
+                    return spacy.load(name, exclude=list(_UNUSED_PIPES))
+            except ValueError:  # E002: the pipeline names a plug-in factory
+                return spacy.load(name, exclude=list(_UNUSED_PIPES))
         except OSError:
             continue
     raise ModelUnavailable(

@@ -258,3 +258,16 @@ def test_pathological_inputs_yield_no_spans_outside_the_text(ner: SpacyNer, text
     """Degenerate inputs are handled (linear-time patterns) and spans stay in the text."""
     (spans,) = ner.detect_batch([text])
     assert all(0 <= s.start < s.end <= len(text) for s in spans)
+
+
+def test_model_load_does_not_import_third_party_spacy_plugins() -> None:
+    """Loading the pipeline imports no package that only advertises a spaCy plug-in."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from redact.ner import load_pipeline; load_pipeline('en_core_web_sm'); "
+        "print(any(m.startswith('presidio') for m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
