@@ -16,7 +16,9 @@ COMMANDS = ("init", "serve", "redact", "audit", "keys", "policy", "retention")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="chatwarden", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="chatwarden", description="chatwarden: policy-aware chat logging and redaction proxy."
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"proxy.commands.{name}").add_parser(sub)
