@@ -15,18 +15,22 @@ from proxy.errors import ChatwardenError
 COMMANDS = ("init", "serve", "redact", "audit", "keys", "policy", "retention")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(names: Sequence[str] = COMMANDS) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="chatwarden", description="chatwarden: policy-aware chat logging and redaction proxy."
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMANDS:
+    for name in names:
         importlib.import_module(f"proxy.commands.{name}").add_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Only the named subcommand's module is imported: `chatwarden redact` never pays for
+    # the server's imports (aiohttp, cryptography). Anything else gets the full parser.
+    names = (argv[0],) if argv and argv[0] in COMMANDS else COMMANDS
+    args = build_parser(names).parse_args(argv)
     try:
         code: int = args.func(args)
     except ChatwardenError as exc:

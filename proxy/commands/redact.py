@@ -14,17 +14,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing as mp
 import os
 import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from policies.tagging import TagInput, load_default_tagger
+from policies.tagging import PurposeTagger, TagInput, load_default_tagger
 from proxy.errors import InputError, UsageError
 from redact import Message, RedactConfig, Redactor
+from redact.span import Span
 
 DEFAULT_MAX_CHARS = 100_000
 _META_KEYS = ("order_id", "dispute_id", "case_id", "sender", "lang")
@@ -34,7 +37,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p = sub.add_parser("redact", help="redact a JSONL file of chat messages")
     p.add_argument("--input", required=True, type=Path, help="JSONL input (- for stdin)")
     p.add_argument("--output", required=True, type=Path, help="JSONL output (- for stdout)")
-    p.add_argument("--workers", type=int, default=None, help="detection processes (default: CPU count)")
+    p.add_argument(
+        "--workers", type=int, default=None, help="detection processes (default: CPU count)"
+    )
     p.add_argument("--model", default=None, help="spaCy model package (default: en_core_web_sm)")
     p.add_argument("--max-chars", type=int, default=DEFAULT_MAX_CHARS, help="longest accepted text")
     p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
@@ -70,7 +75,10 @@ def read_messages(lines: Iterator[bytes], max_chars: int) -> list[dict[str, Any]
         if not isinstance(text, str):
             raise InputError("missing 'text' (a string; may be empty)", lineno)
         if len(text) > max_chars:
-            raise InputError(f"'text' is longer than {max_chars} characters; split it or raise --max-chars", lineno)
+            raise InputError(
+                f"'text' is longer than {max_chars} characters; split it or raise --max-chars",
+                lineno,
+            )
         conv = rec.get("conversation_id")
         if conv is not None and not isinstance(conv, str | int):
             raise InputError("'conversation_id' must be a string", lineno)
@@ -79,7 +87,10 @@ def read_messages(lines: Iterator[bytes], max_chars: int) -> list[dict[str, Any]
             raise InputError("'seq' must be an integer", lineno)
         if not text.strip():
             # Not fatal: an attachment-only chat message has no text. Said, not hidden.
-            print(f"chatwarden: warning: line {lineno}: empty 'text'; written through unchanged", file=sys.stderr)
+            print(
+                f"chatwarden: warning: line {lineno}: empty 'text'; written through unchanged",
+                file=sys.stderr,
+            )
         rec["id"] = mid
         records.append(rec)
     return records
@@ -120,6 +131,110 @@ def _chunks_by_conversation(records: Sequence[dict[str, Any]], size: int) -> Ite
         yield chunk
 
 
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """Everything the work needs; set before the worker processes fork, so they inherit
+    it (the loaded model included) instead of receiving it through a pipe."""
+
+    records: list[dict[str, Any]]
+    unique: list[str]  # distinct texts: each is analysed once
+    redactor: Redactor
+    tagger: PurposeTagger
+
+
+_JOB: _Job | None = None
+
+# Work items: distinct texts per detection task, messages per redaction task. Small
+# enough that both workers stay busy to the end, large enough for nlp.pipe batching.
+_DETECT_CHUNK = 64
+_REDACT_CHUNK = 160
+
+
+def _detect(bounds: tuple[int, int]) -> list[tuple[Span, ...]]:
+    """Spans of the distinct texts ``unique[a:b]`` (worker side)."""
+    assert _JOB is not None
+    return _JOB.redactor.analyze(_JOB.unique[bounds[0] : bounds[1]])
+
+
+def _redact(part: tuple[list[int], list[tuple[Span, ...]]]) -> list[str]:
+    """Output lines, one per message, of whole conversations whose spans are known
+    (worker side): conversation window, placeholders, purposes, JSON."""
+    assert _JOB is not None
+    idxs, spans = part
+    records = _JOB.records
+    msgs = [
+        Message(
+            records[i]["id"],
+            records[i]["text"],
+            None
+            if records[i].get("conversation_id") is None
+            else str(records[i]["conversation_id"]),
+            records[i].get("seq"),
+            records[i].get("lang"),
+            records[i].get("sender"),
+        )
+        for i in idxs
+    ]
+    redactions = _JOB.redactor.finish(msgs, spans)
+    tag_inputs = [
+        TagInput(
+            m.text,
+            frozenset(s.type for s in r.spans),
+            m.conversation_id,
+            {k: str(records[i][k]) for k in _META_KEYS if records[i].get(k) is not None},
+        )
+        for i, m, r in zip(idxs, msgs, redactions, strict=True)
+    ]
+    purposes = _JOB.tagger.tag_conversations(tag_inputs)
+    return [
+        json.dumps(
+            {
+                "id": r.id,
+                "redacted": r.redacted,
+                "entities": [{"start": s.start, "end": s.end, "type": s.type} for s in r.spans],
+                "purposes": list(p),
+            },
+            ensure_ascii=False,
+        )
+        + "\n"
+        for r, p in zip(redactions, purposes, strict=True)
+    ]
+
+
+def _process(job: _Job, workers: int, progress: Progress) -> list[str]:
+    """One output line per record, in input order.
+
+    Two passes over a pool of forked workers: detection over the distinct texts, then
+    redaction (window, placeholders, tagging, JSON) over whole conversations.
+    """
+    global _JOB
+    _JOB = job
+    n = len(job.unique)
+    ranges = [(a, min(a + _DETECT_CHUNK, n)) for a in range(0, n, _DETECT_CHUNK)]
+    chunks = list(_chunks_by_conversation(job.records, _REDACT_CHUNK))
+    out: list[str] = [""] * len(job.records)
+    pool = None
+    try:
+        if workers > 1 and "fork" in mp.get_all_start_methods():
+            pool = mp.get_context("fork").Pool(workers)
+            found = [s for part in pool.imap(_detect, ranges) for s in part]
+        else:
+            found = [s for r in ranges for s in _detect(r)]
+        by_text = dict(zip(job.unique, found, strict=True))
+        parts = [(idxs, [by_text[job.records[i]["text"]] for i in idxs]) for idxs in chunks]
+        done = pool.imap(_redact, parts) if pool is not None else map(_redact, parts)
+        for idxs, lines in zip(chunks, done, strict=True):
+            for i, line in zip(idxs, lines, strict=True):
+                out[i] = line
+            progress.advance(len(idxs))
+        return out
+    finally:
+        _JOB = None
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+
+
 def run(args: argparse.Namespace) -> int:
     if args.max_chars < 1:
         raise UsageError("--max-chars must be positive")
@@ -137,50 +252,20 @@ def run(args: argparse.Namespace) -> int:
     with src:
         records = read_messages(iter(src), args.max_chars)
 
-    cfg_kwargs: dict[str, Any] = {"workers": workers if workers > 1 else 0}
+    # The engine loads here, once; worker processes fork from this one and share it.
+    cfg_kwargs: dict[str, Any] = {"workers": 0}
     if args.model:
         cfg_kwargs["spacy_model"] = args.model
     tagger = load_default_tagger()
-    results: list[dict[str, Any] | None] = [None] * len(records)
     progress = Progress(len(records), not args.no_progress)
     with Redactor(RedactConfig(**cfg_kwargs)) as redactor:
-        for idxs in _chunks_by_conversation(records, 2048):
-            msgs = [
-                Message(
-                    records[i]["id"],
-                    records[i]["text"],
-                    None if records[i].get("conversation_id") is None else str(records[i]["conversation_id"]),
-                    records[i].get("seq"),
-                    records[i].get("lang"),
-                    records[i].get("sender"),
-                )
-                for i in idxs
-            ]
-            redactions = redactor.redact_batch(msgs)
-            tag_inputs = [
-                TagInput(
-                    m.text,
-                    frozenset(s.type for s in r.spans),
-                    m.conversation_id,
-                    {k: str(records[i][k]) for k in _META_KEYS if records[i].get(k) is not None},
-                )
-                for i, m, r in zip(idxs, msgs, redactions, strict=True)
-            ]
-            purposes = tagger.tag_conversations(tag_inputs)
-            for i, r, p in zip(idxs, redactions, purposes, strict=True):
-                results[i] = {
-                    "id": r.id,
-                    "redacted": r.redacted,
-                    "entities": [{"start": s.start, "end": s.end, "type": s.type} for s in r.spans],
-                    "purposes": list(p),
-                }
-            progress.advance(len(idxs))
-    _write_atomically(args.output, results)
+        unique = list(dict.fromkeys(r["text"] for r in records))
+        lines = _process(_Job(records, unique, redactor, tagger), workers, progress)
+    _write_atomically(args.output, "".join(lines))
     return 0
 
 
-def _write_atomically(path: Path, results: Sequence[dict[str, Any] | None]) -> None:
-    lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results)
+def _write_atomically(path: Path, lines: str) -> None:
     if str(path) == "-":
         sys.stdout.write(lines)
         sys.stdout.flush()
