@@ -27,7 +27,6 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from policies.loader import Policy
-from policies.model import Action
 from policies.tagging import PurposeTagger, load_default_tagger
 from proxy import crypto, policy_runtime
 from proxy.audit.settings import AuditSettings
@@ -277,7 +276,7 @@ def _audit_http(app: web.Application, ring: Keyring, auth: Authenticator, policy
         ring=ring,
         authenticate=authenticate,
         cases=policy_runtime.PolicyCaseSource(app),
-        authorize=lambda role, action: policy.table.decide_action(role, Action(action)),
+        authorize=policy.table.decide_action,  # (role, "audit.read") -> Decision
     )
 
 

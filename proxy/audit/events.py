@@ -33,6 +33,7 @@ EVENT_KINDS: frozenset[str] = frozenset(
         "case.export",
         "key.rotate",
         "key.rewrap",
+        "key.retire",
         "erasure",
         "retention.run",
         "policy.load",

@@ -239,6 +239,9 @@ class SQLiteAuditStore:
             uri = f"file:{self._path.resolve()}?mode=ro"
             conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
         else:
+            # Like the message storage: a command run before serve (keys rotate) may be
+            # the first to write to the database's directory.
+            self._path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")

@@ -13,13 +13,23 @@
 Config keys read: ``[keys] file`` and ``[storage] url`` (relative paths are relative to
 the config file's directory); ``--keys-file`` / ``--storage-url`` override them. Output is
 one JSON object on stdout.
+
+Every ``rotate``, ``rewrap`` and ``retire`` is an audit event (``key.rotate``,
+``key.rewrap``, ``key.retire``) in the trail of ``[audit] url`` / ``[storage] url``.
+``rotate`` and ``retire`` are recorded *before* they act: if the trail cannot take the
+event the command fails (exit 2) and the keyring is unchanged. ``rewrap`` changes no key
+material anyone depends on, so it is recorded after it ran, with its counts; a failed
+record exits 2 and a rerun (which has nothing left to do) records it. Without a config or
+storage URL there is no trail and the command says so on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
+import sys
 import tomllib
 from dataclasses import asdict
 from pathlib import Path
@@ -86,6 +96,54 @@ def read_config(config: Path | None) -> tuple[Path | None, str | None]:
     )
 
 
+def _actor() -> Any:
+    from proxy.audit.events import Actor
+
+    try:
+        user = getpass.getuser() or "unknown"
+    except (KeyError, OSError):
+        user = "unknown"
+    return Actor(token_id=f"cli:{user}"[:200], role="admin")
+
+
+def _recorder(args: argparse.Namespace, ring: Keyring, storage_url: str | None) -> Any:
+    """A function recording one key event, or None when there is no audit store."""
+    from proxy.audit.events import AuditEvent, Decision
+    from proxy.audit.runtime import record_once
+    from proxy.audit.settings import AuditSettings, load_settings
+
+    settings = load_settings(args.config) if args.config is not None else AuditSettings()
+    if settings.store_url is None and storage_url is not None:
+        settings = AuditSettings(store_url=storage_url)
+    if settings.store_url is None:
+        return None
+    actor = _actor()
+
+    def record(kind: str, reason: str, detail: tuple[tuple[str, str | int], ...]) -> None:
+        event = AuditEvent(
+            kind=kind,
+            actor=actor,
+            decision=Decision(allow=True, rule=f"cli.{kind}", reason=reason),
+            detail=detail,
+        )
+        _run_sync(lambda: record_once(settings, ring, event))
+
+    return record
+
+
+def _run_sync(make: Any) -> Any:
+    """``asyncio.run(make())``, in a helper thread when this thread already runs a loop
+    (the command called from async code, as tests do)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(make())
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(make())).result()
+
+
 def run(args: argparse.Namespace) -> int:
     cfg_keys, cfg_url = read_config(args.config)
     keys_file = args.keys_file or cfg_keys
@@ -93,25 +151,53 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("no key file: give --config with [keys] file, or --keys-file")
     ring = load_keyring(keys_file)
     regions = tuple(args.region) if getattr(args, "region", None) else ring.regions
+    url = getattr(args, "storage_url", None) or cfg_url
+    record = None
+    if args.keys_command != "list":
+        record = _recorder(args, ring, url)
+        if record is None:
+            print(
+                "note: no [storage] url or [audit] url, so this key change is not audited; "
+                "pass --config",
+                file=sys.stderr,
+            )
     out: dict[str, Any]
     if args.keys_command == "list":
         out = {"keks": [
             {**asdict(i), "created_at": i.created_at.isoformat()} for i in ring.kek_infos()
         ]}
     elif args.keys_command == "rotate":
+        if record is not None:
+            record(
+                "key.rotate",
+                "a new key-encryption key version was requested",
+                (("regions", ",".join(regions)[:200]), ("region_count", len(regions))),
+            )
         out = {"rotated": {r: ring.rotate_sync(r) for r in regions}}
     else:
-        url = args.storage_url or cfg_url
         if url is None:
             raise UsageError("no storage: give --config with [storage] url, or --storage-url")
         if args.keys_command == "rewrap":
-            out = {"rewrap": asyncio.run(_rewrap(ring, url, regions))}
+            report = asyncio.run(_rewrap(ring, url, regions))
+            out = {"rewrap": report}
+            if record is not None:
+                record(
+                    "key.rewrap",
+                    "data keys re-wrapped under the newest key versions",
+                    tuple(sorted(report.items())),
+                )
         else:
             in_use = asyncio.run(_count_wrapped_under(url, args.key_id))
             if in_use:
                 raise UsageError(
                     f"{in_use} stored data key(s) are still wrapped under this KEK version; "
                     "run `chatwarden keys rewrap` first"
+                )
+            if record is not None:
+                record(
+                    "key.retire",
+                    "an unused key-encryption key version is destroyed",
+                    (("key_id", str(args.key_id)[:200]),),
                 )
             ring.retire_sync(args.key_id)
             out = {"retired": args.key_id}
