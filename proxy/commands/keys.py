@@ -126,7 +126,13 @@ def _recorder(args: argparse.Namespace, ring: Keyring, storage_url: str | None) 
             decision=Decision(allow=True, rule=f"cli.{kind}", reason=reason),
             detail=detail,
         )
-        _run_sync(lambda: record_once(settings, ring, event))
+        try:
+            _run_sync(lambda: record_once(settings, ring, event))
+        except Exception as exc:  # any store failure: the key change must not go unrecorded
+            raise UsageError(
+                f"the audit trail cannot record this key change ({type(exc).__name__}); "
+                "nothing was changed -- check [audit] url / [storage] url and retry"
+            ) from None
 
     return record
 
