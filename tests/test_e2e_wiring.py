@@ -123,3 +123,68 @@ def test_key_rotation_is_refused_when_the_trail_cannot_record_it(
     after = json.loads(cfg.parent.joinpath("keys.json").read_text(encoding="utf-8"))
     assert after == keys
     assert [k.key_id for k in load_keyring(cfg.parent / "keys.json").kek_infos()] == ["default:1"]
+
+
+async def test_retention_and_erasure_through_the_app_respect_holds(tmp_path: Path) -> None:
+    """With an injected clock: expired unheld messages are gone, held ones still open, and an
+    erasure names the hold that kept a conversation."""
+    from proxy.policy_http import POLICY_SERVICE
+    from proxy.retention import run_retention
+
+    env = make_env(tmp_path)
+    t0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    now = [t0]
+    app = create_app(env.config, keyring=env.ring, overrides=Overrides(clock=lambda: now[0]))
+    iban = "DE89 3704 0044 0532 0130 00"
+    text = f"our bank account has changed, pay to {iban}"
+    async with running(app) as c:
+        for n, conv in ((1, "c-held"), (2, "c-gone"), (3, "c-erased")):
+            m = message(n, conversation_id=conv, sender_id="seller-9", recipient_id="buyer-9")
+            m["text"], m["sent_at"] = text, "2026-03-01T10:00:00Z"
+            assert (await c.post("/v1/messages", json=m, headers=env.auth("ingest"))).status == 201
+        case = {
+            "purpose": "regulatory_request",
+            "conversation_ids": ["c-held"],
+            "since": "2026-01-01T00:00:00Z",
+            "until": "2027-01-01T00:00:00Z",
+            "authority": "court",
+            "legal_basis": "order 12",
+            "expires_at": (t0 + timedelta(days=2000)).isoformat(),
+        }
+        r = await c.post("/v1/cases", json=case, headers=env.auth("compliance_officer"))
+        case_id = (await r.json())["case_id"]
+        assert (
+            await c.post(f"/v1/cases/{case_id}/approve", headers=env.auth("admin"))
+        ).status == 200
+
+        now[0] = t0 + timedelta(days=1900)  # past every purpose's term, inside the case
+        svc = app[POLICY_SERVICE]
+        assert svc.cases is not None
+        report = await run_retention(
+            svc.cases, svc.sealer, svc.audit, now[0], retention_days=svc.policy.retention_days
+        )
+        assert (report.messages_deleted, report.messages_kept_on_hold) == (2, 1)
+
+        hdrs = {**env.auth("compliance_officer"), "X-Justification": "court order 12"}
+        r = await c.get(
+            "/v1/messages",
+            params={"purpose": "regulatory_request", "case_id": case_id},
+            headers=hdrs,
+        )
+        texts = [m["text"] for m in (await r.json())["messages"]]
+        assert texts == [text]  # the held message still opens, in plaintext, under the case
+        risk = {**env.auth("risk_analyst"), "X-Justification": "sweep"}
+        r = await c.get("/v1/messages", params={"purpose": "risk_control"}, headers=risk)
+        assert [m["conversation_id"] for m in (await r.json())["messages"]] == ["c-held"]
+
+        r = await c.post("/v1/erasures", json={"subject_id": "buyer-9"}, headers=env.auth("admin"))
+        body = await r.json()
+    assert body["kept"] == [
+        {"conversation_id": "c-held", "held_by_cases": [case_id], "reason": "legal hold"}
+    ]
+    storage = await open_storage(env.config.storage.url)
+    try:
+        for conv in ("c-gone", "c-erased"):
+            assert await storage.get_data_key(env.config.tenant, conv) is None
+    finally:
+        await storage.close()
