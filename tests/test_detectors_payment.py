@@ -124,6 +124,21 @@ CARD_ROWS: list[tuple[str, set[tuple[str, str]]]] = [
     ),
     # a quantity after the card is not a CVV
     ("card 4526018159083012 and 500 units", {("4526018159083012", "CREDIT_CARD")}),
+    # abbreviated "sec code" label after the card and a bracketed expiry
+    (
+        "visa 4526 0181 5908 3012 (11/29) sec code 614 ta",
+        {("4526 0181 5908 3012", "CREDIT_CARD"), ("11/29", "CARD_EXPIRY"), ("614", "CARD_CVV")},
+    ),
+    # Portuguese bare "código" after card and validade
+    (
+        "cartão 5182.1993.5181.9098 validade 03/28 código 4471 titular",
+        {("5182.1993.5181.9098", "CREDIT_CARD"), ("03/28", "CARD_EXPIRY"), ("4471", "CARD_CVV")},
+    ),
+    # Spanish expiry word then an unlabelled code
+    (
+        "tarjeta 4526018159083012 vence 02/31 883",
+        {("4526018159083012", "CREDIT_CARD"), ("02/31", "CARD_EXPIRY"), ("883", "CARD_CVV")},
+    ),
 ]
 
 
@@ -167,7 +182,32 @@ EXTRAS_ROWS: list[tuple[str, set[tuple[str, str]]]] = [
     (
         "Karte 4526 0181 5908 3012 Prüfziffer 737",
         {("4526 0181 5908 3012", "CREDIT_CARD"), ("737", "CARD_CVV")},
-    ),
+    ),    # abbreviated English CVV labels
+    ("the sec. code is 590", {("590", "CARD_CVV")}),
+    # "card code" label
+    ("card code: 7312", {("7312", "CARD_CVV")}),
+    # CVV2 / CVC2 combined label
+    ("CVV2/CVC2 208", {("208", "CARD_CVV")}),
+    # Portuguese abbreviated security code
+    ("cód. seg. 371", {("371", "CARD_CVV")}),
+    # German card check number
+    ("Kartenprüfnummer: 862", {("862", "CARD_CVV")}),
+    # Portuguese bare "código" needs a card word and an expiry in the message
+    ("cartão validade 04/29 código 318", {("04/29", "CARD_EXPIRY"), ("318", "CARD_CVV")}),
+    # missing context: a bare "código" without card or expiry is any code
+    ("o código 318 da caixa", set()),
+    # a promo code next to a card expiry is no CVV
+    ("card exp 04/29, promo code 1200", {("04/29", "CARD_EXPIRY")}),
+    # a strong expiry word stands alone (the card was in an earlier message)
+    ("exp 06/30", {("06/30", "CARD_EXPIRY")}),
+    # Spanish and German strong expiry words alone
+    ("vencimiento 10/28", {("10/28", "CARD_EXPIRY")}),
+    # German strong expiry word alone
+    ("gültig bis 07/29", {("07/29", "CARD_EXPIRY")}),
+    # missing context: an offer's expiry is a business date
+    ("offer exp 06/30", set()),
+    # missing context: a weak expiry word alone stays a date
+    ("expires 06/30", set()),
 ]
 
 

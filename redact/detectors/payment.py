@@ -108,7 +108,17 @@ CVV_KEYWORDS = keywords(
     r"cvc2?",
     r"csc",
     r"cvn",
+    r"cvv2?\s*/\s*cvc2?",
     r"security\s+code",
+    r"sec\.?\s*code",
+    r"card\s+code",
+    r"card\s+verification\s+(?:code|number|value)",
+    r"c[oó]d\.?\s*(?:de\s+)?seg(?:\.|uran[cç]a)?",
+    r"c[oó]digo\s+de\s+verifica(?:[cç][aã]o|ci[oó]n)",
+    r"c[oó]digo\s+(?:de\s+)?(?:seguridad|seguran[cç]a)\s+(?:da|de\s+la|del)\s+(?:cart[aã]o|tarjeta)",
+    r"karten(?:sicherheits|verifizierungs)(?:code|nummer)",
+    r"code\s+(?:cvv|cvc|cryptogramme)",
+    r"codice\s+(?:cvv|cvc|di\s+verifica)",
     r"card\s+security\s+code",
     r"code\s+on\s+the\s+back",
     r"verification\s+(?:code|number|value)",
@@ -117,7 +127,7 @@ CVV_KEYWORDS = keywords(
     r"校验码",
     r"c[oó]digo\s+de\s+seguran[cç]a",
     r"c[oó]digo\s+de\s+seguridad",
-    r"c[oó]digo\s+(?:cvv|cvc)",
+    r"c[oó]digo\s+(?:cvv|cvc)2?",
     r"pr[uü]fnummer",
     r"kartenpr[uü]fnummer",
     r"sicherheitscode",
@@ -128,6 +138,15 @@ CVV_KEYWORDS = keywords(
     r"cryptogramme(?:\s+visuel)?",
     r"code\s+de\s+s[ée]curit[ée]",
     r"codice\s+di\s+sicurezza",
+)
+# Bare "code"/"código"/"CID" name a CVV only in a message that also holds a card word
+# and a card expiry ("cartão ... validade 10/29 código 209"); "promo code 1234" has none.
+CVV_WEAK_KEYWORDS = keywords(r"c[oó]digo", r"c[oó]d\.?", r"code", r"cid", r"codice", r"pin")
+_WEAK_CODE_VETO = re.compile(
+    r"(?:promo|discount|coupon|voucher|zip|postal|post|hs|product|tracking|order|sms|otp|"
+    r"invite|referral|access|tarif|postal|cupom|cup[oó]n|rastreio|pedido|produto|producto)"
+    r"\w*\s*$",
+    re.IGNORECASE,
 )
 EXPIRY_KEYWORDS = keywords(
     r"exp",
@@ -175,13 +194,34 @@ _EXPIRY_COMPACT = re.compile(
     r"(?<![0-9])(?:(?:0[1-9]|1[0-2])\d{2}|20\d{2}[-/.](?:0[1-9]|1[0-2])|20\d{2}\s?年\s?\d{1,2}\s?月)"
     r"(?![0-9]|[-/.]\d)"
 )
+# Expiry words that name a card expiry on their own (no card word needed in the message)
+# when the value is month/year with a separator: a card split over several messages
+# ("card is 4111 ..." then "exp 05/30"). "expires"/"vence" stay weak ("offer expires").
+_STRONG_EXPIRY_WORD = re.compile(
+    r"exp\.?|expiry(?:\s+date)?|exp\.?\s+date|expiration\s+date|valid\s+(?:thru|through)|"
+    r"good\s+thru|validade|vencimiento|fecha\s+de\s+vencimiento|g[uü]ltig\s+bis|ablaufdatum|"
+    r"有效期至?|date\s+d'expiration|scadenza",
+    re.IGNORECASE,
+)
+_MONTH_SLASH_YEAR = re.compile(r"(?:0[1-9]|1[0-2]) ?[/|] ?(?:20)?\d{2}")
+# A message about an offer, a document or goods: its expiry is no card's.
+_NOT_CARD_EXPIRY = keywords(
+    r"offer", r"quot(?:e|ation)", r"price", r"promo\w*", r"coupon", r"voucher", r"contract",
+    r"passport", r"visa\s+(?:application|stamp)", r"licen[cs]e", r"warrant(?:y|ies)",
+    r"certificate", r"l/c", r"letter\s+of\s+credit", r"shelf", r"best\s+before", r"batch",
+    r"lot", r"proforma", r"pi", r"oferta", r"cota[cç][aã]o", r"cotizaci[oó]n", r"angebot",
+    r"passaporte", r"pasaporte", r"reisepass", r"garantia", r"garant[ií]a", r"lote",
+    r"报价", r"护照", r"合同", r"保质期",
+)
 _EXPIRY_WORD = re.compile(r"exp|valid|thru|venc|有效期|到期|ablauf|g[uü]ltig", re.IGNORECASE)
 _CVV = re.compile(r"(?<![0-9A-Za-z.,/\-])\d{3,4}(?![0-9A-Za-z]|[.,/\-]\d|\s*%)")
 # Short labels allowed between a card and its expiry or CVV ("exp", "cvv:", "，").
 _FILLER = re.compile(
     r"[\s,;:()\[\]|/，：；、-]*(?:(?:exp\w*|valid\w*|thru|through|until|date|cvv2?|cvc2?|"
-    r"cid|csc|security|code|verification|the|on|back|is|and|with|de|seguran[cç]a|validade|"
-    r"vencimiento|ablaufdatum|pr[uü]fnummer|有效期至?|安全码|到期)(?![A-Za-z])"
+    r"cid|csc|security|sec|seg|code|c[oó]d|c[oó]digo|card|verification|the|on|back|is|and|"
+    r"with|de|la|da|seguran[cç]a|seguridad|validade|vencimiento|vence|ablaufdatum|g[uü]ltig|bis|"
+    r"karte|kartenpr[uü]fnummer|pr[uü]fnummer|pr[uü]fziffer|sicherheitscode|codice|scadenza|"
+    r"cryptogramme|有效期至?|安全码|到期)(?![A-Za-z])"
     r"[\s,;:.()\[\]|/，：；、-]*)*",
     re.IGNORECASE,
 )
@@ -349,8 +389,7 @@ class CardExtrasDetector:
                 and not is_amount(text, tok.start, tok.end)
             ):
                 found.append(Span(tok.start, tok.end, "CARD_CVV", 0.9, self.name))
-        if EXPIRY_CARD_CONTEXT.search(text) is None and not found:
-            return tuple(found)
+        card_context = EXPIRY_CARD_CONTEXT.search(text) is not None or bool(found)
         for kw in EXPIRY_KEYWORDS.finditer(text):
             gap = _FILLER.match(text, kw.end())
             at = gap.end() if gap else kw.end()
@@ -361,9 +400,35 @@ class CardExtrasDetector:
                 exp = _EXPIRY_COMPACT.match(text, at)
                 if exp is not None and is_amount(text, exp.start(), exp.end()):
                     exp = None
-            if exp is not None:
+            if exp is None:
+                continue
+            if card_context or (
+                _STRONG_EXPIRY_WORD.fullmatch(kw.group(0)) is not None
+                and _MONTH_SLASH_YEAR.fullmatch(exp.group(0)) is not None
+                and _NOT_CARD_EXPIRY.search(text) is None
+            ):
                 found.append(Span(exp.start(), exp.end(), "CARD_EXPIRY", 0.9, self.name))
+        if card_context and any(s.type == "CARD_EXPIRY" for s in found) and not any(
+            s.type == "CARD_CVV" for s in found
+        ):
+            found.extend(self._weak_cvv(text))
         return tuple(found)
+
+    def _weak_cvv(self, text: str) -> list[Span]:
+        """A CVV after a bare "code"/"código" in a message that names a card and its expiry."""
+        out: list[Span] = []
+        for kw in CVV_WEAK_KEYWORDS.finditer(text):
+            if _WEAK_CODE_VETO.search(text, max(0, kw.start() - 16), kw.start()) is not None:
+                continue
+            tok = value_after(text, kw.end(), max_gap=6, max_words=1, join_digit_groups=False)
+            if (
+                tok is not None
+                and tok.text.isdigit()
+                and len(tok.text) in (3, 4)
+                and not is_amount(text, tok.start, tok.end)
+            ):
+                out.append(Span(tok.start, tok.end, "CARD_CVV", 0.9, self.name))
+        return out
 
 
 # IBAN start: two letters then two check digits ("DE89", "de89"), or in capitals with
