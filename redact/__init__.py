@@ -35,6 +35,7 @@ __all__ = [
     "RedactError",
     "Redaction",
     "Redactor",
+    "Span",
     "build_engine",
     "build_operator",
     "normalize",

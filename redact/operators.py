@@ -87,7 +87,9 @@ class Mask:
         # A value too short to hide anything after keeping keep_last is masked whole.
         if len(alnum) <= self.keep_last * 2:
             keep = set()
-        return "".join(ch if i in keep or not ch.isalnum() else self.char for i, ch in enumerate(value))
+        return "".join(
+            ch if i in keep or not ch.isalnum() else self.char for i, ch in enumerate(value)
+        )
 
 
 @dataclass(frozen=True, slots=True)

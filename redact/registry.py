@@ -33,7 +33,9 @@ class RedactConfig:
     def __post_init__(self) -> None:
         unknown = self.disabled_types - ENTITY_TYPES
         if unknown:
-            raise ConfigError("disabled_types holds unknown entity types; use the names in DESIGN.md")
+            raise ConfigError(
+                "disabled_types holds unknown entity types; use the names in DESIGN.md"
+            )
         if self.workers < 0 or self.chunk_size < 1:
             raise ConfigError("workers must be >= 0 and chunk_size >= 1")
 

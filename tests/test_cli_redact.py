@@ -18,7 +18,19 @@ def _write(path: Path, lines: list[bytes]) -> Path:
 def _run(tmp_path: Path, lines: list[bytes], *extra: str) -> tuple[int, Path]:
     src = _write(tmp_path / "in.jsonl", lines)
     out = tmp_path / "out.jsonl"
-    code = main(["redact", "--input", str(src), "--output", str(out), "--workers", "0", "--no-progress", *extra])
+    code = main(
+        [
+            "redact",
+            "--input",
+            str(src),
+            "--output",
+            str(out),
+            "--workers",
+            "0",
+            "--no-progress",
+            *extra,
+        ]
+    )
     return code, out
 
 
@@ -49,7 +61,9 @@ def test_bad_line_is_named_and_no_output_is_written(
     assert not list(tmp_path.glob(".chatwarden-*"))
 
 
-def test_oversized_message_is_refused_naming_the_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_oversized_message_is_refused_naming_the_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A 1 MB message is refused with the limit and the option that raises it."""
     big = json.dumps({"id": "m2", "text": "a" * 1_000_000}).encode()
     code, out = _run(tmp_path, [GOOD, big])
@@ -58,7 +72,9 @@ def test_oversized_message_is_refused_naming_the_line(tmp_path: Path, capsys: py
     assert not out.exists()
 
 
-def test_error_message_never_echoes_the_text(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_error_message_never_echoes_the_text(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Errors name the problem, never the message content."""
     code, _ = _run(tmp_path, [GOOD, b'{"id": "m2", "text": "4111 1111 1111 1111", "seq": "x"}'])
     assert code == 2 and "4111" not in capsys.readouterr().err
@@ -73,17 +89,25 @@ def test_existing_output_survives_a_failed_run(tmp_path: Path) -> None:
     assert out.read_text() == "previous\n"
 
 
-def test_missing_input_file_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_input_file_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A missing input file is reported as such."""
-    code = main(["redact", "--input", str(tmp_path / "nope.jsonl"), "--output", str(tmp_path / "o")])
+    code = main(
+        ["redact", "--input", str(tmp_path / "nope.jsonl"), "--output", str(tmp_path / "o")]
+    )
     assert code == 2 and "cannot open --input" in capsys.readouterr().err
 
 
-def test_output_has_one_line_per_input_in_order(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_output_has_one_line_per_input_in_order(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Output keeps input order and the contract's fields; empty text passes with a warning."""
     lines = [
         json.dumps({"id": "b", "text": "second", "conversation_id": "c", "seq": 1}).encode(),
-        json.dumps({"id": "a", "text": "mail me at ann.lee@example.org", "conversation_id": "c", "seq": 0}).encode(),
+        json.dumps(
+            {"id": "a", "text": "mail me at ann.lee@example.org", "conversation_id": "c", "seq": 0}
+        ).encode(),
         json.dumps({"id": "e", "text": ""}).encode(),
     ]
     code, out = _run(tmp_path, lines)

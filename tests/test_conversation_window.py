@@ -19,7 +19,9 @@ def _redactor() -> Redactor:
 def test_split_number_is_redacted_in_both_messages() -> None:
     """Both halves of a value split over two messages are reported and redacted."""
     with _redactor() as r:
-        out = r.redact_batch([Message("a", "card 4111 1111", "c", 0), Message("b", "1111 1111 thanks", "c", 1)])
+        out = r.redact_batch(
+            [Message("a", "card 4111 1111", "c", 0), Message("b", "1111 1111 thanks", "c", 1)]
+        )
     assert [(s.start, s.end) for s in out[0].spans] == [(5, 14)]
     assert [(s.start, s.end) for s in out[1].spans] == [(0, 9)]
     assert "1111" not in out[0].redacted and "1111" not in out[1].redacted
@@ -28,7 +30,9 @@ def test_split_number_is_redacted_in_both_messages() -> None:
 def test_split_across_conversations_is_not_joined() -> None:
     """Messages of different conversations are never joined."""
     with _redactor() as r:
-        out = r.redact_batch([Message("a", "card 4111 1111", "c", 0), Message("b", "1111 1111", "d", 0)])
+        out = r.redact_batch(
+            [Message("a", "card 4111 1111", "c", 0), Message("b", "1111 1111", "d", 0)]
+        )
     assert out[0].spans == () and out[1].spans == ()
 
 
@@ -36,7 +40,11 @@ def test_seq_order_not_input_order_decides_neighbours() -> None:
     """The window follows seq, so out-of-order input still pairs the right messages."""
     with _redactor() as r:
         out = r.redact_batch(
-            [Message("b", "1111 1111", "c", 2), Message("x", "hello", "c", 0), Message("a", "4111 1111", "c", 1)]
+            [
+                Message("b", "1111 1111", "c", 2),
+                Message("x", "hello", "c", 0),
+                Message("a", "4111 1111", "c", 1),
+            ]
         )
     assert out[0].spans and out[2].spans and not out[1].spans
 
@@ -44,5 +52,7 @@ def test_seq_order_not_input_order_decides_neighbours() -> None:
 def test_previous_text_from_an_earlier_batch_is_used() -> None:
     """The proxy passes the conversation's last stored text; the new half is caught."""
     with _redactor() as r:
-        (out,) = r.redact_batch([Message("b", "1111 1111", "c", 5)], previous={"c": "card 4111 1111"})
+        (out,) = r.redact_batch(
+            [Message("b", "1111 1111", "c", 5)], previous={"c": "card 4111 1111"}
+        )
     assert [(s.start, s.end) for s in out.spans] == [(0, 9)]

@@ -21,7 +21,9 @@ def test_refuses_non_loopback_targets(url: str) -> None:
         loadgen.require_loopback(url)
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:1/x", "http://127.9.9.9/x", "http://[::1]:80/x", "http://localhost/x"])
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:1/x", "http://127.9.9.9/x", "http://[::1]:80/x", "http://localhost/x"]
+)
 def test_accepts_loopback_targets(url: str) -> None:
     """127.0.0.0/8, ::1 and localhost are accepted."""
     loadgen.require_loopback(url)
@@ -34,5 +36,7 @@ async def test_connection_errors_count_as_errors_not_latency_wins() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    res = await loadgen.run(f"http://127.0.0.1:{port}/v1/messages", 50, 0.2, lambda i: (b"{}", 1), {}, timeout_s=2)
+    res = await loadgen.run(
+        f"http://127.0.0.1:{port}/v1/messages", 50, 0.2, lambda i: (b"{}", 1), {}, timeout_s=2
+    )
     assert res.sent == 10 and res.errors == 10 and res.ok == 0

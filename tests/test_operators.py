@@ -12,8 +12,8 @@ from redact import (
     Mask,
     Message,
     OperatorTable,
-    Redactor,
     RedactConfig,
+    Redactor,
     Span,
     render,
 )
@@ -43,7 +43,10 @@ def test_state_never_shows_key_or_values() -> None:
 
 def test_mask_keeps_last_four() -> None:
     """Mask hides all but the last four alphanumerics and keeps separators."""
-    assert Mask(4).apply("CREDIT_CARD", "4111 1111 1111 1111", ConversationState(b"k" * 32)) == "**** **** **** 1111"
+    assert (
+        Mask(4).apply("CREDIT_CARD", "4111 1111 1111 1111", ConversationState(b"k" * 32))
+        == "**** **** **** 1111"
+    )
 
 
 def test_mask_hides_short_values_whole() -> None:
@@ -61,12 +64,25 @@ def test_keyed_hash_is_stable_across_conversations_and_keyed() -> None:
 
 def test_drop_removes_value() -> None:
     """Drop replaces the value with nothing."""
-    assert render("x 42 y", [Span(2, 4, "CARD_CVV")], OperatorTable({"CARD_CVV": Drop()}), ConversationState(b"k" * 32)) == "x  y"
+    assert (
+        render(
+            "x 42 y",
+            [Span(2, 4, "CARD_CVV")],
+            OperatorTable({"CARD_CVV": Drop()}),
+            ConversationState(b"k" * 32),
+        )
+        == "x  y"
+    )
 
 
 @pytest.mark.parametrize(
     "build",
-    [lambda: Mask(9), lambda: Mask(4, "**"), lambda: KeyedHash(b"short"), lambda: KeyedHash(b"k" * 32, 4)],
+    [
+        lambda: Mask(9),
+        lambda: Mask(4, "**"),
+        lambda: KeyedHash(b"short"),
+        lambda: KeyedHash(b"k" * 32, 4),
+    ],
 )
 def test_invalid_operator_parameters_fail_when_built(build: object) -> None:
     """Bad operator parameters are rejected at construction, not per call."""
@@ -76,14 +92,19 @@ def test_invalid_operator_parameters_fail_when_built(build: object) -> None:
 
 def test_conversation_placeholders_continue_across_messages() -> None:
     """Within one conversation, a value seen earlier keeps its number in later messages."""
-    from redact.engine import Engine
-    from redact.detectors.base import PatternDetector
     import re
+
+    from redact.detectors.base import PatternDetector
+    from redact.engine import Engine
 
     det = PatternDetector("num", "PHONE", re.compile(r"\d{3}"))
     r = Redactor(RedactConfig(ner=False), engine=Engine((det,)), state_key=b"k" * 32)
     out = r.redact_batch(
-        [Message("1", "call 555", "c", 0), Message("2", "or 777 or 555", "c", 1), Message("3", "555", "d", 0)]
+        [
+            Message("1", "call 555", "c", 0),
+            Message("2", "or 777 or 555", "c", 1),
+            Message("3", "555", "d", 0),
+        ]
     )
     assert [o.redacted for o in out] == ["call [PHONE_1]", "or [PHONE_2] or [PHONE_1]", "[PHONE_1]"]
     r.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -45,7 +47,7 @@ spans = st.builds(
 def test_output_is_disjoint_and_covers_input(items: list[Span]) -> None:
     """Resolved spans never overlap and cover every character of every input span."""
     out = resolve(items)
-    for a, b in zip(out, out[1:], strict=False):
+    for a, b in itertools.pairwise(out):
         assert a.end <= b.start
     covered = {i for s in out for i in range(s.start, s.end)}
     assert all(i in covered for s in items for i in range(s.start, s.end))
