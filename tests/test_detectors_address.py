@@ -1,6 +1,6 @@
 """Whole street addresses (redact.detectors.address); every address here is made up."""
 
-# ruff: noqa: RUF001  # Chinese punctuation and full-width digits are the test data
+# Chinese punctuation and full-width digits are the test data
 
 from __future__ import annotations
 
@@ -193,6 +193,29 @@ FOUND = [
     ),
     # Chinese without a label: province + city + road + number inside a sentence
     ("请寄到浙江省宁波市海曙区药行街66号，谢谢", "浙江省宁波市海曙区药行街66号"),
+    # Dutch house number with a hyphenated letter and a spaced postcode
+    (
+        "deliver to Prinsengracht 87-C, 1015 DK Amsterdam, thanks",
+        "Prinsengracht 87-C, 1015 DK Amsterdam",
+    ),
+    # Brazilian "City/UF, CEP 00000-000" tail
+    (
+        "entrega: Rua das Flores 410, Batel, Londrina/PR, CEP 86010-350. obrigado",
+        "Rua das Flores 410, Batel, Londrina/PR, CEP 86010-350",
+    ),
+    # one-word city before the street, right after a label
+    ("Lieferadresse: Wien, Praterstraße 18, 1020 danke", "Wien, Praterstraße 18, 1020"),
+    # Korean road-name address with a floor
+    ("endereço: 대전광역시 유성구 대학로 291, 3층 por favor", "대전광역시 유성구 대학로 291, 3층"),
+    # Korean province, city and district before the road
+    ("배송지 경기도 수원시 영통구 광교로 45 입니다", "경기도 수원시 영통구 광교로 45"),
+    # a label line after the address stays out (German contact label)
+    (
+        "Versandadresse: Hauptstraße 9, 50667 Köln\nAnsprechpartner: Frau Weber",
+        "Hauptstraße 9, 50667 Köln",
+    ),
+    # a label line after the address stays out (English, two-word label)
+    ("Ship to: 12 Elm Road, Leeds LS6 2AB\nContact person: Dana", "12 Elm Road, Leeds LS6 2AB"),
 ]
 
 
@@ -231,6 +254,9 @@ NOT_FOUND = [
     "Price is at 25 Dollars 50 Cents.",  # money in words after "at"
     "Send CAD 500 to the account, Ref 2231.",  # a currency code is not the Turkish "Cad."
     "ETA 15-09-26 at 10:00, please confirm.",  # a short date is not a Japanese block number
+    "ok, billed $1,200 to card ending 7731 for order 88120",  # a card's last digits in lower case
+    "precio €4200 c/u, mínimo 10",  # Spanish "c/u" (each) after a price is no calle
+    "hola! 950 c/u y envío gratis",  # "c/u" after a bare number
 ]
 
 

@@ -5,7 +5,6 @@ normalisation before the detectors run, so these rows go through the real Redact
 Every number is made up for this file with its check digits computed; none comes from
 an evaluation corpus.
 """
-# ruff: noqa: RUF001 -- full-width digits and CJK punctuation are the point here
 
 from __future__ import annotations
 
@@ -182,7 +181,7 @@ EXTRAS_ROWS: list[tuple[str, set[tuple[str, str]]]] = [
     (
         "Karte 4526 0181 5908 3012 Prüfziffer 737",
         {("4526 0181 5908 3012", "CREDIT_CARD"), ("737", "CARD_CVV")},
-    ),    # abbreviated English CVV labels
+    ),  # abbreviated English CVV labels
     ("the sec. code is 590", {("590", "CARD_CVV")}),
     # "card code" label
     ("card code: 7312", {("7312", "CARD_CVV")}),

@@ -32,7 +32,7 @@ language (the kind postal standards list), never lists of street or city names.
 Every pattern is compiled once, every pass over the tokens is linear.
 """
 
-# ruff: noqa: RUF001  # full-width colons, dashes and curly quotes are matched on purpose
+# full-width colons, dashes and curly quotes are matched on purpose
 
 from __future__ import annotations
 
@@ -129,6 +129,8 @@ PARTICLES = _words(
 # Never part of an address run: labels, currencies, units, months, weekdays.
 STOP_WORDS = _words(
     """attn c/o tel phone mobile mob fax desk office cell email e-mail website web iban swift bic
+    attention contact contacts ansprechpartner kontakt contacto contato contatto recipient
+    empfänger destinatario destinatário destinataire referente responsable responsável
     usd eur rmb cny gbp jpy aud cad chf hkd inr brl pcs kg units sets cartons
     jan january feb february mar march apr april jun june jul july aug august sep sept
     september oct october nov november dec december
@@ -140,7 +142,7 @@ LOWER_STOP = _words(
     his her their this that these those to for in at on of by with from after before
     please thanks thank pls it's i'm here there when where what which who how if then
     so as also just only not no yes ok serves last next order invoice tracking price total
-    qty number code"""
+    qty number code card ending ends charged paid account acct amount sku model item ref"""
 )
 CLOCK_WORDS = _words("am pm")
 DOTTED_STREET_WORDS = _words("cad")
@@ -168,14 +170,15 @@ _IE_EIRCODE = r"(?:[AC-FHKNPRTV-Y]\d{2}|D6W)[ ]?[\dAC-FHKNPRTV-Y]{4}"
 _TOKEN_PATTERN = rf"""
     (?P<pc>(?<![\w-])(?:{_UK_POSTCODE}|{_CA_POSTCODE}|{_NL_POSTCODE}|{_IE_EIRCODE})(?![\w-]))
    |(?P<po>(?<![\w.])[Pp]\.?[ ]?[Oo]\.(?=[ ]?[Bb]ox))
-   |(?P<cs>(?<![\w/])[Cc]/(?=[ ]?{_L}))
+   |(?P<cs>(?<![\w/])[Cc]/(?=[ ]?{_L}{{2}}))
    |(?P<no>(?<![\w])[Nn][Oo][ ]?:(?=[ ]?\d))
    |(?P<nl>[ \t]*\n(?:[ \t>?]*\n)?[ \t>?]*)
    |(?P<dash>(?<=[ \t])[-–—](?=[ \t]))
    |(?P<sp>[ \t]+)
    |(?P<amount>\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?(?![\d,]))
-   |(?P<num>\d{{1,5}}(?:[A-Za-z]|st|nd|rd|th|/F)(?![^\W_])|\d+(?:[-/.]\d+)*(?![^\W_]))
+   |(?P<num>\d{{1,5}}(?:-?[A-Za-z]|st|nd|rd|th|/F)(?![^\W_])|\d+(?:[-/.]\d+)*(?![^\W_]))
    |(?P<code>(?=[^\W_]*\d)(?=[^\W_]*[^\W\d_])[^\W_]+)
+   |(?P<uf>(?<=[^\W\d_])/[A-Z]{{2}}(?![^\W_]))
    |(?P<paren>\({_L}[^\W\d_∆]*(?:[ ]{_L}[^\W\d_∆]*){{0,2}}\))
    |(?P<word>(?:{_L}|∆)+(?:['’\-](?:{_L}|∆)+)*(?:['’](?=[ \t,]))?)
    |(?P<comma>,)
@@ -201,6 +204,7 @@ _KIND = {
     "sp": SP,
     "num": NUM,
     "paren": PAREN,
+    "uf": PAREN,
     "word": WORD,
     "comma": COMMA,
     "dot": DOT,
@@ -268,6 +272,16 @@ _CN_ANCHOR = re.compile(rf"省|自治区|特别行政区|市|{_CN_LABELS}")
 CN_MAX_RUN = 80
 CN_LOOKBACK = 6  # characters before 省/市 that may hold the province or city name
 CN_NAME_CHARS = 3
+# Korean road-name addresses: [province/city 시·도] district 구·군 road 로·길 number, then
+# an optional "12층" (floor) or "305호" (unit): "…시 …구 …로 152, 12층".
+_HANGUL = re.compile(r"[\uac00-\ud7a3]")
+_KO_ADDRESS = re.compile(
+    r"(?:[\uac00-\ud7a3]{1,8}(?:특별시|광역시|특별자치시|특별자치도|시|도)[ \t]+)?"
+    r"(?:[\uac00-\ud7a3]{1,8}(?:시|구|군)[ \t]+){1,2}"
+    r"(?:[\uac00-\ud7a3]{1,8}(?:읍|면|동)[ \t]+)?"
+    r"[\uac00-\ud7a3\d]{1,12}(?:대로|로|길)[ \t]*\d{1,4}(?:-\d{1,4})?(?:번길[ \t]*\d{1,4})?"
+    r"(?:[ \t]*,?[ \t]*\d{1,4}[ \t]*(?:층|호|동))*"
+)
 _PREFILTER = re.compile(r"\d|(?i:street|road|avenue|lane|drive|boulevard)")
 
 
@@ -333,6 +347,9 @@ def tokenize(text: str, lower_text: bool = False) -> list[_Tok]:
             toks.append(_Tok(kind, start, end, m.group()))
             continue
         word = m.group()
+        if _HANGUL.search(word) is not None:  # Korean addresses have their own pattern
+            toks.append(_Tok(OTHER, start, end, word))
+            continue
         low = word.lower()
         dotted = end < n and text[end] == "."
         wclass = _word_class(low)
@@ -434,7 +451,31 @@ def _compatible(toks: list[_Tok], lower_text: bool) -> list[bool]:
                 )
         elif t.kind == WORD:
             ok[i] = _word_ok(toks, i, lower_text)
+    _drop_line_labels(toks, ok)
     return ok
+
+
+_LABEL_COLON = frozenset({":", "："})
+MAX_LABEL_WORDS = 3
+
+
+def _drop_line_labels(toks: list[_Tok], ok: list[bool]) -> None:
+    """A line opening with a label ("Contact person:", "Tel:") is no address line."""
+    for i, t in enumerate(toks):
+        if t.kind != NL:
+            continue
+        j, words = i + 1, 0
+        while j < len(toks) and words <= MAX_LABEL_WORDS:
+            u = toks[j]
+            if u.kind == WORD:
+                words += 1
+            elif u.kind == OTHER and u.text in _LABEL_COLON and words:
+                for k in range(i + 1, j):
+                    ok[k] = False
+                break
+            elif u.kind != SP:
+                break
+            j += 1
 
 
 def _word_ok(toks: list[_Tok], i: int, lower_text: bool) -> bool:
@@ -577,7 +618,7 @@ class _Evidence:
 
 _HYPHEN_POSTCODE = re.compile(r"\d{5}-\d{3}|\d{4}-\d{3}|\d{3}-\d{4}|\d{2}-\d{3}")  # BR PT JP PL
 _ZIP5 = re.compile(r"\d{5}(?:-\d{4})?")
-_PROVINCE = re.compile(r"\([A-Z]{2}\)")
+_PROVINCE = re.compile(r"\([A-Z]{2}\)|/[A-Z]{2}")  # "(LC)", "Curitiba/PR"
 
 
 def _evidence(toks: list[_Tok], first: int, last: int) -> _Evidence:
@@ -773,6 +814,20 @@ def _before_phone(toks: list[_Tok], first: int, last: int) -> int:
     return kept
 
 
+def _city_first(toks: list[_Tok], run_first: int, first: int, text: str) -> bool:
+    """One capitalised word and a comma, right after an address label, before the street.
+
+    The order of Hungarian and Eastern European addresses ("Budapest, Andrássy út 66").
+    A person's name is two words or more, so "Ship to: Ann Lee, 12 Main St" keeps the
+    name out.
+    """
+    kinds = [t.kind for t in toks[run_first:first] if t.kind != SP]
+    if kinds != [WORD, COMMA] or not toks[run_first].cap:
+        return False
+    before = text[max(0, toks[run_first].start - TRIGGER_WINDOW) : toks[run_first].start]
+    return _TRIGGER_END.search(before) is not None or _CN_LABEL.search(before) is not None
+
+
 def _latin_addresses(text: str) -> list[tuple[int, int]]:
     # one-case text (all lower or all upper): capitals say nothing, prose words decide
     lower_text = not any(ch.isupper() for ch in text) or not any(ch.islower() for ch in text)
@@ -791,6 +846,8 @@ def _latin_addresses(text: str) -> list[tuple[int, int]]:
             (ev.has_num and ev.score + trig >= MIN_EVIDENCE) or (ev.street_no_num and trig > 0)
         ):
             continue
+        if first > run.first and _city_first(toks, run.first, first, text):
+            start = toks[run.first].start
         corner = _CORNER_END.search(text, max(0, start - 20), start)
         if corner is not None:
             start = corner.start()
@@ -866,6 +923,8 @@ class AddressDetector:
         spans = _latin_addresses(text) if _PREFILTER.search(text) is not None else []
         if _HAN_CHAR.search(text) is not None:
             spans.extend(_cjk_addresses(text))
+        if _HANGUL.search(text) is not None:
+            spans.extend(m.span() for m in _KO_ADDRESS.finditer(text))
         return tuple(
             Span(s, e, "ADDRESS", SCORE, self.name) for s, e in sorted(set(spans)) if s < e
         )

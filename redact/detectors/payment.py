@@ -14,7 +14,7 @@ fit a scheme *and* the nearest context word before them is not a business-fact w
 ("order", "tracking", "invoice"...): an 18-digit order number that happens to pass Luhn
 stays readable.
 """
-# ruff: noqa: RUF001, RUF003 -- full-width digits and CJK punctuation are the point here
+
 
 from __future__ import annotations
 
@@ -206,12 +206,40 @@ _STRONG_EXPIRY_WORD = re.compile(
 _MONTH_SLASH_YEAR = re.compile(r"(?:0[1-9]|1[0-2]) ?[/|] ?(?:20)?\d{2}")
 # A message about an offer, a document or goods: its expiry is no card's.
 _NOT_CARD_EXPIRY = keywords(
-    r"offer", r"quot(?:e|ation)", r"price", r"promo\w*", r"coupon", r"voucher", r"contract",
-    r"passport", r"visa\s+(?:application|stamp)", r"licen[cs]e", r"warrant(?:y|ies)",
-    r"certificate", r"l/c", r"letter\s+of\s+credit", r"shelf", r"best\s+before", r"batch",
-    r"lot", r"proforma", r"pi", r"oferta", r"cota[cç][aã]o", r"cotizaci[oó]n", r"angebot",
-    r"passaporte", r"pasaporte", r"reisepass", r"garantia", r"garant[ií]a", r"lote",
-    r"报价", r"护照", r"合同", r"保质期",
+    r"offer",
+    r"quot(?:e|ation)",
+    r"price",
+    r"promo\w*",
+    r"coupon",
+    r"voucher",
+    r"contract",
+    r"passport",
+    r"visa\s+(?:application|stamp)",
+    r"licen[cs]e",
+    r"warrant(?:y|ies)",
+    r"certificate",
+    r"l/c",
+    r"letter\s+of\s+credit",
+    r"shelf",
+    r"best\s+before",
+    r"batch",
+    r"lot",
+    r"proforma",
+    r"pi",
+    r"oferta",
+    r"cota[cç][aã]o",
+    r"cotizaci[oó]n",
+    r"angebot",
+    r"passaporte",
+    r"pasaporte",
+    r"reisepass",
+    r"garantia",
+    r"garant[ií]a",
+    r"lote",
+    r"报价",
+    r"护照",
+    r"合同",
+    r"保质期",
 )
 _EXPIRY_WORD = re.compile(r"exp|valid|thru|venc|有效期|到期|ablauf|g[uü]ltig", re.IGNORECASE)
 _CVV = re.compile(r"(?<![0-9A-Za-z.,/\-])\d{3,4}(?![0-9A-Za-z]|[.,/\-]\d|\s*%)")
@@ -408,8 +436,10 @@ class CardExtrasDetector:
                 and _NOT_CARD_EXPIRY.search(text) is None
             ):
                 found.append(Span(exp.start(), exp.end(), "CARD_EXPIRY", 0.9, self.name))
-        if card_context and any(s.type == "CARD_EXPIRY" for s in found) and not any(
-            s.type == "CARD_CVV" for s in found
+        if (
+            card_context
+            and any(s.type == "CARD_EXPIRY" for s in found)
+            and not any(s.type == "CARD_CVV" for s in found)
         ):
             found.extend(self._weak_cvv(text))
         return tuple(found)
