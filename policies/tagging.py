@@ -35,6 +35,10 @@ _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": 
 
 def fold(text: str) -> str:
     """The form of a text that keywords and patterns are matched on."""
+    if text.isascii():
+        # The same result, fast: ASCII is already NFKC/NFKD, has no format (Cf) or
+        # combining characters, and casefolds to lower case.
+        return _WS.sub(" ", text.lower())
     t = unicodedata.normalize("NFKC", text)
     t = "".join(c for c in t if unicodedata.category(c) != "Cf").casefold()
     t = "".join(c for c in unicodedata.normalize("NFKD", t) if not unicodedata.combining(c))

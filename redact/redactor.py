@@ -19,8 +19,8 @@ import asyncio
 import multiprocessing as mp
 import os
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from redact.engine import Engine
@@ -28,6 +28,7 @@ from redact.operators import ConversationState, OperatorTable
 from redact.registry import RedactConfig, build_engine
 from redact.resolve import resolve
 from redact.span import Span
+from redact.workers import WorkerPool
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +106,7 @@ def _worker_detect(
 # --- coalescing concurrent calls -----------------------------------------------------
 
 DetectFn = Callable[
-    [list[str], list[Pair]], "asyncio.Future[tuple[list[tuple[Span, ...]], list[Boundary]]]"
+    [list[str], list[Pair]], Awaitable[tuple[list[tuple[Span, ...]], list[Boundary]]]
 ]
 
 
@@ -193,7 +194,7 @@ class Redactor:
     operators: OperatorTable = field(default_factory=OperatorTable)
     state_key: bytes = field(default=b"", repr=False)
     engine: Engine | None = None
-    _pool: Executor | None = field(default=None, init=False, repr=False)
+    _pool: WorkerPool | Executor | None = field(default=None, init=False, repr=False)
     _coalescer: _Coalescer | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -212,7 +213,7 @@ class Redactor:
             # Under fork, workers inherit the loaded model instead of loading their own.
             _WORKER_ENGINE = self.engine
             method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-            self._pool = ProcessPoolExecutor(
+            self._pool = WorkerPool(
                 self.config.workers,
                 mp_context=mp.get_context(method),
                 initializer=_worker_init,
@@ -247,14 +248,14 @@ class Redactor:
         assert self.engine is not None
         unique = list(dict.fromkeys(texts))
         size = self.config.chunk_size
-        if isinstance(self._pool, ProcessPoolExecutor) and len(unique) + len(pairs) > size:
+        if isinstance(self._pool, WorkerPool) and len(unique) + len(pairs) > size:
             jobs: list[tuple[list[str], list[Pair]]] = [
                 (unique[i : i + size], []) for i in range(0, len(unique), size)
             ]
             jobs += [([], list(pairs[i : i + size])) for i in range(0, len(pairs), size)]
             results: list[tuple[Span, ...]] = []
             bounds: list[Boundary] = []
-            for s, b in self._pool.map(_worker_detect, *zip(*jobs, strict=True)):
+            for s, b in self._pool.map(_worker_detect, jobs):
                 results.extend(s)
                 bounds.extend(b)
         else:
@@ -273,17 +274,17 @@ class Redactor:
         loop = asyncio.get_running_loop()
         co = self._coalescer
         if co is None or co.loop is not loop:
-            parallel = self.config.workers if isinstance(self._pool, ProcessPoolExecutor) else 1
+            parallel = self._pool.size if isinstance(self._pool, WorkerPool) else 1
             co = self._coalescer = _Coalescer(loop, parallel, self.config.chunk_size)
         return co.submit(texts, pairs, self._run_in_pool)
 
     def _run_in_pool(
         self, texts: list[str], pairs: list[Pair]
-    ) -> asyncio.Future[tuple[list[tuple[Span, ...]], list[Boundary]]]:
+    ) -> Awaitable[tuple[list[tuple[Span, ...]], list[Boundary]]]:
         assert self._pool is not None and self.engine is not None
+        if isinstance(self._pool, WorkerPool):
+            return self._pool.run(_worker_detect, texts, pairs)
         loop = asyncio.get_running_loop()
-        if isinstance(self._pool, ProcessPoolExecutor):
-            return loop.run_in_executor(self._pool, _worker_detect, texts, pairs)
         return loop.run_in_executor(self._pool, run_detection, self.engine, texts, pairs)
 
     async def analyze_async(self, texts: Sequence[str]) -> list[tuple[Span, ...]]:

@@ -33,6 +33,8 @@ _RFC3339 = re.compile(
     r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})"
 )
 _ID = re.compile(r"[^\x00-\x1f\x7f\ud800-\udfff]+")
+# An unpaired surrogate (valid JSON "\\ud800", but no Unicode text): one C-speed scan.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _LANG = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*")
 
 
@@ -170,7 +172,7 @@ def parse_message(m: Any, limits: Limits, prefix: str) -> IngestMessage:
             f"is longer than {limits.max_text_chars} characters ([redact] max_text_chars)",
             field=prefix + "text",
         )
-    if "\x00" in text or any(0xD800 <= ord(c) <= 0xDFFF for c in text):
+    if "\x00" in text or (not text.isascii() and _SURROGATE.search(text) is not None):
         raise InvalidField(
             "holds a NUL or an unpaired surrogate; send valid Unicode text", field=prefix + "text"
         )
