@@ -1,11 +1,16 @@
-# ruff: noqa: RUF001 -- test names in many scripts use non-ASCII letters on purpose.
 """Context-based PERSON detection (redact.detectors.names)."""
 
 from __future__ import annotations
 
 import pytest
 
-from redact.detectors.names import ContextNameDetector, context_names, propagate, scan_name
+from redact.detectors.names import (
+    ContextNameDetector,
+    context_names,
+    guess_language,
+    propagate,
+    scan_name,
+)
 from redact.span import Span
 
 DETECTOR = ContextNameDetector()
@@ -201,3 +206,135 @@ def test_context_names_empty_text() -> None:
 def test_scan_is_bounded_on_repeated_titles() -> None:
     """A text of thousands of titles is scanned in bounded work per title and finds no name."""
     assert context_names("Mr. " * 3000) == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        # Family: cues in other languages announce a name.
+        (
+            "pago aprovado no nome de Iolanda Bettencourt",
+            "Iolanda Bettencourt",
+        ),  # pt "in the name of"
+        (
+            "boleto emitido em nome de Caetano Vilar Ribas.",
+            "Caetano Vilar Ribas",
+        ),  # pt "em nome de"
+        (
+            "entregar aos cuidados de Jussara Pimentel dos Reis hoje",
+            "Jussara Pimentel dos Reis",
+        ),  # pt c/o
+        ("Rua das Flores 9, a/c Odete Marins", "Odete Marins"),  # pt "a/c"
+        ("dados: nome completo Severino Araújo Lacerda", "Severino Araújo Lacerda"),  # pt full name
+        ("titular: Benedita Rangel", "Benedita Rangel"),  # pt/es account holder
+        ("factura a nombre de Remedios Urquiza", "Remedios Urquiza"),  # es "a nombre de"
+        ("titular de la cuenta Ezequiel Barragán", "Ezequiel Barragán"),  # es account holder
+        ("destinatário Ovídio Casagrande", "Ovídio Casagrande"),  # pt recipient
+        ("beneficiário: Marisol Quaresma", "Marisol Quaresma"),  # pt beneficiary
+        ("paczka do odbioru z rąk Zdzisław Kurpiel", "Zdzisław Kurpiel"),  # pl "z rąk"
+        ("Paket z. Hd. Wendelin Oberhuber", "Wendelin Oberhuber"),  # de "z. Hd."
+        ("zu Händen von Irmtraud Kessler", "Irmtraud Kessler"),  # de "zu Händen von"
+        ("bestellt im Namen von Gerlinde Pfaff", "Gerlinde Pfaff"),  # de "im Namen von"
+        ("facture au nom de Gaëtan Lemercier", "Gaëtan Lemercier"),  # fr "au nom de"
+        (
+            "colis à l’attention de Solène Marchetti",
+            "Solène Marchetti",
+        ),  # fr, typographic apostrophe
+        # Family: Han, Hangul and kanji names after a label inside a Latin-script message.
+        ("beneficiary 박서준 will sign", "박서준"),  # Hangul after an English cue
+        ("From: 高桥健太 <sales@example.jp>\nSubject: quote", "高桥健太"),  # mail header, Han name
+        ("loan form: 刘志强, SSN follows", "刘志强"),  # any label with a colon, then a comma
+        ("Ansprechpartner: 黄丽萍", "黄丽萍"),  # German label, Han name
+        (
+            "send it to IBAN GB00 XXXX (周文涛). thanks",
+            "周文涛",
+        ),  # Han name in parentheses after an IBAN
+        # Family: lower-case names with letters outside ASCII after "this is" / "I'm".
+        (
+            "this is đỗ minh châu from Lotus Pack, call me",
+            "đỗ minh châu",
+        ),  # Vietnamese, three words
+        (
+            "hi, i'm bartłomiej wąsik from Gdynia",
+            "bartłomiej wąsik",
+        ),  # Polish in a capitalised message
+        ("this is kovács bence speaking", "kovács bence"),  # Hungarian
+        # Family: mail headers and names in parentheses.
+        ("From: Nguyễn Thị Hằng <ops@example.vn>", "Nguyễn Thị Hằng"),  # name before <address>
+        ("Von: Ludger Hamann <l.hamann@example.de>", "Ludger Hamann"),  # German header word
+        (
+            "pls transfer to DE00 1234 (Ifeoma Chukwu). deadline friday",
+            "Ifeoma Chukwu",
+        ),  # after a transfer
+        # Family: a name stops at an identity label in capitals.
+        (
+            "favorecido Aparecida Souto Nunes CNPJ 00.000.000/0001-00",
+            "Aparecida Souto Nunes",
+        ),  # CNPJ
+        ("holder Ruairí Mac Giolla CPF 000", "Ruairí Mac Giolla"),  # CPF
+        ("consignee Teodoro Báez SSN 000-00-0000", "Teodoro Báez"),  # SSN
+        (
+            "aos cuidados de Elói Tavares pedido INV 778",
+            "Elói Tavares",
+        ),  # lower-case word then a code
+    ],
+)
+def test_finds_name_with_exact_bounds(text: str, name: str) -> None:
+    """Names announced in other languages, scripts and mail shapes are found with exact bounds."""
+    assert name in _found(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "not_name"),
+    [
+        (
+            "favorecido Aparecida Souto Nunes CNPJ 00.000.000/0001-00",
+            "CNPJ",
+        ),  # label not in the name
+        (
+            "aos cuidados de Elói Tavares pedido INV 778",
+            "pedido",
+        ),  # the next phrase is not the name
+        ("aos cuidados de Elói Tavares pedido INV 778", "INV"),  # an order code is not the name
+    ],
+)
+def test_name_does_not_overrun(text: str, not_name: str) -> None:
+    """A found name does not run into the label or code that follows it."""
+    assert not any(not_name in n for n in _found(text))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "the price 价格 is 5 USD",  # Han word after an ordinary English word
+        "Product: 手机壳, 500 pcs",  # Han product after a product label
+        "consignee 浙江省宁波市北仑区",  # a province-city run is an address, not a name
+        "I am 学生 and need samples",  # caseless letters after a weak cue
+        "this is ótimo, obrigado",  # a Portuguese word after "this is"
+        "From: sales team <sales@example.com>",  # lower-case sender words are no name
+        "see the attachment (Final Version). thanks",  # parentheses without a payment cue
+    ],
+)
+def test_finds_no_name_in_other_scripts_and_shapes(text: str) -> None:
+    """Shapes close to the new cues that announce no person yield nothing."""
+    assert _found(text) == set()
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("alles klar, danke", "de"),  # German chat with no capital
+        ("Hallo, ja. Preis 40 EUR netto, Lieferung bis Freitag", "de"),  # German with nouns
+        ("vale, perfecto", "es"),  # two Spanish words
+        ("quiero que me devuelvan el dinero", "es"),  # Spanish sentence
+        ("temos sim, fica 40 por unidade", "pt"),  # Portuguese sentence
+        ("merci, je vous envoie le colis demain", "fr"),  # French sentence
+        ("grazie, il pacco è già partito", "it"),  # Italian sentence
+        ("thanks, please send the invoice", "en"),  # English
+        ("rua olmos 44 na praia, belfast", ""),  # one foreign word proves nothing
+        ("12345", ""),  # no words
+    ],
+)
+def test_guess_language(text: str, lang: str) -> None:
+    """The language guess follows the function words of the message."""
+    assert guess_language(text) == lang

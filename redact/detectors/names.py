@@ -79,7 +79,9 @@ COMPANY_WORDS = frozenset(
     chemicals sourcing global industrial department dept office branch division payable
     receivable accounts purchasing procurement finance warehouse reception club association
     society foundation institute museum church ministry agency media motors pt cv tbk bhd sdn
-    jsc llc. ооо"""
+    jsc llc. ооо ltda ltda. a.ş a.ş. aş a.s a.s. s.l s.l. s.l.u s.a.s eireli s.r.o sro kft zrt
+    d.o.o doo oü k.k kk sp.z.o.o tekstil importadora exportadora comercial comércio indústria
+    industria distribuidora"""
     )
 )
 
@@ -148,9 +150,100 @@ COMMON_WORDS = frozenset(
     everyone everybody someone somebody nobody anyone anybody people
     unit units lead quality half notice tracking shipped whats wire insurance national
     total balance deposit refund dispute discount shipping sample confirmed noted
-    meu minha seu sua mein meine dein deine mi mis tu su mon ma mes mio mia mijn"""
+    meu minha seu sua mein meine dein deine mi mis tu su mon ma mes mio mia mijn
+    lol lmao omg btw idk tbh imo fyi asap hmm yeah yep nope app apps paypal whatsapp
+    telegram wechat viber zap pix cpf cnpj"""
     )
 )
+
+# Function and everyday chat words of other languages, for guessing a message's
+# language (see :func:`guess_language`). Lists of ordinary vocabulary, not of names;
+# words that are also common English words ("a", "as", "me") are left out.
+FOREIGN_WORDS: dict[str, frozenset[str]] = {
+    "de": frozenset(
+        word_list(
+            """und oder der die das dem den des ein eine einen einem ist sind bin wir sie ich
+    du er es nicht mit für auf aus bei nach von vom zum zur über unter bitte danke ja nein
+    auch noch schon nur sehr gut klar alles wie was wer wo wann warum hallo tschüss
+    möchte möchten können kann könnte müssen muss haben hat habe wird werden wurde gibt
+    unsere unser unseren ihre ihr ihren ihnen mein meine dein deine sein seine wieder
+    heute morgen gestern bis netto brutto preis lieferung zahlung rechnung bestellung
+    bankverbindung angekommen leider schicken geschickt kein keine keinen hier dort"""
+        )
+    ),
+    "pt": frozenset(
+        word_list(
+            """não sim é são com para pela pelo pelos pelas do da dos das no na nos nas um uma
+    uns umas meu minha meus minhas seu sua você vocês obrigado obrigada pode posso podemos
+    até está estão estou fica tem temos tenho quero queria vou vai chegou conta nome
+    também mas então já ainda aqui agora hoje amanhã ontem bom boa dia tarde noite olá oi
+    envio entrega pedido pagamento caixa caixas unidade unidades valor preço plataforma
+    pacote vazio abrir reclamação devolução cuidados isso isto esse essa mesma mesmo
+    sempre beleza blz vc né tudo muito obrigadão ótimo ótima perfeito certo"""
+        )
+    ),
+    "es": frozenset(
+        word_list(
+            """el los las del y es son soy estoy está están con por para una unos unas mi mis
+    tu tus su sus usted ustedes gracias hola buenas buenos vale perfecto sí pero muy más
+    también ya aquí ahora hoy mañana ayer quiero quieres queremos puedo puede podemos
+    hablemos mejor fuera dinero mercancía llegó rota envío entrega pedido pago precio
+    plataforma cuánto cuanto sale nombre cuenta somos tenemos tengo hay eso esto esta este
+    nada todo bien claro óptimo excelente"""
+        )
+    ),
+    "fr": frozenset(
+        word_list(
+            """le les des du et est sont je tu il elle nous vous ils elles avec pour pas une
+    mon ma mes ton ta tes son sa ses notre votre merci bonjour bonsoir oui non très bien
+    aussi déjà ici maintenant aujourd'hui demain hier veux voulez peux pouvez livraison
+    commande paiement prix plateforme colis c'est n'est"""
+        )
+    ),
+    "it": frozenset(
+        word_list(
+            """il lo gli della dello delle degli che è sono con per una non mio mia tuo tua
+    suo sua grazie ciao buongiorno sì anche già qui adesso oggi domani ieri voglio posso
+    possiamo spedizione consegna ordine pagamento prezzo piattaforma pacco"""
+        )
+    ),
+}
+_FOREIGN_TOKEN = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
+_ENGLISH_FUNCTION = frozenset(
+    word_list(
+        """the and or is are was were be been i you we they he she it my your our their this
+    that these those with for from to of in on at by not no yes please thanks can could
+    will would have has had do does did what when where which who how just also
+    hi hello ok okay sorry order price payment address phone email website info send
+    ship shipping personal"""
+    )
+)
+
+
+@lru_cache(maxsize=4096)
+def guess_language(text: str) -> str:
+    """``"en"``, a code of :data:`FOREIGN_WORDS`, or ``""`` when nothing tells.
+
+    Counts function and everyday words of each language; a foreign language wins when
+    it has at least two such words and more than English ("vale, perfecto" and "alles
+    klar, danke" are short, and one word such as "na" or "du" proves nothing). Cached:
+    the detector and the NER adapter both ask.
+    """
+    counts = dict.fromkeys(FOREIGN_WORDS, 0)
+    english = 0
+    for m in _FOREIGN_TOKEN.finditer(text):
+        w = m.group().lower()
+        if w in _ENGLISH_FUNCTION:
+            english += 1
+        for lang, words in FOREIGN_WORDS.items():
+            if w in words:
+                counts[lang] += 1
+    best = max(counts, key=lambda k: counts[k])
+    if counts[best] >= 2 and counts[best] > english:
+        # Ties between two foreign languages ("para", "con") still mean not English.
+        return best
+    return "en" if english else ""
+
 
 _TOKEN = re.compile(r"[^\W\d_]{1,40}(?:(?:\.-|-['’]|[-'’.])[^\W\d_]{1,40}){0,4}\.?")
 _GAP = re.compile(r"[ \t\u00a0]{1,3}")
@@ -159,6 +252,25 @@ _HAN = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]{2,4}")
 _HAN_STOP = re.compile(
     r"(先生|女士|小姐|电话|手机|地址|身份|邮箱|电邮|联系|收货|号码|微信|的|，|,|。)"
 )
+
+
+# Labels of identity and account numbers; a name never runs into one ("Ana Lima CNPJ").
+_ID_LABELS = frozenset(
+    word_list(
+        """cpf cnpj rg ssn sin dob nif nie dni cuit rut rfc curp iban bic swift vat tin ein pan
+    nino pesel regon nip inn kpp ogrn tckn uid ust ustid steuer abn acn gst hst tel tlf fax
+    id nr no ref pin cvv cvc otp sms"""
+    )
+)
+_VOWELS = frozenset("aeiouyàáâãäåæèéêëìíîïòóôõöøùúûüýÿāăąēĕėęěīįıōőœūůűų")
+
+
+def _id_label(tok: str) -> bool:
+    """An all-capitals identity label or acronym with no vowel (CPF, CNPJ, SSN, DOB)."""
+    core = tok.rstrip(".:")
+    if len(core) < 2 or not core.isupper():
+        return False
+    return core.lower() in _ID_LABELS or not any(c in _VOWELS for c in core.lower())
 
 
 def _bare(tok: str) -> str:
@@ -196,7 +308,12 @@ def is_name_word(tok: str, lowercase_ok: bool, caps_ok: bool = False) -> bool:
     if _is_capitalised(tok):
         # A long all-caps token is an acronym or code unless a label announced a name.
         return not (tok.isupper() and len(b) > 3 and not (lowercase_ok or caps_ok))
-    return lowercase_ok and tok.islower()
+    return lowercase_ok and tok.islower() and not _foreign_word(b)
+
+
+def _foreign_word(b: str) -> bool:
+    """A function or everyday word of one of the languages of :data:`FOREIGN_WORDS`."""
+    return any(b in words for words in FOREIGN_WORDS.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,6 +390,8 @@ def scan_name(
         if names and b in SUFFIXES and tok[0].isupper():
             end = t_end
             break
+        if names and _id_label(tok):
+            break  # "Ana Lima CNPJ 12...": the label of the next value ends the name
         if b in COMPANY_WORDS and (_is_capitalised(tok) or len(b) > 3):
             return None  # "Anna Li Trading Co." is a company, not a person ("as" is no "AS")
         if b in PARTICLES and (not _is_capitalised(tok) or not names):
@@ -292,6 +411,8 @@ def scan_name(
             ok = not lowercase or names == []
         else:
             ok = is_name_word(tok, lowercase_ok, caps_ok)
+            if ok and names and tok.islower() and all(_is_capitalised(n) for n in names):
+                ok = False  # "no nome de Ana Lima pedido 12": a capitalised name ends here
             # Without a strong trigger, every name token is capitalised, and letters
             # without case ("I'm 学生" is "I'm a student") are not read as a name.
             if ok and not lowercase_ok and not _is_capitalised(tok):
@@ -315,6 +436,8 @@ def scan_name(
             break
         if len(names) >= MAX_NAME_TOKENS:
             break
+        if tok.isupper() and len(tok) > 1 and any(_bare(p[2]) not in PARTICLES for p in pending):
+            break  # after an unknown lower-case word, capitals are a code ("pedido INV")
         if start is None:
             start = pending[0][0] if pending else t_start
         names.append(tok)
@@ -369,6 +492,22 @@ _STRONG = [
     r"inhaber(?:in)?",
     # Portuguese / Spanish / French / Italian / Dutch
     r"meu\s+nome\s+é",
+    r"(?:no|em|ao)\s+nome\s+d[eoa]",
+    r"nome\s+completo",
+    r"nombre\s+completo",
+    r"nom\s+complet",
+    r"vollständiger\s+name",
+    r"aos\s+cuidados\s+d[eoa]s?",
+    r"a/c",
+    r"z\s+rąk(?:\s+własnych)?",
+    r"im\s+namen\s+von",
+    r"au\s+nom\s+de",
+    r"à\s+l['’]attention\s+de",
+    r"a\s+la\s+atenci[oó]n\s+de",
+    r"all['’]attenzione\s+di",
+    r"in\s+nome\s+di",
+    r"odbiorca",
+    r"alıcı",
     r"me\s+chamo",
     r"chamo-me",
     r"titular(?:\s+da\s+conta|\s+de\s+la\s+cuenta)?",
@@ -383,7 +522,6 @@ _STRONG = [
     r"titulaire(?:\s+du\s+compte)?",
     r"bénéficiaire",
     r"destinataire",
-    r"à\s+l'attention\s+de",
     r"mi\s+chiamo",
     r"intestatario",
     r"mijn\s+naam\s+is",
@@ -531,6 +669,46 @@ _NAME_PHRASE = re.compile(
 )
 
 
+# A mail header line, "From: Name <address@host>" (in several languages).
+_MAIL_HEADER_RE = re.compile(
+    r"(?:^|\n)[ \t>]*(?:from|to|cc|reply-to|sender|von|an|de|para|à|da|a|van|от|发件人|收件人)"
+    r"[ \t]*[:：][ \t]*",
+    re.IGNORECASE,
+)
+_MAIL_NEXT = re.compile(r"[ \t]*[<(\[][^\s<>()@]{1,64}@")
+# "pay ... to <account> (Name)": a name in parentheses after a payment destination.
+_PAREN_LEAD_RE = re.compile(
+    r"(?<![^\W\d_])(?:pay|paid|payment|transfer|wire|remit|send|account|iban|a/c|acct|"
+    r"beneficiary|conta|cuenta|konto|compte|conto)\b[^()\n]{0,60}?\(\s*",
+    re.IGNORECASE,
+)
+# A Latin-script label ("form:", "Ansprechpartner:", "beneficiary") before a name in Han,
+# Hangul or kanji/kana: two to four such characters standing alone.
+_CJK_NAME_RE = re.compile(
+    r"(?<![^\W\d_])([A-Za-z\u00c0-\u024f]{2,30})\.?[ \t]*([:：]?)[ \t]*"
+    r"([\u4e00-\u9fff\u3400-\u4dbf\u3040-\u30ff]{2,4}|[가-힣]{2,4})"
+    r"(?=[ \t]*(?:$|[,，.。;)）<(\n]|[ \t][^\W\d_]))"
+)
+# Han runs ending like this are places or companies, not people.
+_CJK_NOT_NAME = re.compile(r"[省市区县镇乡村路街道号楼室司厂店行部局院]$")
+_CJK_LABEL_DENY = re.compile(
+    r"(?:product|item|model|city|town|province|address|adresse|port|company|brand|shop|"
+    r"store|factory|goods|cargo|street|district|endereço|dirección|lieferadresse|"
+    r"price|color|colour|size|material|title|subject|bank|branch)$",
+    re.IGNORECASE,
+)
+# Without a colon, only a word that announces a person does.
+_CJK_CUE = re.compile(
+    r"(?:name|holder|beneficiary|recipient|consignee|receiver|contact|attn|payee|sender|"
+    r"person|partner|inhaber|empfänger|ansprechpartner|titular|nome|nombre|destinat[aá]rio|"
+    r"benefici[aá]rio|favorecido|mr|mrs|ms|dr)$",
+    re.IGNORECASE,
+)
+# Person cues after which a lower-case name with letters outside ASCII is a name even
+# in a capitalised message ("this is tóth levente from ...").
+_DIACRITIC_CUES = ("i am", "i'm", "i’m", "this is", "it's", "it is", "my name")
+
+
 @lru_cache(maxsize=2048)
 def context_names(text: str) -> tuple[NameMatch, ...]:
     """Every name announced by a trigger, title or closing in ``text``.
@@ -553,7 +731,7 @@ def _context_names(text: str) -> list[NameMatch]:
             continue
         low_ok = lower_chat or upper_chat or _NAME_PHRASE.search(trig) is not None
         nm = scan_name(text, t.end(), lowercase_ok=low_ok, caps_ok=True, relax=True)
-        if nm is not None and (not nm.lowercase or _plausible_lower(nm)):
+        if nm is not None and (not nm.lowercase or _plausible_lower(nm)) and _cjk_ok(nm):
             found.append(nm)
     for t in _WEAK_RE.finditer(text):
         trig = t.group().lower()
@@ -565,9 +743,17 @@ def _context_names(text: str) -> list[NameMatch]:
         if nm is not None:
             if not _MODEL_NEXT.match(text, nm.end):
                 found.append(nm)  # ("This is Huawei P30": a brand before a model number)
-        elif lower_chat:
+        else:
             low = scan_name(text, t.end(), lowercase_ok=True, allow_titles=False)
-            if low is not None and len(low.tokens) <= 2 and _weak_lower_ok(text, low, trig):
+            if low is None or not _weak_lower_ok(text, low, trig):
+                continue
+            # Letters outside ASCII in words no language list knows ("tóth levente",
+            # "trần văn khoa") are strong name evidence, whatever the case of the message.
+            accented = all(not _foreign_word(_bare(tk)) for tk in low.tokens) and any(
+                not c.isascii() for tk in low.tokens for c in tk
+            )
+            cued = accented and trig.startswith(_DIACRITIC_CUES) and 2 <= len(low.tokens) <= 3
+            if cued or (lower_chat and len(low.tokens) <= 2):
                 found.append(low)
     for t in _SAID_TO_RE.finditer(text):
         nm = scan_name(text, t.end(), lowercase_ok=False)
@@ -606,6 +792,20 @@ def _context_names(text: str) -> list[NameMatch]:
         nm = scan_name(text, t.start(), lowercase_ok=upper_chat, relax=True)
         if nm is not None:
             found.append(nm)
+    for t in _MAIL_HEADER_RE.finditer(text):
+        nm = scan_name(text, t.end(), lowercase_ok=False, caps_ok=True, relax=True)
+        if nm is not None and _MAIL_NEXT.match(text, nm.end):
+            found.append(nm)
+    for t in _PAREN_LEAD_RE.finditer(text):
+        nm = scan_name(text, t.end(), lowercase_ok=False, caps_ok=True)
+        if nm is not None and re.match(r"\s*\)", text[nm.end :]) and _cjk_ok(nm):
+            found.append(nm)
+    for t in _CJK_NAME_RE.finditer(text):
+        label, colon, run = t.group(1), t.group(2), t.group(3)
+        if _CJK_LABEL_DENY.search(label) or _CJK_NOT_NAME.search(run):
+            continue
+        if colon or _CJK_CUE.search(label):
+            found.append(NameMatch(t.start(3), t.end(3), (run,), False))
     for t in _HANGUL_RE.finditer(text):
         found.append(NameMatch(t.start(1), t.end(1), (t.group(1),), False))
     for t in _HAN_RE.finditer(text):
@@ -622,6 +822,14 @@ def _context_names(text: str) -> list[NameMatch]:
             continue
         found.append(NameMatch(h.start(), end, (text[h.start() : end],), False))
     return found
+
+
+def _cjk_ok(nm: NameMatch) -> bool:
+    """Han or kana tokens in a name are two to four characters, not a place or company."""
+    for tk in nm.tokens:
+        if tk[0].lower() == tk[0].upper() and (len(tk) > 4 or _CJK_NOT_NAME.search(tk)):
+            return False
+    return True
 
 
 def _is_upper_chat(text: str) -> bool:
