@@ -5,7 +5,6 @@ Every value here is made up. Assertion messages name the table row, never the va
 
 # The disguise rows spell values with full-width and other look-alike characters on
 # purpose: that is what they test.
-# ruff: noqa: RUF001
 
 from __future__ import annotations
 
@@ -248,6 +247,16 @@ PHONE_FOUND = [
     # "in case" is prose, not a case number
     ("in-case-prose", "In case of problems 0161 496 0000 anytime", "0161 496 0000"),
     ("business-other-clause", "Order 4820193 shipped, 0161 496 0000 is the line", "0161 496 0000"),
+    # a business word inside an e-mail address does not veto the phone after it
+    (
+        "business-in-email",
+        "write to billing.team@acme-tools.io or (415) 555-0199",
+        "(415) 555-0199",
+    ),
+    # a business word naming a person ("account manager") introduces no number
+    ("business-role", "my account manager: (312) 555-0147", "(312) 555-0147"),
+    # Spanish/Portuguese "cel" with an international number written without "+"
+    ("cel-no-plus", "cel 9053-2281-7764 ok?", "9053-2281-7764"),
 ]
 
 
@@ -329,6 +338,8 @@ PHONE_NOT_FOUND = [
     ("spelled-short-no-context", "one two three four five six seven"),
     # digit words introduced by a business word
     ("spelled-order", "order one two three four five six seven eight nine"),
+    # an account number still vetoed when its word introduces it
+    ("account-number", "account 4401 2290 7731 please"),
 ]
 
 
@@ -396,6 +407,16 @@ HANDLE_FOUND = [
     ("wechat-is", "my wechat is chen.wei", "chen.wei"),
     # a Telegram profile link
     ("telegram-link", "join https://t.me/olga_sokol today", "olga_sokol"),
+    # "my id is @…" with the messenger named earlier in the message
+    (
+        "intro-app-earlier",
+        "switch to telegram, this chat lags. my id is @north_wind_trade",
+        "north_wind_trade",
+    ),
+    # Spanish introduction, messenger earlier
+    ("intro-es", "seguimos por instagram, mi usuario es @casa_vela.mx", "casa_vela.mx"),
+    # German introduction
+    ("intro-de", "lieber über Telegram – meine ID ist @hafen_kontor9", "hafen_kontor9"),
 ]
 
 
@@ -425,6 +446,8 @@ HANDLE_NOT_FOUND = [
     ("separator-then-prose", "WhatsApp: same as phone"),
     # the scheme of a profile link is not a handle
     ("link-scheme", "Telegram: https://t.me/"),
+    # "my id is @…" without any messenger named is a mention
+    ("intro-no-app", "my id is @north_wind_trade on the portal"),
 ]
 
 

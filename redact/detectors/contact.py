@@ -275,7 +275,7 @@ _TRUNK_SHAPE = re.compile(r"\(?0\d{1,5}\)?(?:(?: ?[-./] ?| {1,2}|(?<=\)))\d{2,8}
 # window, unless a business keyword is nearer) or right after it ("... office", "fax").
 _PHONE_WORDS = (
     # English
-    r"phone\w*|telephone|tel|tele|mobile|mob|cell\w*|call\w*|ring|ringing|fax|hotline|"
+    r"phone\w*|telephone|tel|tele|mobile|mob|cell\w*|cel|call\w*|ring|ringing|fax|hotline|"
     r"landline|desk|direct line|dial|ph|area code|dialling code|reach|reachable|reached|"
     r"reception|switchboard|"
     r"sms|msg|message me|text me|text us|texting|my line|contact me|contact us|"
@@ -378,6 +378,38 @@ def _last_end(pattern: re.Pattern[str], text: str, lo: int, hi: int) -> int:
     return end
 
 
+# A business word naming a person ("account manager", "order desk") or standing inside an
+# e-mail address ("acct.ops@…") introduces no number.
+_ROLE_AFTER = re.compile(
+    r"[ \t]*(?:manager|mgr|rep|representative|executive|officer|team|department|dept|person|"
+    r"contact|support|service|holder|owner|gerente|respons[aá]vel|ejecutivo|betreuer|"
+    r"manager(?:in)?|verantwortliche[rn]?|responsable|referente|经理|专员)(?![A-Za-z])",
+    re.IGNORECASE,
+)
+_EMAIL_CHAR = re.compile(r"[A-Za-z0-9._%+\-]")
+
+
+def _in_email(text: str, start: int, end: int) -> bool:
+    """Whether ``text[start:end]`` lies inside an e-mail-like token (an "@" in the same token)."""
+    i = start
+    while i > 0 and _EMAIL_CHAR.match(text, i - 1):
+        i -= 1
+    j = end
+    while j < len(text) and _EMAIL_CHAR.match(text, j):
+        j += 1
+    return (i > 0 and text[i - 1] == "@") or (j < len(text) and text[j] == "@")
+
+
+def _business_end(text: str, lo: int, hi: int) -> int:
+    """End of the last business word in ``text[lo:hi]`` that may introduce a number, or -1."""
+    end = -1
+    for m in _BUSINESS_WORDS.finditer(text, lo, hi):
+        if _ROLE_AFTER.match(text, m.end()) is not None or _in_email(text, m.start(), m.end()):
+            continue
+        end = m.end()
+    return end
+
+
 def _nearest_context(text: str, start: int) -> str | None:
     """Which keyword kind governs the number at ``start``: "phone", "business" or None.
 
@@ -388,7 +420,7 @@ def _nearest_context(text: str, start: int) -> str | None:
     """
     lo = max(0, start - _CONTEXT_BEFORE)
     phone = _last_end(_PHONE_BEFORE, text, lo, start)
-    business = _last_end(_BUSINESS_WORDS, text, max(0, start - _BUSINESS_GAP), start)
+    business = _business_end(text, max(0, start - _BUSINESS_GAP), start)
     if business >= 0 and _CLAUSE_BREAK.search(text, business, start) is not None:
         business = -1
     if phone < 0 and business < 0:
@@ -677,6 +709,22 @@ _HANDLE_PROSE = frozenset(
         "contact", "details", "info", "official", "business", "personal", "work",
     }
 )  # fmt: skip
+# A handle introduced as "my id is @…", "add me: @…", "find us at @…" when a messenger
+# is named elsewhere in the message ("let's move to telegram … my id is @ana_lux").
+_MESSENGER_NAMED = re.compile(rf"(?<![A-Za-z])(?i:{_MESSENGERS}|line|signal)(?![A-Za-z])")
+_HANDLE_INTRO = re.compile(
+    r"(?:(?<![A-Za-z])(?i:"
+    r"(?:my|our)\s+(?:id|handle|user\s?name|account|nick(?:name)?|profile)"
+    r"|(?:add|find|message|dm|ping|text|contact|follow|search)\s+(?:me|us)"
+    r"|(?:mi|meu|nuestro|nosso)\s+(?:id|usuario|usu[aá]rio|perfil|cuenta|conta)"
+    r"|(?:agr[eé]game|agrega(?:me)?|me\s+adiciona|adiciona(?:-me)?|b[uú]scame|me\s+encontra)"
+    r"|(?:meine?|unsere?)\s+(?:id|kennung|benutzername|nutzername|profil)|f[uü]g\s+mich\s+hinzu"
+    r"|(?:mon|notre)\s+(?:id|identifiant|pseudo|profil)|ajoute[sz]?[\s-]moi"
+    r"|(?:il\s+)?mio\s+(?:id|nome\s+utente|profilo)|aggiungimi"
+    r")(?:\s+(?:is|es|é|e|ist|est|è|at|on|as|en|em|auf|sur|su))?\s*[:：=]?\s*"
+    r"|(?:我的|我)(?i:id|账号|帳號|用户名)(?:是|为|：|:)?\s*|加我\s*)"
+    r"@(?P<handle>[A-Za-z0-9_.]{3,32})(?![A-Za-z0-9_@])"
+)
 # Apps whose "ID" is a phone number: a digit handle there is the phone detector's.
 _PHONE_APPS = re.compile(r"(?i:whats ?app|viber|signal|telegram|tg)")
 
@@ -705,6 +753,15 @@ class MessengerHandleDetector:
             Span(m.start("handle"), m.end("handle"), "MESSENGER_HANDLE", self.score, self.name)
             for m in _HANDLE_LINK.finditer(text)
         ]
+        if "@" in text and _MESSENGER_NAMED.search(text) is not None:
+            for m in _HANDLE_INTRO.finditer(text):
+                handle = m.group("handle").rstrip(".")
+                at = m.start("handle") - 1  # the "@"; a local part glued before it is an e-mail
+                if handle and not (at > 0 and _EMAIL_CHAR.match(text, at - 1)):
+                    start = m.start("handle")
+                    found.append(
+                        Span(start, start + len(handle), "MESSENGER_HANDLE", self.score, self.name)
+                    )
         for m in _HANDLE.finditer(text):
             handle = m.group("handle").rstrip(".-")
             if _is_handle(m.group("app"), m.group("sep"), handle):
