@@ -4,7 +4,6 @@ Rows go through the pattern-only Redactor so that disguises are folded by normal
 first. Every number is made up for this file with its check digits computed (or is a
 published specimen); none comes from an evaluation corpus.
 """
-# ruff: noqa: RUF001 -- full-width digits and CJK punctuation are the point here
 
 from __future__ import annotations
 
@@ -157,6 +156,12 @@ NINO_ROWS: Rows = [
     ("QQ123456C", set()),
     # disguise: full-width digits
     ("NINO AB１２３４５６C", {("AB１２３４５６C", "UK_NINO")}),
+    # disguise: dots in odd places, after the keyword
+    ("national insurance no. JT48.2291.C", {("JT48.2291.C", "UK_NINO")}),
+    # disguise: dashes between every pair and before the suffix
+    ("NI number: KR-48-22-91-A", {("KR-48-22-91-A", "UK_NINO")}),
+    # missing context: a dotted code without a keyword is a part number
+    ("ref KR.48.22.91.A", set()),
 ]
 
 

@@ -15,7 +15,7 @@ Scores (resolution keeps the highest on overlap):
 Values found by structure alone are vetoed when the nearest context word before them
 is a business-fact word ("order", "invoice", "tracking", "SKU"...).
 """
-# ruff: noqa: RUF001 -- full-width digits and CJK punctuation are the point here
+
 
 from __future__ import annotations
 
@@ -193,9 +193,12 @@ NINO_CONTEXT = keywords(
     r"ni\s+(?:number|no)",
     r"nin",
 )
+# Separators may fall between any two characters ("QQ 12 34 56 C", "QQ12.3456.C",
+# "Q Q 1 2 ..."); dotted or slashed forms need a keyword (they look like codes too).
 _NINO = re.compile(
-    r"(?<![0-9A-Za-z])[A-Za-z]{2}[ -]?\d{2}[ -]?\d{2}[ -]?\d{2}[ -]?[A-Da-d](?![0-9A-Za-z])"
+    r"(?<![0-9A-Za-z])[A-Za-z][ ]?[A-Za-z](?:[ .\-/]?\d){6}[ .\-/]?[A-Da-d](?![0-9A-Za-z])"
 )
+_NINO_CODE_SEPARATORS = re.compile(r"[./]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +218,8 @@ class UkNinoDetector:
                 continue
             context = nearest_context(text, m.start(), NINO_CONTEXT, NEGATIVE, window=48)
             if context is False or (context is None and not m.group().isupper()):
+                continue
+            if context is None and _NINO_CODE_SEPARATORS.search(m.group()) is not None:
                 continue
             found.append(Span(m.start(), m.end(), "UK_NINO", 0.95 if context else 0.9, self.name))
         return tuple(found)
