@@ -207,6 +207,20 @@ EXTRAS_ROWS: list[tuple[str, set[tuple[str, str]]]] = [
     ("offer exp 06/30", set()),
     # missing context: a weak expiry word alone stays a date
     ("expires 06/30", set()),
+    # "exp. date" with its dot, no card word
+    ("exp. date 11/29", {("11/29", "CARD_EXPIRY")}),
+    # "security no." names a CVV
+    ("security no. 882", {("882", "CARD_CVV")}),
+    # Spanish "vto" abbreviation and "cód." after a card
+    (
+        "tarjeta 4526 0181 5908 3012 vto 09/27 cód. 123",
+        {("4526 0181 5908 3012", "CREDIT_CARD"), ("09/27", "CARD_EXPIRY"), ("123", "CARD_CVV")},
+    ),
+    # German "Prüfnr." after a card and its expiry
+    (
+        "Karte 4526 0181 5908 3012 gültig bis 09/27 Prüfnr. 123",
+        {("4526 0181 5908 3012", "CREDIT_CARD"), ("09/27", "CARD_EXPIRY"), ("123", "CARD_CVV")},
+    ),
 ]
 
 

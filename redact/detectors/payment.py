@@ -15,7 +15,6 @@ fit a scheme *and* the nearest context word before them is not a business-fact w
 stays readable.
 """
 
-
 from __future__ import annotations
 
 import re
@@ -117,6 +116,8 @@ CVV_KEYWORDS = keywords(
     r"c[oó]digo\s+de\s+verifica(?:[cç][aã]o|ci[oó]n)",
     r"c[oó]digo\s+(?:de\s+)?(?:seguridad|seguran[cç]a)\s+(?:da|de\s+la|del)\s+(?:cart[aã]o|tarjeta)",
     r"karten(?:sicherheits|verifizierungs)(?:code|nummer)",
+    r"pr[uü]fnr\.?",
+    r"security\s+(?:no|nr|number|#)\.?",
     r"code\s+(?:cvv|cvc|cryptogramme)",
     r"codice\s+(?:cvv|cvc|di\s+verifica)",
     r"card\s+security\s+code",
@@ -148,14 +149,19 @@ _WEAK_CODE_VETO = re.compile(
     r"\w*\s*$",
     re.IGNORECASE,
 )
+# Longer alternatives first: the alternation takes the first that matches ("exp. date").
 EXPIRY_KEYWORDS = keywords(
-    r"exp",
-    r"exp\.",
-    r"expiry",
+    r"exp\.?\s+date",
     r"expiry\s+date",
+    r"expiry",
     r"expires?",
     r"expiration(?:\s+date)?",
-    r"exp\.?\s+date",
+    r"exp\.",
+    r"exp",
+    r"vto\.?",
+    r"venc",
+    r"val\.",
+    r"g[uü]lt\.",
     r"valid\s+(?:thru|through|until|till)",
     r"good\s+(?:thru|through)",
     r"有效期(?:至)?",
@@ -198,7 +204,7 @@ _EXPIRY_COMPACT = re.compile(
 # when the value is month/year with a separator: a card split over several messages
 # ("card is 4111 ..." then "exp 05/30"). "expires"/"vence" stay weak ("offer expires").
 _STRONG_EXPIRY_WORD = re.compile(
-    r"exp\.?|expiry(?:\s+date)?|exp\.?\s+date|expiration\s+date|valid\s+(?:thru|through)|"
+    r"exp\.?|expiry(?:\s+date)?|exp\.?\s+date|expiration\s+date|valid\s+(?:thru|through)|vto\.?|"
     r"good\s+thru|validade|vencimiento|fecha\s+de\s+vencimiento|g[uü]ltig\s+bis|ablaufdatum|"
     r"有效期至?|date\s+d'expiration|scadenza",
     re.IGNORECASE,
@@ -248,7 +254,8 @@ _FILLER = re.compile(
     r"[\s,;:()\[\]|/，：；、-]*(?:(?:exp\w*|valid\w*|thru|through|until|date|cvv2?|cvc2?|"
     r"cid|csc|security|sec|seg|code|c[oó]d|c[oó]digo|card|verification|the|on|back|is|and|"
     r"with|de|la|da|seguran[cç]a|seguridad|validade|vencimiento|vence|ablaufdatum|g[uü]ltig|bis|"
-    r"karte|kartenpr[uü]fnummer|pr[uü]fnummer|pr[uü]fziffer|sicherheitscode|codice|scadenza|"
+    r"karte|kartenpr[uü]fnummer|pr[uü]fnummer|pr[uü]fnr|pr[uü]fziffer|sicherheitscode|codice|"
+    r"scadenza|vto|venc|"
     r"cryptogramme|有效期至?|安全码|到期)(?![A-Za-z])"
     r"[\s,;:.()\[\]|/，：；、-]*)*",
     re.IGNORECASE,
