@@ -205,6 +205,8 @@ FOUND = [
     ),
     # one-word city before the street, right after a label
     ("Lieferadresse: Wien, Praterstraße 18, 1020 danke", "Wien, Praterstraße 18, 1020"),
+    # lower-case Spanish: the delivery verb and "en" stay out of the address
+    ("entrega en av. rivadavia 4410, caba", "av. rivadavia 4410, caba"),
     # Korean road-name address with a floor
     ("endereço: 대전광역시 유성구 대학로 291, 3층 por favor", "대전광역시 유성구 대학로 291, 3층"),
     # Korean province, city and district before the road
@@ -257,6 +259,8 @@ NOT_FOUND = [
     "ok, billed $1,200 to card ending 7731 for order 88120",  # a card's last digits in lower case
     "precio €4200 c/u, mínimo 10",  # Spanish "c/u" (each) after a price is no calle
     "hola! 950 c/u y envío gratis",  # "c/u" after a bare number
+    "cobrado a la tarjeta terminada en 5520 para el pedido 3391",  # Spanish card last digits
+    "cobrado no cartão final 5520 do pedido 3391",  # Portuguese card last digits
 ]
 
 

@@ -446,6 +446,8 @@ HANDLE_NOT_FOUND = [
     ("separator-then-prose", "WhatsApp: same as phone"),
     # the scheme of a profile link is not a handle
     ("link-scheme", "Telegram: https://t.me/"),
+    # "find" after a messenger label is prose, the @handle after it is the handle
+    ("find-is-prose", "on signal: find me"),
     # "my id is @…" without any messenger named is a mention
     ("intro-no-app", "my id is @north_wind_trade on the portal"),
 ]

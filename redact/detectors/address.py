@@ -142,7 +142,10 @@ LOWER_STOP = _words(
     his her their this that these those to for in at on of by with from after before
     please thanks thank pls it's i'm here there when where what which who how if then
     so as also just only not no yes ok serves last next order invoice tracking price total
-    qty number code card ending ends charged paid account acct amount sku model item ref"""
+    qty number code card ending ends charged paid account acct amount sku model item ref
+    tarjeta terminada terminado termina cartão cartao final pedido para por con com cobrado
+    pago karte endend endet bestellung carte finissant commande carta ordine
+    entrega envío envio enviar entregar mandar en em liefern senden livrer envoyer spedire"""
 )
 CLOCK_WORDS = _words("am pm")
 DOTTED_STREET_WORDS = _words("cad")

@@ -707,6 +707,7 @@ _HANDLE_PROSE = frozenset(
         "could", "would", "should", "send", "sent", "add", "added", "scan", "code", "qr",
         "pay", "payment", "video", "voice", "calls", "works", "either", "both",
         "contact", "details", "info", "official", "business", "personal", "work",
+        "find", "ping", "dm", "follow", "search", "reach", "text", "write", "msg", "hit",
     }
 )  # fmt: skip
 # A handle introduced as "my id is @…", "add me: @…", "find us at @…" when a messenger
