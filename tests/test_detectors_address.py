@@ -261,6 +261,7 @@ NOT_FOUND = [
     "hola! 950 c/u y envío gratis",  # "c/u" after a bare number
     "cobrado a la tarjeta terminada en 5520 para el pedido 3391",  # Spanish card last digits
     "cobrado no cartão final 5520 do pedido 3391",  # Portuguese card last digits
+    "la carta scade, valida fino al 03/28 CVV 551",  # Italian "al" before a date is no aleja
 ]
 
 

@@ -209,6 +209,15 @@ EXTRAS_ROWS: list[tuple[str, set[tuple[str, str]]]] = [
     ("expires 06/30", set()),
     # "exp. date" with its dot, no card word
     ("exp. date 11/29", {("11/29", "CARD_EXPIRY")}),
+    # French expiry phrase with no card word
+    ("valable jusqu'au 09/27", {("09/27", "CARD_EXPIRY")}),
+    # the "MM/AA" field label names an expiry
+    ("MM/AA 04/29", {("04/29", "CARD_EXPIRY")}),
+    # Italian card, expiry phrase and CVV
+    (
+        "carta di credito 4526 0181 5908 3012 valida fino al 09/27 CVV 123",
+        {("4526 0181 5908 3012", "CREDIT_CARD"), ("09/27", "CARD_EXPIRY"), ("123", "CARD_CVV")},
+    ),
     # "security no." names a CVV
     ("security no. 882", {("882", "CARD_CVV")}),
     # Spanish "vto" abbreviation and "cód." after a card

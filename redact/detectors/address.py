@@ -68,6 +68,9 @@ STREET_PREFIX = _words(
     λεωφόρος λεωφ λ οδός πλατεία odos sokak sok cadde cad caddesi mahallesi mah bulvar bulvarı
     jalan jl jln lorong lrg soi thanon quadra"""
 )
+# Street prefixes that are also common words ("al" = "to the" in Spanish and Italian,
+# "os", "pl"): in mixed-case text they count only capitalised or with their dot.
+WORDLIKE_PREFIX = _words("al os pl")
 # Street types written *after* the name, as a separate word (Tyler Circle, Villacher Strasse,
 # Király u., Trenerys gate). Strong ones say "street" on their own.
 STREET_SUFFIX_STRONG = _words(
@@ -129,6 +132,7 @@ PARTICLES = _words(
 # Never part of an address run: labels, currencies, units, months, weekdays.
 STOP_WORDS = _words(
     """attn c/o tel phone mobile mob fax desk office cell email e-mail website web iban swift bic
+    cvv cvv2 cvc cvc2 cid exp expiry validade vencimiento
     attention contact contacts ansprechpartner kontakt contacto contato contatto recipient
     empfänger destinatario destinatário destinataire referente responsable responsável
     usd eur rmb cny gbp jpy aud cad chf hkd inr brl pcs kg units sets cartons
@@ -359,6 +363,8 @@ def tokenize(text: str, lower_text: bool = False) -> list[_Tok]:
         if dotted and low.endswith("str") and len(low) > 5:  # "Ziegertstr. 857"
             wclass = W_SUFFIX
         cap = lower_text or next((ch.isupper() for ch in word if ch.isalpha()), False)
+        if low in WORDLIKE_PREFIX and not cap and not dotted:
+            wclass = W_PLAIN  # "valida fino al 09/27": the Italian "al", not Polish "al."
         abbreviation = low in ABBREVIATIONS and (
             low not in NUMBER_ABBREVIATIONS or _DIGIT_NEXT.match(text, end + 1)
         )

@@ -160,6 +160,12 @@ EXPIRY_KEYWORDS = keywords(
     r"exp",
     r"vto\.?",
     r"venc",
+    r"valable\s+jusqu['’]\s?(?:au|à|a)",
+    r"date\s+de\s+validit[ée]",
+    r"fin\s+de\s+validit[ée]",
+    r"valid[ao]\s+fino\s+(?:al|a)",
+    r"scad\.",
+    r"mm\s?/\s?(?:yy|aa|jj)(?:yy|aa|jj)?",
     r"val\.",
     r"g[uü]lt\.",
     r"valid\s+(?:thru|through|until|till)",
@@ -205,6 +211,7 @@ _EXPIRY_COMPACT = re.compile(
 # ("card is 4111 ..." then "exp 05/30"). "expires"/"vence" stay weak ("offer expires").
 _STRONG_EXPIRY_WORD = re.compile(
     r"exp\.?|expiry(?:\s+date)?|exp\.?\s+date|expiration\s+date|valid\s+(?:thru|through)|vto\.?|"
+    r"valable\s+jusqu['’]\s?(?:au|à|a)|mm\s?/\s?(?:yy|aa|jj)(?:yy|aa|jj)?|"
     r"good\s+thru|validade|vencimiento|fecha\s+de\s+vencimiento|g[uü]ltig\s+bis|ablaufdatum|"
     r"有效期至?|date\s+d'expiration|scadenza",
     re.IGNORECASE,
@@ -255,7 +262,7 @@ _FILLER = re.compile(
     r"cid|csc|security|sec|seg|code|c[oó]d|c[oó]digo|card|verification|the|on|back|is|and|"
     r"with|de|la|da|seguran[cç]a|seguridad|validade|vencimiento|vence|ablaufdatum|g[uü]ltig|bis|"
     r"karte|kartenpr[uü]fnummer|pr[uü]fnummer|pr[uü]fnr|pr[uü]fziffer|sicherheitscode|codice|"
-    r"scadenza|vto|venc|"
+    r"scadenza|vto|venc|valable|valida|fino|al|mm/yy|mm/aa|"
     r"cryptogramme|有效期至?|安全码|到期)(?![A-Za-z])"
     r"[\s,;:.()\[\]|/，：；、-]*)*",
     re.IGNORECASE,
