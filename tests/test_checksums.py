@@ -23,7 +23,7 @@ TABLE: list[tuple[Check, str, bool]] = [
     (c.luhn, "4111111111111112", False),  # last digit changed
     (c.luhn, "", False),  # empty input is not a number
     (c.luhn, "4111 1111", False),  # separators are the caller's business
-    (c.luhn, "０", False),  # noqa: RUF001 -- non-ASCII digits are never valid (text is normalised first)
+    (c.luhn, "０", False),  # non-ASCII digits are never valid (text is normalised first)
     # --- card: scheme + length + Luhn ---
     (c.card_valid, "4526018159083012", True),  # Visa 16
     (c.card_valid, "4661318609139099600", True),  # Visa 19

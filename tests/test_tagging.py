@@ -1,7 +1,5 @@
 """Purpose tagging: the default rules, per family and language, and conversation scope."""
 
-# ruff: noqa: RUF001 -- the Chinese test sentences use full-width punctuation on purpose
-
 from __future__ import annotations
 
 import pytest
