@@ -205,6 +205,12 @@ FOUND = [
     ),
     # one-word city before the street, right after a label
     ("Lieferadresse: Wien, Praterstraße 18, 1020 danke", "Wien, Praterstraße 18, 1020"),
+    # Dutch Roman-numeral floor after the house number
+    ("Adres: Damrak 70-III, 1012 LM Amsterdam", "Damrak 70-III, 1012 LM Amsterdam"),
+    # a capitalised delivery verb at the start of the run stays out
+    ("Bezorgen op Overtoom 12-hs, 1054 HK Amsterdam", "Overtoom 12-hs, 1054 HK Amsterdam"),
+    # Spanish and French label lines after the address stay out
+    ("Dirección: Calle Alcalá 45, 28014 Madrid\nContacto: Lucía", "Calle Alcalá 45, 28014 Madrid"),
     # lower-case Spanish: the delivery verb and "en" stay out of the address
     ("entrega en av. rivadavia 4410, caba", "av. rivadavia 4410, caba"),
     # Korean road-name address with a floor

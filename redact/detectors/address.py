@@ -183,7 +183,7 @@ _TOKEN_PATTERN = rf"""
    |(?P<dash>(?<=[ \t])[-–—](?=[ \t]))
    |(?P<sp>[ \t]+)
    |(?P<amount>\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?(?![\d,]))
-   |(?P<num>\d{{1,5}}(?:-?[A-Za-z]|st|nd|rd|th|/F)(?![^\W_])|\d+(?:[-/.]\d+)*(?![^\W_]))
+   |(?P<num>\d{{1,5}}(?:-(?:I{{1,3}}|IV|hs|huis|bis|ter)|-?[A-Za-z]|st|nd|rd|th|/F)(?![^\W_])|\d+(?:[-/.]\d+)*(?![^\W_]))
    |(?P<code>(?=[^\W_]*\d)(?=[^\W_]*[^\W\d_])[^\W_]+)
    |(?P<uf>(?<=[^\W\d_])/[A-Z]{{2}}(?![^\W_]))
    |(?P<paren>\({_L}[^\W\d_∆]*(?:[ ]{_L}[^\W\d_∆]*){{0,2}}\))
@@ -251,6 +251,7 @@ _TRIGGERS = (
 _TRIGGER_ALT = "|".join(_TRIGGERS)
 _TRIGGER_END = re.compile(rf"(?<![^\W\d_])(?:{_TRIGGER_ALT})[\s:：,\-–>?]*\Z", re.IGNORECASE)
 _TRIGGER_NEAR = re.compile(rf"(?<![^\W\d_])(?:{_TRIGGER_ALT})(?![^\W\d_])", re.IGNORECASE)
+_TRIGGER_AT = re.compile(rf"(?:{_TRIGGER_ALT})(?![^\W\d_])[ \t:：,\-–>?]*", re.IGNORECASE)
 _WEAK_PREP_END = re.compile(r"(?<![^\W\d_])(?:at|on|to|in|is|of|near|from)[ \t]+\Z", re.IGNORECASE)
 _CORNER_END = re.compile(r"(?<![^\W\d_])(?:the[ \t]+)?corner[ \t]+of[ \t]+\Z", re.IGNORECASE)
 _AND_NAME_END = re.compile(r"(?<![\w-])[^\W\d_][\w'’\-]{1,30}[ \t]+and[ \t]+\Z")
@@ -857,6 +858,9 @@ def _latin_addresses(text: str) -> list[tuple[int, int]]:
             continue
         if first > run.first and _city_first(toks, run.first, first, text):
             start = toks[run.first].start
+        lead = _TRIGGER_AT.match(text, start)  # "Bezorgen op Overtoom 12": the verb stays out
+        if lead is not None and lead.end() < end:
+            start = lead.end()
         corner = _CORNER_END.search(text, max(0, start - 20), start)
         if corner is not None:
             start = corner.start()
