@@ -16,11 +16,17 @@ over before it leaves this module:
    every word outside the English dictionary is capitalised (same length, so offsets
    are unchanged): ``"eva kleist lives at ..."`` -> ``"Eva Kleist lives at ..."``. The
    dictionary is the model's own lemmatizer table (WordNet words), loaded from the
-   model package; it is a list of ordinary words, not of names.
+   model package; it is a list of ordinary words, not of names. Messages whose function
+   words say they are German, Portuguese, Spanish, French or Italian
+   (:func:`~redact.detectors.names.guess_language`) are not truecased: their words are
+   ordinary words of that language ("temos sim", "vale, perfecto").
 3. **Clean**: each PERSON entity is cut at line breaks, quotes and colons, loses a
    possessive ``'s``, leading common, role and owner words, and is dropped when what
    is left has digits, a company or street word (``Ltd``, ``GmbH``, ``Str``) or no
-   name-like token (product codes, currency amounts, SKU-like capitals). ORG/GPE/...
+   name-like token (product codes, currency amounts, SKU-like capitals), or when it is
+   one word in a non-English message (German capitalises every noun), a German compound
+   noun or street ("Ansprechpartner", "Hafenweg"), a unit or month after a number ("24
+   caixas", "7 de março"), or part of a company ("... Ltda", "A.Ş."). ORG/GPE/...
    entities count as names only when shaped like one and not made of dictionary
    words only ("Western Union").
 4. **Extend**: a name the model cut short grows over adjacent capitalised words outside
@@ -37,7 +43,6 @@ over before it leaves this module:
 from __future__ import annotations
 
 import contextlib
-
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -46,11 +51,13 @@ from typing import Any
 from redact.detectors.names import (
     COMMON_WORDS,
     COMPANY_WORDS,
+    FOREIGN_WORDS,
     FUNCTION_WORDS,
     PARTICLES,
     SUFFIXES,
     TITLES,
     context_names,
+    guess_language,
     propagate,
     word_list,
 )
@@ -249,6 +256,56 @@ def truecase(text: str, vocab: frozenset[str] = frozenset()) -> str:
     return _LOWER_WORD.sub(cap, text)
 
 
+_CODE_PREFIX = re.compile(r"[A-Z]-")
+# Endings of German compound nouns that are never names ("Ansprechpartner",
+# "Zolltarifnummer", "Verwendungszweck", "Bankverbindung", "Bestätigungscode"), street
+# names included ("Hafenweg", "Lindenstraße").
+_NOUN_SUFFIX = re.compile(
+    r"(?:partner(?:in)?|nummer|adresse|zweck|verbindung|schaft|keit|heit|code|zahlung|"
+    r"erstattung|bestellung|lieferung|rechnung|inhaber(?:in)?|empfänger(?:in)?|anschrift|"
+    r"straße|strasse|gasse|weg|allee|platz|damm)$",
+    re.IGNORECASE,
+)
+# Right before an entity: a number, so the entity is a unit or a month ("24 caixas",
+# "7 de março", "5 Stück").
+_AFTER_NUMBER = re.compile(r"\d[ \t]*(?:(?:de|del|of|da|do)[ \t]+)?$")
+# Right after an entity: a colon, so a one-word entity is a form label ("Kontoinhaber:").
+_LABEL_COLON = re.compile(r"[ \t]*[:：][ \t]*(?=[\d+#\u3040-\u9fff\uac00-\ud7a3]|[A-Z]{2})")
+
+
+def _foreign(word: str) -> bool:
+    w = word.lower()
+    return any(w in words for words in FOREIGN_WORDS.values())
+
+
+def _not_a_name(text: str, start: int, end: int, lang: str) -> bool:
+    """Entity shapes that are words of the message, not names (families of false positives).
+
+    * in a message in another language than English, a single word (German capitalises
+      every noun; names there come with a cue, found by the context detector);
+    * a German compound noun, or a single long word used as the label of a number,
+      code or CJK value ("Zolltarifnummer: 8517", "Lieferadresse: 广东省...");
+    * a word right after a number (a unit or a month);
+    * an entity holding a function or everyday word of another language.
+    """
+    words = _WORD.findall(text[start:end])
+    if not words:
+        return True
+    if _AFTER_NUMBER.search(text, max(0, start - 8), start):
+        return True
+    if lang not in ("en", "") and any(_foreign(w) for w in words):
+        return True
+    if len(words) == 1:
+        w = words[0]
+        if lang not in ("en", ""):
+            return True
+        if len(w) >= 7 and _NOUN_SUFFIX.search(w):
+            return True
+        if len(w) >= 8 and _LABEL_COLON.match(text, end):
+            return True
+    return False
+
+
 def clean_person(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """Trim a PERSON entity to its name; empty when it is not a person's name at all."""
     out: list[tuple[int, int]] = []
@@ -265,6 +322,18 @@ def clean_person(text: str, start: int, end: int) -> list[tuple[int, int]]:
         owners = [k for k, (_, _, w) in enumerate(words[:-1]) if w.endswith(("'s", "’s"))]
         if owners:
             words = words[owners[-1] + 1 :]
+        # A lower-case word that is no particle, after a capitalised one, ends the name
+        # ("Ana Lima pedido PO": what follows is the next phrase).
+        for k in range(1, len(words)):
+            w = words[k][2]
+            if w[0].islower() and _plain(w) not in PARTICLES and words[0][2][0].isupper():
+                words = words[:k]
+                break
+        # Leading lower-case particles belong to the phrase before ("aos cuidados de Ana").
+        while len(words) > 1 and words[0][2][0].islower() and _plain(words[0][2]) in PARTICLES:
+            if sum(1 for _, _, w in words if w[0].isupper()) < 2:
+                break  # "van Gogh": the particle is part of a surname-only mention
+            words = words[1:]
         while words and (
             _plain(words[0][2]) in FUNCTION_WORDS
             or (
@@ -296,6 +365,8 @@ def clean_person(text: str, start: int, end: int) -> list[tuple[int, int]]:
 
 
 def _is_name_like(word: str) -> bool:
+    if _CODE_PREFIX.match(word):
+        return False  # "Q-Series", "X-Pro": a letter and a hyphen make a product line
     b = _plain(word)
     if b in TITLES or b in SUFFIXES or b in PARTICLES or b in COMMON_WORDS:
         return False
@@ -494,8 +565,26 @@ def extend(text: str, start: int, end: int, vocab: frozenset[str]) -> tuple[int,
     return start, end
 
 
+# A company form ("Ltda", "A.Ş.", "S.p.A.", "GmbH", 有限公司) after up to three more
+# capitalised words: "Pedro Henrique [Moraes] Ltda" is a company, not a person.
+_COMPANY_AFTER = re.compile(
+    r"(?:[ \t]+[A-Z\u00c0-\u00de][^\W\d_]{0,30}){0,3}[ \t]*,?[ \t]*"
+    r"(?i:ltda|ltd|llc|llp|plc|inc|corp|gmbh|ag|kg|sarl|sas|srl|spa|pty|bv|nv|oy|ab|kk|sdn|"
+    r"bhd|jsc|eireli|co|s\.[ \t]?a|s\.[ \t]?l|s\.[ \t]?p\.[ \t]?a|s\.[ \t]?r\.[ \t]?l|"
+    r"a\.[ \t]?ş|b\.[ \t]?v|n\.[ \t]?v|有限公司|株式会社|公司)\.?(?![^\W\d_]|-)"
+)
+# The same forms inside an entity, written as companies write them (case matters here:
+# "Ab", "Co" and "Ag" are parts of names).
+_COMPANY_INSIDE = re.compile(
+    r"(?<![^\W\d_])(?:Ltda|Ltd|LLC|Inc|GmbH|AG|SARL|S\.A|S\.L|S\.p\.A|S\.r\.l|A\.Ş|Pty|"
+    r"Corp|B\.V|N\.V|Oy|AB|KK|Sdn|Bhd|JSC|PLC|Limited)\.?(?![^\W\d_]|-)"
+)
+
+
 def _company_or_place(text: str, start: int, end: int) -> bool:
     """An entity followed by a company/street word, or one word after a place preposition."""
+    if _COMPANY_AFTER.match(text, end) or _COMPANY_INSIDE.search(text, start, end):
+        return True
     tail = _ORG_TAIL.match(text, end)
     tail_word = _plain(tail.group(1)) if tail is not None and tail.group(1)[0].isupper() else ""
     if tail_word in COMPANY_WORDS or tail_word in _STREET_WORDS:
@@ -550,7 +639,9 @@ def structural_names(text: str, vocab: frozenset[str], lower_chat: bool) -> list
         speakers = [
             m
             for m in _SPEAKER.finditer(text)
-            if all(_word_ok(w, vocab, True) for w in m.group(1).split())
+            if all(
+                _word_ok(w, vocab, True) and not _NOUN_SUFFIX.search(w) for w in m.group(1).split()
+            )
         ]
         if len({m.group(1) for m in speakers}) >= 2:
             out.extend((m.start(1), m.end(1)) for m in speakers)
@@ -600,7 +691,7 @@ class SpacyNer:
         return w not in self.vocab and in_vocabulary(w, self.vocab)
 
     def _entity_names(
-        self, seen: str, label: str, start: int, end: int, lower: bool
+        self, seen: str, label: str, start: int, end: int, lower: bool, lang: str = "en"
     ) -> list[tuple[int, int]]:
         """The names in one model entity, after cleaning and the checks of step 3."""
         if label != "PERSON" and label not in _MISLABELLED:
@@ -612,6 +703,8 @@ class SpacyNer:
                 continue
             if _company_or_place(seen, *p):
                 continue
+            if _not_a_name(seen, *p, lang):
+                continue
             name = seen[p[0] : p[1]]
             suspicious = label != "PERSON" or len(pieces) > 1 or lower or self._inflected(name)
             if suspicious and self._all_vocabulary(name):
@@ -620,7 +713,12 @@ class SpacyNer:
         return out
 
     def detect_batch(self, texts: Sequence[str]) -> list[tuple[Span, ...]]:
-        lower = [is_lower_chat(t) for t in texts]
+        langs = [guess_language(t) for t in texts]
+        # Lower-case chat in another language is not truecased: its words are ordinary
+        # words of that language, not names ("temos sim", "vale, perfecto").
+        lower = [
+            is_lower_chat(t) and lang in ("en", "") for t, lang in zip(texts, langs, strict=True)
+        ]
         # What the model and the shape rules see: lower-case chat truecased, same offsets.
         seen = [truecase(t, self.vocab) if low else t for t, low in zip(texts, lower, strict=True)]
         context = [[(m.start, m.end) for m in context_names(t)] for t in texts]
@@ -630,7 +728,9 @@ class SpacyNer:
         for i, doc in zip(feed, docs, strict=True):
             for e in doc.ents:
                 found[i].extend(
-                    self._entity_names(seen[i], e.label_, e.start_char, e.end_char, lower[i])
+                    self._entity_names(
+                        seen[i], e.label_, e.start_char, e.end_char, lower[i], langs[i]
+                    )
                 )
         out: list[tuple[Span, ...]] = []
         for i, text in enumerate(texts):

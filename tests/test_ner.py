@@ -271,3 +271,54 @@ def test_model_load_does_not_import_third_party_spacy_plugins() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Family: German messages capitalise every noun.
+        "Guten Tag, die Zahlung ist angekommen, die Erstattung folgt morgen.",  # nouns
+        "Hallo, ja. Versandkosten 12 EUR, Lieferzeit zwei Wochen, bitte bestätigen Sie.",  # nouns
+        "Zollnummer: 84713000",  # a compound noun as the label of a number
+        "Kundenbetreuung und Rücksendung über das Portal",  # noun endings -ung
+        "Rechnungsanschrift:\nHafenweg 12\nBestellnummer: 5531",  # labels on their own lines
+        # Family: lower-case chat in Portuguese, Spanish, French, Italian is not truecased.
+        "oi, tudo bem? posso mandar amanhã pelo correio",  # Portuguese
+        "obrigado, recebi a caixa hoje mas veio quebrada",  # Portuguese complaint
+        "bueno, mándame la factura por correo porfa",  # Spanish
+        "oye, el envío llegó tarde otra vez",  # Spanish complaint
+        "merci beaucoup, je vais payer demain par virement",  # French
+        "ciao, il pacco è arrivato rotto, voglio un rimborso",  # Italian
+        # Family: English chat slang, units, dates, product lines, companies.
+        "bro this app keeps crashing lol",  # slang
+        "ok paid via paypal just now, check pls",  # a payment service
+        "we ship 40 caixas via Santos port",  # a unit after a number
+        "delivery on 9 de abril confirmed",  # a month after a number
+        "price for X-Pro 300 and Z-Line 20?",  # product lines with a letter and a hyphen
+        "Pedro Henrique Moraes Ltda will invoice you",  # a company named after a person
+        "Kaan Öztürk A.Ş. sent the goods",  # a Turkish company form inside the entity
+    ],
+)
+def test_no_person_in_other_languages_and_shapes(ner: SpacyNer, text: str) -> None:
+    """Words of other languages, slang, units and company names are not reported as names."""
+    assert _names(text, ner) == set()
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        (
+            "yesterday ottokar brzezina called about the order",
+            "ottokar brzezina",
+        ),  # English lower case
+        (
+            "the buyer Rosalind Vantongeren wants 30 units",
+            "Rosalind Vantongeren",
+        ),  # English, capitalised
+        ("shipment for Adebayo Ogunleye arrives monday", "Adebayo Ogunleye"),  # after "for"
+        ("olá, aqui é a Rosângela Brito, da loja", "Rosângela Brito"),  # two words in a pt message
+    ],
+)
+def test_names_still_found_next_to_the_new_filters(ner: SpacyNer, text: str, name: str) -> None:
+    """Names in English and multi-word names in other languages are still found."""
+    assert name in _names(text, ner)

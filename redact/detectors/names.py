@@ -179,7 +179,8 @@ FOREIGN_WORDS: dict[str, frozenset[str]] = {
     também mas então já ainda aqui agora hoje amanhã ontem bom boa dia tarde noite olá oi
     envio entrega pedido pagamento caixa caixas unidade unidades valor preço plataforma
     pacote vazio abrir reclamação devolução cuidados isso isto esse essa mesma mesmo
-    sempre beleza blz vc né tudo muito obrigadão ótimo ótima perfeito certo"""
+    sempre beleza blz vc né tudo muito obrigadão ótimo ótima perfeito certo bem mandar
+    correio recebi veio porque qual quando onde"""
         )
     ),
     "es": frozenset(
@@ -189,7 +190,8 @@ FOREIGN_WORDS: dict[str, frozenset[str]] = {
     también ya aquí ahora hoy mañana ayer quiero quieres queremos puedo puede podemos
     hablemos mejor fuera dinero mercancía llegó rota envío entrega pedido pago precio
     plataforma cuánto cuanto sale nombre cuenta somos tenemos tengo hay eso esto esta este
-    nada todo bien claro óptimo excelente"""
+    nada todo bien claro óptimo excelente bueno buena porfa oye factura correo vez otra
+    otro tarde pronto favor mándame mande envíe"""
         )
     ),
     "fr": frozenset(
@@ -197,14 +199,16 @@ FOREIGN_WORDS: dict[str, frozenset[str]] = {
             """le les des du et est sont je tu il elle nous vous ils elles avec pour pas une
     mon ma mes ton ta tes son sa ses notre votre merci bonjour bonsoir oui non très bien
     aussi déjà ici maintenant aujourd'hui demain hier veux voulez peux pouvez livraison
-    commande paiement prix plateforme colis c'est n'est"""
+    commande paiement prix plateforme colis c'est n'est beaucoup vais payer envoyer reçu
+    facture"""
         )
     ),
     "it": frozenset(
         word_list(
             """il lo gli della dello delle degli che è sono con per una non mio mia tuo tua
     suo sua grazie ciao buongiorno sì anche già qui adesso oggi domani ieri voglio posso
-    possiamo spedizione consegna ordine pagamento prezzo piattaforma pacco"""
+    possiamo spedizione consegna ordine pagamento prezzo piattaforma pacco arrivato rotto
+    rimborso fattura"""
         )
     ),
 }
