@@ -205,6 +205,10 @@ EXTRAS_ROWS: list[tuple[str, set[tuple[str, str]]]] = [
     ("gültig bis 07/29", {("07/29", "CARD_EXPIRY")}),
     # missing context: an offer's expiry is a business date
     ("offer exp 06/30", set()),
+    # missing context: a product's shelf-life date is no card expiry
+    ("produto validade 05/27", set()),
+    # missing context: an invoice due date is no card expiry
+    ("factura 2231 vencimiento 05/30", set()),
     # missing context: a weak expiry word alone stays a date
     ("expires 06/30", set()),
     # "exp. date" with its dot, no card word
