@@ -13,15 +13,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import gc
 import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from proxy.commands.init import CONFIG_NAME, init_dir
 from proxy.config import load_config
 from proxy.errors import UsageError
 from proxy.logging import configure_logging, get_logger
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 __all__ = ["DEV_DIR", "add_parser", "ensure_dev_config"]
 
@@ -78,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
     from proxy.app import create_app  # imported late: pulls in aiohttp routes, redact
 
     app = create_app(config)
+    app.on_startup.append(_freeze_gc)  # after every cleanup_ctx start-up (model loaded)
     get_logger("chatwarden").info(
         "serving",
         host=server.host,
@@ -96,6 +102,15 @@ def run(args: argparse.Namespace) -> int:
         loop=new_event_loop(),
     )
     return 0
+
+
+async def _freeze_gc(app: web.Application) -> None:
+    """Exempt everything alive after start-up (the spaCy model, compiled patterns, the
+    policy) from the cyclic garbage collector. A full collection over the model takes
+    ~65 ms on this machine, a pause that every request in flight would carry; what is
+    allocated per request is still collected as before."""
+    gc.collect()
+    gc.freeze()
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
