@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import multiprocessing as mp
 import pickle
 import signal
@@ -43,6 +44,9 @@ def _serve(conn: Connection, init: Callable[..., None] | None, initargs: tuple[A
         signal.set_wakeup_fd(-1)  # the parent's event-loop wake-up socket is not ours
     if init is not None:
         init(*initargs)
+    # What the worker inherited (the model above all) is never garbage: keep the cyclic
+    # collector off it, or a full collection pauses detection for tens of milliseconds.
+    gc.freeze()
     while True:
         try:
             job = conn.recv()
