@@ -222,6 +222,10 @@ EXTRAS_ROWS: list[tuple[str, set[tuple[str, str]]]] = [
         "carta di credito 4526 0181 5908 3012 valida fino al 09/27 CVV 123",
         {("4526 0181 5908 3012", "CREDIT_CARD"), ("09/27", "CARD_EXPIRY"), ("123", "CARD_CVV")},
     ),
+    # Amex "CID" with a card word and no expiry
+    ("amex CID 4410", {("4410", "CARD_CVV")}),
+    # missing context: "CID" without any card word is some other id
+    ("customer CID 4410", set()),
     # "security no." names a CVV
     ("security no. 882", {("882", "CARD_CVV")}),
     # Spanish "vto" abbreviation and "cód." after a card

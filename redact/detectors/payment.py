@@ -143,6 +143,7 @@ CVV_KEYWORDS = keywords(
 # Bare "code"/"código"/"CID" name a CVV only in a message that also holds a card word
 # and a card expiry ("cartão ... validade 10/29 código 209"); "promo code 1234" has none.
 CVV_WEAK_KEYWORDS = keywords(r"c[oó]digo", r"c[oó]d\.?", r"code", r"cid", r"codice", r"pin")
+_CID = keywords(r"cid")
 _WEAK_CODE_VETO = re.compile(
     r"(?:promo|discount|coupon|voucher|zip|postal|post|hs|product|tracking|order|sms|otp|"
     r"invite|referral|access|tarif|postal|cupom|cup[oó]n|rastreio|pedido|produto|producto)"
@@ -478,18 +479,17 @@ class CardExtrasDetector:
                 and _NOT_CARD_EXPIRY.search(text) is None
             ):
                 found.append(Span(exp.start(), exp.end(), "CARD_EXPIRY", 0.9, self.name))
-        if (
-            card_context
-            and any(s.type == "CARD_EXPIRY" for s in found)
-            and not any(s.type == "CARD_CVV" for s in found)
-        ):
-            found.extend(self._weak_cvv(text))
+        if card_context and not any(s.type == "CARD_CVV" for s in found):
+            if any(s.type == "CARD_EXPIRY" for s in found):
+                found.extend(self._weak_cvv(text, CVV_WEAK_KEYWORDS))
+            else:  # Amex's "CID" with a card word, no expiry needed
+                found.extend(self._weak_cvv(text, _CID))
         return tuple(found)
 
-    def _weak_cvv(self, text: str) -> list[Span]:
+    def _weak_cvv(self, text: str, labels: re.Pattern[str]) -> list[Span]:
         """A CVV after a bare "code"/"código" in a message that names a card and its expiry."""
         out: list[Span] = []
-        for kw in CVV_WEAK_KEYWORDS.finditer(text):
+        for kw in labels.finditer(text):
             if _WEAK_CODE_VETO.search(text, max(0, kw.start() - 16), kw.start()) is not None:
                 continue
             tok = value_after(text, kw.end(), max_gap=6, max_words=1, join_digit_groups=False)
