@@ -53,6 +53,7 @@ from redact.detectors.names import (
     COMPANY_WORDS,
     FOREIGN_WORDS,
     FUNCTION_WORDS,
+    ID_LABELS,
     PARTICLES,
     SUFFIXES,
     TITLES,
@@ -297,6 +298,8 @@ def _not_a_name(text: str, start: int, end: int, lang: str) -> bool:
         return True
     if len(words) == 1:
         w = words[0]
+        if w.lower() in ID_LABELS:
+            return True  # "Tel", "Ref", "DOB"
         if lang not in ("en", ""):
             return True
         if len(w) >= 7 and _NOUN_SUFFIX.search(w):

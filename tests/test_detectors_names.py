@@ -277,6 +277,18 @@ def test_scan_is_bounded_on_repeated_titles() -> None:
             "aos cuidados de Elói Tavares pedido INV 778",
             "Elói Tavares",
         ),  # lower-case word then a code
+        # Cues, titles and closings of more languages.
+        (
+            "Buenas tardes, le escribe Maite Arrieta de Textiles Norte.",
+            "Maite Arrieta",
+        ),  # es "writing to you is", stops before "de" + company
+        ("qualquer coisa fale com a Iracema.", "Iracema"),  # pt "talk to"
+        ("entregar aos cuidados da dona Zilá Moura", "dona Zilá Moura"),  # lower-case pt title
+        ("Kontakt: Henning Lübbers, Tel. 0171", "Henning Lübbers"),  # contact label
+        ("Bitte an Herrn Volkmar Seidl senden", "Herrn Volkmar Seidl"),  # German dative title
+        ("Paczka wysłana. Pozdrawiam, Jadwiga Nowicka", "Jadwiga Nowicka"),  # Polish closing
+        ("Kargo yolda. Saygılarımla, Tuncay Ersoy", "Tuncay Ersoy"),  # Turkish closing
+        ("Contact: 松本 陽菜 (export)", "松本 陽菜"),  # Japanese name written with a space
     ],
 )
 def test_finds_name_with_exact_bounds(text: str, name: str) -> None:
@@ -313,6 +325,10 @@ def test_name_does_not_overrun(text: str, not_name: str) -> None:
         "this is ótimo, obrigado",  # a Portuguese word after "this is"
         "From: sales team <sales@example.com>",  # lower-case sender words are no name
         "see the attachment (Final Version). thanks",  # parentheses without a payment cue
+        "Beneficiario: Comercializadora Andina S.A.C.",  # dotted capitals are a company form
+        "Goedemorgen, de levering komt morgen",  # Dutch greeting
+        "Merhaba, siparişiniz kargoya verildi",  # Turkish greeting
+        "Contact: Sales Department",  # a department after a contact label
     ],
 )
 def test_finds_no_name_in_other_scripts_and_shapes(text: str) -> None:

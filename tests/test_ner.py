@@ -316,7 +316,8 @@ def test_no_person_in_other_languages_and_shapes(ner: SpacyNer, text: str) -> No
             "Rosalind Vantongeren",
         ),  # English, capitalised
         ("shipment for Adebayo Ogunleye arrives monday", "Adebayo Ogunleye"),  # after "for"
-        ("olá, aqui é a Rosângela Brito, da loja", "Rosângela Brito"),  # two words in a pt message
+        ("olá, a Rosângela Brito vai enviar amanhã", "Rosângela Brito"),  # two words in pt
+        ("gracias, Ximena Valdivia confirmó el pedido", "Ximena Valdivia"),  # two words in es
     ],
 )
 def test_names_still_found_next_to_the_new_filters(ner: SpacyNer, text: str, name: str) -> None:

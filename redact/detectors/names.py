@@ -49,7 +49,7 @@ TITLES = frozenset(
     word_list(
         """mr mrs ms miss mx dr dra drs prof prof.dr univ.prof dipl.-ing dipl.ing ing dott dott.ssa
     sr sra srta sir madam mme mlle herr frau fr hr dame lady lord rev fr sig sig.ra avv
-    eng arq lic"""
+    eng arq lic herrn dona doña señor señora senhor senhora signor signora monsieur pan pani"""
     )
 )
 # Degrees and generational suffixes that may follow a name.
@@ -152,7 +152,10 @@ COMMON_WORDS = frozenset(
     total balance deposit refund dispute discount shipping sample confirmed noted
     meu minha seu sua mein meine dein deine mi mis tu su mon ma mes mio mia mijn
     lol lmao omg btw idk tbh imo fyi asap hmm yeah yep nope app apps paypal whatsapp
-    telegram wechat viber zap pix cpf cnpj"""
+    telegram wechat viber zap pix cpf cnpj
+    goedemorgen goedemiddag goedenavond hoi merhaba selam günaydın teşekkürler tesekkurler
+    dzień dobry pozdrawiam dziękuję cześć witam privet spasibo xin chào cảm ơn salam shalom
+    namaste hej tack moi kiitos terve ahoj děkuji szia köszönöm sawasdee saygılarımla"""
     )
 )
 
@@ -259,7 +262,7 @@ _HAN_STOP = re.compile(
 
 
 # Labels of identity and account numbers; a name never runs into one ("Ana Lima CNPJ").
-_ID_LABELS = frozenset(
+ID_LABELS = frozenset(
     word_list(
         """cpf cnpj rg ssn sin dob nif nie dni cuit rut rfc curp iban bic swift vat tin ein pan
     nino pesel regon nip inn kpp ogrn tckn uid ust ustid steuer abn acn gst hst tel tlf fax
@@ -269,12 +272,15 @@ _ID_LABELS = frozenset(
 _VOWELS = frozenset("aeiouyàáâãäåæèéêëìíîïòóôõöøùúûüýÿāăąēĕėęěīįıōőœūůűų")
 
 
+_DOTTED_FORM = re.compile(r"(?:[A-ZÀ-Þ]\.){2,3}[A-ZÀ-Þ]?\.?")
+
+
 def _id_label(tok: str) -> bool:
     """An all-capitals identity label or acronym with no vowel (CPF, CNPJ, SSN, DOB)."""
     core = tok.rstrip(".:")
     if len(core) < 2 or not core.isupper():
         return False
-    return core.lower() in _ID_LABELS or not any(c in _VOWELS for c in core.lower())
+    return core.lower() in ID_LABELS or not any(c in _VOWELS for c in core.lower())
 
 
 def _bare(tok: str) -> str:
@@ -341,6 +347,13 @@ def _tokens(text: str, pos: int) -> Iterator[tuple[int, int, str]]:
         pos = gap.end()
 
 
+def _capitalised_next(text: str, end: int) -> bool:
+    """The token after ``end`` is capitalised ("dona Zuleide": a lower-case title)."""
+    gap = _GAP.match(text, end)
+    nxt = _TOKEN.match(text, gap.end()) if gap is not None else None
+    return nxt is not None and nxt.group()[0].isupper()
+
+
 def _word_as_name(text: str, tok: str, b: str, t_end: int, names: list[str], caps_ok: bool) -> bool:
     """A capitalised common word next to a real name token, right after a strong cue."""
     if b in FUNCTION_WORDS or len(b) < 3 or not tok[0].isupper() or b not in COMMON_WORDS:
@@ -386,7 +399,7 @@ def scan_name(
             and not pending
             and allow_titles
             and b in TITLES
-            and (tok[0].isupper() or lowercase_ok)
+            and (tok[0].isupper() or lowercase_ok or _capitalised_next(text, t_end))
         ):
             start = t_start if start is None else start
             end = t_end
@@ -396,7 +409,11 @@ def scan_name(
             break
         if names and _id_label(tok):
             break  # "Ana Lima CNPJ 12...": the label of the next value ends the name
+        if names and _DOTTED_FORM.fullmatch(tok) and b.replace(".", "") not in SUFFIXES:
+            return None  # "Inversiones Pacífico S.A.C.": dotted capitals are a company form
         if b in COMPANY_WORDS and (_is_capitalised(tok) or len(b) > 3):
+            if names and pending:
+                break  # "Flor Díaz de Textiles del Sur": "de" introduces the company
             return None  # "Anna Li Trading Co." is a company, not a person ("as" is no "AS")
         if b in PARTICLES and (not _is_capitalised(tok) or not names):
             # Kept only if a name token follows ("van der Berg", "Ben Robinson").
@@ -479,6 +496,7 @@ _STRONG = [
     r"recipient(?:'s)?(?:\s+name)?",
     r"consignee(?:'s)?(?:\s+name)?",
     r"contact\s+person",
+    r"(?:contact|kontakt|contato|contacto|contatto)\s*(?=:)",
     r"contact\s+name",
     r"receiver(?:'s)?(?:\s+name)?",
     r"addressee",
@@ -576,6 +594,13 @@ _WEAK = [
     r"hey",
     r"good\s+(?:morning|afternoon|evening)",
     r"ich\s+bin",
+    r"les?\s+escribe",
+    r"(?:fale|falar|fala)\s+com(?:\s+[oa])?",
+    r"(?:hable|hablar|habla)\s+con",
+    r"aqui\s+é(?:\s+[oa])?",
+    r"aquí\s+(?:es|habla)",
+    r"c['’]est",
+    r"(?:parlez|parler)\s+(?:à|avec)",
     r"sou\s+(?:o|a)",
     r"soy",
     r"je\s+suis",
@@ -610,6 +635,13 @@ _CLOSINGS = [
     r"distinti\s+saluti",
     r"met\s+vriendelijke\s+groet(?:en)?",
     r"groeten",
+    r"pozdrawiam",
+    r"saygılarımla",
+    r"iyi\s+günler",
+    r"med\s+vänlig\s+hälsning",
+    r"s\s+pozdravem",
+    r"üdvözlettel",
+    r"trân\s+trọng",
     r"--+",
     r"—",
 ]
@@ -645,7 +677,8 @@ _CLOSING_RE = re.compile(
 )
 _HAN_RE = re.compile(rf"(?:{_HAN_TRIGGERS})\s*[:：]?\s*")
 _TITLE_RE = re.compile(
-    r"(?<![^\W\d_])(?:Mr|Mrs|Ms|Miss|Mx|Dr|Dra|Prof|Herr|Frau|Sr|Sra|Srta|Mme|Mlle|Dott|Sig)\.?\s+(?=[^\W\d_])"
+    r"(?<![^\W\d_])(?:Mr|Mrs|Ms|Miss|Mx|Dr|Dra|Prof|Herrn|Herr|Frau|Sr|Sra|Srta|Mme|Mlle|Dott|Sig|"
+    r"Dona|Doña|Señora|Señor|Senhora|Senhor|Signora|Monsieur)\.?\s+(?=[^\W\d_])"
 )
 # Where "<name> here" may stand: the start of the message or of a sentence or line.
 _HERE_RE = re.compile(r"(?:^|[.!?]\s+|\n)(?:(?:hi|hello|hey|dear\s+\w+)[,!]?\s+)?", re.IGNORECASE)
@@ -688,9 +721,10 @@ _PAREN_LEAD_RE = re.compile(
 )
 # A Latin-script label ("form:", "Ansprechpartner:", "beneficiary") before a name in Han,
 # Hangul or kanji/kana: two to four such characters standing alone.
+_CJK = r"[\u4e00-\u9fff\u3400-\u4dbf\u3040-\u30ff]"
 _CJK_NAME_RE = re.compile(
     r"(?<![^\W\d_])([A-Za-z\u00c0-\u024f]{2,30})\.?[ \t]*([:：]?)[ \t]*"
-    r"([\u4e00-\u9fff\u3400-\u4dbf\u3040-\u30ff]{2,4}|[가-힣]{2,4})"
+    rf"({_CJK}{{1,3}}[ \u3000]{_CJK}{{1,3}}|{_CJK}{{2,4}}|[가-힣]{{2,4}})"
     r"(?=[ \t]*(?:$|[,，.。;)）<(\n]|[ \t][^\W\d_]))"
 )
 # Han runs ending like this are places or companies, not people.
