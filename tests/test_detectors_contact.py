@@ -257,6 +257,8 @@ PHONE_FOUND = [
     ("business-role", "my account manager: (312) 555-0147", "(312) 555-0147"),
     # Spanish/Portuguese "cel" with an international number written without "+"
     ("cel-no-plus", "cel 9053-2281-7764 ok?", "9053-2281-7764"),
+    # run-on chat: a "+" number followed by "Unit price" is not a quantity
+    ("plus-then-unit-word", "call me on +44 20 7123 4567 Unit price is 5", "+44 20 7123 4567"),
 ]
 
 

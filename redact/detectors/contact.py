@@ -472,7 +472,9 @@ def classify_phone(main: str, text: str, start: int, end: int) -> PhoneVerdict:
             return _REJECT
     if _CURRENCY_BEFORE.search(text, max(0, start - 6), start):
         return _REJECT
-    if _UNIT_AFTER.match(text, end):
+    # "500 units" is a quantity, but a number dialled with "+" never is: chat runs
+    # sentences together ("call me on +44 20 3123 4567 Unit price is ...").
+    if _UNIT_AFTER.match(text, end) and not main.lstrip("( ").startswith("+"):
         return _REJECT
     context = _nearest_context(text, start)
     after = _PHONE_AFTER.match(text, end) is not None
