@@ -58,6 +58,7 @@ from redact.detectors.names import (
     SUFFIXES,
     TITLES,
     context_names,
+    cue_end,
     guess_language,
     propagate,
     word_list,
@@ -270,6 +271,8 @@ _NOUN_SUFFIX = re.compile(
 # Right before an entity: a number, so the entity is a unit or a month ("24 caixas",
 # "7 de março", "5 Stück").
 _AFTER_NUMBER = re.compile(r"\d[ \t]*(?:(?:de|del|of|da|do)[ \t]+)?$")
+# Right after an entity: what is held at a bank or service ("Nubank account").
+_SERVICE_TAIL = re.compile(r"[ \t]+(?:account|acct|wallet|app|card|transfer|checkout)\b", re.I)
 # Right after an entity: a colon, so a one-word entity is a form label ("Kontoinhaber:").
 _LABEL_COLON = re.compile(r"[ \t]*[:：][ \t]*(?=[\d+#\u3040-\u9fff\uac00-\ud7a3]|[A-Z]{2})")
 
@@ -294,6 +297,11 @@ def _not_a_name(text: str, start: int, end: int, lang: str) -> bool:
         return True
     if _AFTER_NUMBER.search(text, max(0, start - 8), start):
         return True
+    cue = cue_end(text, start)
+    if cue is not None and cue >= end:
+        return True  # the cue itself ("Destinataire :"), not the name after it
+    if _SERVICE_TAIL.match(text, end):
+        return True  # "Nubank account", "Revolut card": a bank or service
     if lang not in ("en", "") and any(_foreign(w) for w in words):
         return True
     if len(words) == 1:

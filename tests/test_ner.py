@@ -297,6 +297,10 @@ def test_model_load_does_not_import_third_party_spacy_plugins() -> None:
         "price for X-Pro 300 and Z-Line 20?",  # product lines with a letter and a hyphen
         "Pedro Henrique Moraes Ltda will invoice you",  # a company named after a person
         "Kaan Öztürk A.Ş. sent the goods",  # a Turkish company form inside the entity
+        "kk bro np, will ship tmrw",  # chat abbreviations
+        "Vielen Dank für Ihre Bestellung.",  # a German thank-you
+        "pls send it to my Revolut account now",  # a bank or service before "account"
+        "Kontakt: Tel 0171 555 1234",  # a one-word identity label
     ],
 )
 def test_no_person_in_other_languages_and_shapes(ner: SpacyNer, text: str) -> None:
@@ -323,3 +327,8 @@ def test_no_person_in_other_languages_and_shapes(ner: SpacyNer, text: str) -> No
 def test_names_still_found_next_to_the_new_filters(ner: SpacyNer, text: str, name: str) -> None:
     """Names in English and multi-word names in other languages are still found."""
     assert name in _names(text, ner)
+
+
+def test_name_cue_itself_is_not_a_name(ner: SpacyNer) -> None:
+    """A cue word the model tags ("Destinataire :") is left out; the name after it is not."""
+    assert "Destinataire" not in _names("Destinataire : Clémence Rousseau-Vidal", ner)

@@ -155,7 +155,10 @@ COMMON_WORDS = frozenset(
     telegram wechat viber zap pix cpf cnpj
     goedemorgen goedemiddag goedenavond hoi merhaba selam günaydın teşekkürler tesekkurler
     dzień dobry pozdrawiam dziękuję cześć witam privet spasibo xin chào cảm ơn salam shalom
-    namaste hej tack moi kiitos terve ahoj děkuji szia köszönöm sawasdee saygılarımla"""
+    namaste hej tack moi kiitos terve ahoj děkuji szia köszönöm sawasdee saygılarımla
+    vielen dank herzlichen liebe lieber geehrte geehrter damen herren
+    tmrw tmr tmw wut wat fam bruh ngl smh rn tho thx yw np kk ikr irl dm ppl cuz coz nvm
+    ofc srsly ur ya yall wyd hbu"""
     )
 )
 
@@ -745,6 +748,12 @@ _CJK_CUE = re.compile(
 # Person cues after which a lower-case name with letters outside ASCII is a name even
 # in a capitalised message ("this is tóth levente from ...").
 _DIACRITIC_CUES = ("i am", "i'm", "i’m", "this is", "it's", "it is", "my name")
+
+
+def cue_end(text: str, pos: int) -> int | None:
+    """End of a strong name cue ("Destinataire :", "account holder") starting at ``pos``."""
+    m = _STRONG_RE.match(text, pos)
+    return m.end() if m is not None else None
 
 
 @lru_cache(maxsize=2048)
