@@ -289,6 +289,7 @@ def test_scan_is_bounded_on_repeated_titles() -> None:
         ("Paczka wysłana. Pozdrawiam, Jadwiga Nowicka", "Jadwiga Nowicka"),  # Polish closing
         ("Kargo yolda. Saygılarımla, Tuncay Ersoy", "Tuncay Ersoy"),  # Turkish closing
         ("Contact: 松本 陽菜 (export)", "松本 陽菜"),  # Japanese name written with a space
+        ("mas o contato é o Wendel, ele responde", "Wendel"),  # pt "the contact is"
     ],
 )
 def test_finds_name_with_exact_bounds(text: str, name: str) -> None:
@@ -329,6 +330,7 @@ def test_name_does_not_overrun(text: str, not_name: str) -> None:
         "Goedemorgen, de levering komt morgen",  # Dutch greeting
         "Merhaba, siparişiniz kargoya verildi",  # Turkish greeting
         "Contact: Sales Department",  # a department after a contact label
+        "o boleto sai no nome da empresa",  # "in the name of" + a lower-case noun
     ],
 )
 def test_finds_no_name_in_other_scripts_and_shapes(text: str) -> None:

@@ -186,7 +186,7 @@ FOREIGN_WORDS: dict[str, frozenset[str]] = {
     envio entrega pedido pagamento caixa caixas unidade unidades valor preço plataforma
     pacote vazio abrir reclamação devolução cuidados isso isto esse essa mesma mesmo
     sempre beleza blz vc né tudo muito obrigadão ótimo ótima perfeito certo bem mandar
-    correio recebi veio porque qual quando onde"""
+    correio recebi veio porque qual quando onde empresa loja firma sociedade companhia"""
         )
     ),
     "es": frozenset(
@@ -197,7 +197,7 @@ FOREIGN_WORDS: dict[str, frozenset[str]] = {
     hablemos mejor fuera dinero mercancía llegó rota envío entrega pedido pago precio
     plataforma cuánto cuanto sale nombre cuenta somos tenemos tengo hay eso esto esta este
     nada todo bien claro óptimo excelente bueno buena porfa oye factura correo vez otra
-    otro tarde pronto favor mándame mande envíe"""
+    otro tarde pronto favor mándame mande envíe empresa tienda sociedad compañía"""
         )
     ),
     "fr": frozenset(
@@ -601,6 +601,8 @@ _WEAK = [
     r"(?:fale|falar|fala)\s+com(?:\s+[oa])?",
     r"(?:hable|hablar|habla)\s+con",
     r"aqui\s+é(?:\s+[oa])?",
+    r"(?:o\s+)?contato\s+é(?:\s+[oa])?",
+    r"(?:el\s+)?contacto\s+es",
     r"aquí\s+(?:es|habla)",
     r"c['’]est",
     r"(?:parlez|parler)\s+(?:à|avec)",
@@ -756,6 +758,9 @@ def cue_end(text: str, pos: int) -> int | None:
     return m.end() if m is not None else None
 
 
+_IN_NAME_OF = re.compile(r"(?:no|em|ao|in|a|au|im)\s", re.IGNORECASE)
+
+
 @lru_cache(maxsize=2048)
 def context_names(text: str) -> tuple[NameMatch, ...]:
     """Every name announced by a trigger, title or closing in ``text``.
@@ -776,7 +781,13 @@ def _context_names(text: str) -> list[NameMatch]:
             text, max(0, t.start() - 24), t.start()
         ):
             continue
-        low_ok = lower_chat or upper_chat or _NAME_PHRASE.search(trig) is not None
+        # "my name is" allows a lower-case name in any message; "in the name of" does not
+        # ("no nome da empresa": the company's name).
+        low_ok = (
+            lower_chat
+            or upper_chat
+            or (_NAME_PHRASE.search(trig) is not None and _IN_NAME_OF.match(trig) is None)
+        )
         nm = scan_name(text, t.end(), lowercase_ok=low_ok, caps_ok=True, relax=True)
         if nm is not None and (not nm.lowercase or _plausible_lower(nm)) and _cjk_ok(nm):
             found.append(nm)
