@@ -206,6 +206,9 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         for h in ("Allow", "Retry-After"):
             if h in exc.headers:
                 resp.headers[h] = exc.headers[h]
+        if resp.status == 503 and "Retry-After" not in resp.headers:
+            # Every 503 tells the client when to come back, whoever raised it.
+            resp.headers["Retry-After"] = str(max(1, retry_after))
         return resp
     except asyncio.CancelledError:
         raise

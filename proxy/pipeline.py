@@ -297,8 +297,9 @@ class Ingestor:
             if not ok:
                 raise _LostRace()
         stored = await self.storage.put_messages(records, outbox)
-        for m in msgs:
-            self._window.put(m.conversation_id, m.text)
+        for m, (_, created) in zip(msgs, stored, strict=True):
+            if created:  # a lost duplicate race must not feed another conversation's window
+                self._window.put(m.conversation_id, m.text)
         if outbox and self.on_enqueue is not None:
             self.on_enqueue()
         return [Outcome(rec.response, created) for rec, created in stored]

@@ -139,7 +139,10 @@ def _time(v: str | None, name: str) -> datetime | None:
         _fail(
             web.HTTPBadRequest, f"{name} needs a UTC offset (e.g. 2026-01-01T00:00:00Z)", field=name
         )
-    return t.astimezone(UTC)
+    try:
+        return t.astimezone(UTC)
+    except OverflowError:
+        _fail(web.HTTPBadRequest, f"{name} is outside the representable time range", field=name)
 
 
 def _ident(v: Any, name: str, *, required: bool = False) -> str | None:
@@ -306,7 +309,7 @@ async def _body(request: web.Request) -> dict[str, Any]:
         if len(raw) > 64 * 1024:
             _fail(web.HTTPRequestEntityTooLarge, "the body is larger than 64 KiB")
         doc = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         _fail(web.HTTPBadRequest, "the body must be one JSON object")
     if not isinstance(doc, dict):
         _fail(web.HTTPBadRequest, "the body must be one JSON object")
@@ -433,6 +436,18 @@ async def get_case(request: web.Request) -> web.Response:
         )
         await _deny(svc, ev, d)
     case = await _load_case(svc, request)
+    # An allowed look-up reveals the case's subjects and legal basis: audited first.
+    allowed = Decision(True, "this role manages cases", "cases.manage")
+    await _record(
+        svc,
+        AuditEvent(
+            kind="read",
+            actor=_actor(caller),
+            decision=AuditDecision.of(allowed),
+            case_id=case.case_id,
+            time=svc.clock(),
+        ),
+    )
     return _json({**case.to_json(), "state": case.state(svc.clock()).value})
 
 

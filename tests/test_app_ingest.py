@@ -473,3 +473,14 @@ async def test_killed_detection_worker_fails_closed_then_recovers(tmp_path: Path
         assert await stored_count(client, env) == 0
         retried = await post(client, env, message())
         assert retried.status == 201
+
+
+async def test_json_integer_too_long_for_python_is_a_400(env: Any) -> None:
+    """A JSON number past Python's integer-digit limit is a malformed body, not a 500."""
+    body = b'{"message_id": ' + b"1" * 5000 + b"}"
+    headers = {**env.auth("ingest"), "Content-Type": "application/json"}
+    async with serve(env) as client:
+        resp = await client.post("/v1/messages", data=body, headers=headers)
+        assert resp.status == 400
+        assert await stored_count(client, env) == 0
+

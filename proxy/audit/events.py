@@ -201,7 +201,10 @@ def parse_time(s: str) -> datetime:
     t = datetime.fromisoformat(s.replace("Z", "+00:00"))
     if t.tzinfo is None:
         raise ValueError("naive time")
-    return t.astimezone(UTC)
+    try:
+        return t.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("time out of range") from None
 
 
 def _check_id(name: str, value: str) -> None:

@@ -79,7 +79,8 @@ def decode_body(body: bytes, mt: str) -> Any:
     if mt == "application/json":
         try:
             return json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        # ValueError covers JSONDecodeError and Python's limit on integer digits.
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise MalformedBody(
                 "the body is not valid JSON (UTF-8); send one JSON object"
             ) from None
