@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -379,3 +380,12 @@ async def test_case_metadata_denial_is_recorded(world: World) -> None:
         "/v1/cases/case_x", headers={"Authorization": "Bearer r1:risk_analyst"}
     )
     assert r.status == 403 and world.audit.events[-1].decision.allow is False
+
+
+async def test_time_outside_the_representable_range_is_a_400(world: World) -> None:
+    """A 'since' that overflows when moved to UTC is refused naming the field, not a 500."""
+    status, body = await world.get(
+        "r1:risk_analyst", {"purpose": "risk_control", "since": "0001-01-01T00:00:00+14:00"}
+    )
+    assert status == 400 and "since" in json.dumps(body)
+
