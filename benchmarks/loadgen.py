@@ -104,7 +104,7 @@ async def run(
                 async with session.post(url, data=payload, headers=headers) as resp:
                     await resp.read()
                     status = resp.status
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 status = 0
             latency_us = int((time.perf_counter() - scheduled) * 1e6)
             latency_us = min(max(latency_us, 1), MAX_LATENCY_US)

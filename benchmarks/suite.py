@@ -90,10 +90,9 @@ def free_port() -> int:
 def wait_ready(url: str, timeout_s: float = 90) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(url, timeout=2) as r:  # noqa: S310 -- loopback only
-                if r.status == 200:
-                    return
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as r:
+            if r.status == 200:
+                return
         time.sleep(0.25)
     raise RuntimeError(f"server did not become ready at {url}")
 

@@ -44,11 +44,15 @@ class Engine:
         norms = [normalize(t) for t in texts]
         raw = [self._patterns(n) for n in norms]
         if self.ner is not None:
-            for spans, extra in zip(raw, self.ner.detect_batch([n.text for n in norms]), strict=True):
+            for spans, extra in zip(
+                raw, self.ner.detect_batch([n.text for n in norms]), strict=True
+            ):
                 spans.extend(extra)
         return [_to_original(n, spans) for n, spans in zip(norms, raw, strict=True)]
 
-    def analyze_boundary(self, previous: str, current: str) -> tuple[tuple[Span, ...], tuple[Span, ...]]:
+    def analyze_boundary(
+        self, previous: str, current: str
+    ) -> tuple[tuple[Span, ...], tuple[Span, ...]]:
         """Spans of a value split across two consecutive messages of one conversation.
 
         The tail of ``previous`` and ``current`` are joined with one space and the
@@ -71,10 +75,14 @@ class Engine:
                 continue
             p_start, p_end = span.start + tail_start, cut + tail_start
             if p_start < p_end:
-                in_prev.append(Span(*prev_n.to_original(p_start, p_end), span.type, span.score, span.detector))
+                in_prev.append(
+                    Span(*prev_n.to_original(p_start, p_end), span.type, span.score, span.detector)
+                )
             c_end = span.end - cut - 1
             if c_end > 0:
-                in_cur.append(Span(*cur_n.to_original(0, c_end), span.type, span.score, span.detector))
+                in_cur.append(
+                    Span(*cur_n.to_original(0, c_end), span.type, span.score, span.detector)
+                )
         return tuple(in_prev), tuple(in_cur)
 
 
@@ -105,4 +113,7 @@ class FilteredEngine(Engine):
     disabled: frozenset[str] = frozenset()
 
     def analyze(self, texts: Sequence[str]) -> list[tuple[Span, ...]]:
-        return [tuple(s for s in spans if s.type not in self.disabled) for spans in Engine.analyze(self, texts)]
+        return [
+            tuple(s for s in spans if s.type not in self.disabled)
+            for spans in Engine.analyze(self, texts)
+        ]

@@ -1,4 +1,3 @@
-# ruff: noqa: RUF001 -- typographic apostrophes are matched on purpose.
 """The one place that touches spaCy.
 
 Loaded once with only the components NER needs, fed in batches with ``nlp.pipe``. The

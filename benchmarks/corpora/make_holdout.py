@@ -15,8 +15,8 @@ import argparse
 import json
 import random
 import string
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import phonenumbers
 from stdnum import iban as std_iban

@@ -1,5 +1,3 @@
-# ruff: noqa: RUF001 -- names and labels are matched in many scripts, so typographic
-# apostrophes, full-width punctuation and non-Latin letters appear on purpose.
 """Person names found by context: "my name is X", "attn. X", "Regards, X", 收货人 X, ...
 
 A *trigger* (a phrase that announces a name, in several languages) is followed by a

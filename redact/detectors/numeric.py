@@ -14,7 +14,6 @@
   token that follows a keyword across a few filler words ("number", "is", ":"), and
   never across another number.
 """
-# ruff: noqa: RUF001 -- full-width digits and CJK punctuation are the point here
 
 from __future__ import annotations
 
