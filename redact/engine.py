@@ -23,6 +23,9 @@ WINDOW_CHARS = 64
 class Engine:
     detectors: tuple[Detector, ...]
     ner: BatchDetector | None = None
+    # Entity types never reported. Dropped before resolution, so a disabled span never
+    # swallows an overlapping enabled one, and on every path (messages and the window).
+    disabled: frozenset[str] = frozenset()
 
     @property
     def entity_types(self) -> frozenset[str]:
@@ -37,7 +40,12 @@ class Engine:
         found: list[Span] = []
         for det in self.detectors:
             found.extend(det.detect(norm.text))
-        return found
+        return self._enabled(found)
+
+    def _enabled(self, spans: list[Span]) -> list[Span]:
+        if not self.disabled:
+            return spans
+        return [s for s in spans if s.type not in self.disabled]
 
     def analyze(self, texts: Sequence[str]) -> list[tuple[Span, ...]]:
         """Detect and resolve spans in each text, in original offsets."""
@@ -47,7 +55,7 @@ class Engine:
             for spans, extra in zip(
                 raw, self.ner.detect_batch([n.text for n in norms]), strict=True
             ):
-                spans.extend(extra)
+                spans.extend(self._enabled(list(extra)))
         return [_to_original(n, spans) for n, spans in zip(norms, raw, strict=True)]
 
     def analyze_boundary(
@@ -105,15 +113,3 @@ def _to_original(norm: Normalized, spans: list[Span]) -> tuple[Span, ...]:
         mapped.append(Span(start, end, s.type, s.score, s.detector))
     return resolve(mapped)
 
-
-@dataclass(frozen=True, slots=True)
-class FilteredEngine(Engine):
-    """An engine that drops configured entity types after resolution."""
-
-    disabled: frozenset[str] = frozenset()
-
-    def analyze(self, texts: Sequence[str]) -> list[tuple[Span, ...]]:
-        return [
-            tuple(s for s in spans if s.type not in self.disabled)
-            for spans in Engine.analyze(self, texts)
-        ]

@@ -58,8 +58,4 @@ def build_engine(config: RedactConfig) -> Engine:
         from redact.ner import SpacyNer  # imported here: spaCy is slow to import
 
         ner = SpacyNer.load(config.spacy_model)
-    if config.disabled_types:
-        from redact.engine import FilteredEngine
-
-        return FilteredEngine(dets, ner, config.disabled_types)
-    return Engine(dets, ner)
+    return Engine(dets, ner, config.disabled_types)

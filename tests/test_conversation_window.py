@@ -56,3 +56,17 @@ def test_previous_text_from_an_earlier_batch_is_used() -> None:
             [Message("b", "1111 1111", "c", 5)], previous={"c": "card 4111 1111"}
         )
     assert [(s.start, s.end) for s in out.spans] == [(0, 9)]
+
+
+def test_disabled_type_is_never_reported_not_even_by_the_window() -> None:
+    """A disabled entity type is dropped on the per-message path and the window path."""
+    engine = Engine((_SIXTEEN,), disabled=frozenset({"CREDIT_CARD"}))
+    with Redactor(RedactConfig(ner=False), engine=engine, state_key=b"k" * 32) as r:
+        out = r.redact_batch(
+            [
+                Message("a", "card 4111 1111 1111 1111", "c", 0),
+                Message("b", "card 4111 1111", "c", 1),
+                Message("c", "1111 1111 thanks", "c", 2),
+            ]
+        )
+    assert all(o.spans == () for o in out)
