@@ -49,10 +49,10 @@ from proxy.middlewares import (
 )
 from proxy.outbox import OUTBOX, OutboxWorker, outbox_context
 from proxy.pipeline import Ingestor
+from proxy.scrubbing import redactor_scrubber
 from proxy.sealing import Sealer
 from proxy.storage import Storage, open_storage
 from redact import OperatorTable, Placeholder, RedactConfig, Redactor, build_operator
-from redact.engine import Engine
 from redact.operators import Operator
 
 __all__ = [
@@ -182,30 +182,6 @@ def _services_ctx(
     return ctx
 
 
-def _pattern_scrubber(app: web.Application) -> Callable[[str], str]:
-    """The redactor's pattern pass over a free-text field (the reader's justification):
-    every detected span becomes ``<TYPE>``. Runs the started redactor's pattern detectors
-    in the calling thread (no NER: a justification is short and must not queue behind
-    ingest); raises when the redactor is not running, and the trail then stores nothing."""
-
-    def scrub(text: str) -> str:
-        engine = app[REDACTOR].engine
-        if engine is None:
-            raise RuntimeError("redactor not started")
-        spans = sorted(Engine(engine.detectors).analyze([text])[0], key=lambda s: s.start)
-        parts: list[str] = []
-        pos = 0
-        for s in spans:
-            if s.start < pos:
-                continue
-            parts += [text[pos : s.start], f"<{s.type}>"]
-            pos = s.end
-        parts.append(text[pos:])
-        return "".join(parts)
-
-    return scrub
-
-
 def _config_digest(config: Config) -> str:
     """SHA-256 of the config file's bytes (of the parsed config when there is no file)."""
     if config.path is not None:
@@ -258,7 +234,9 @@ def _audit(
     settings = load_settings(config.path) if config.path else AuditSettings()
     if settings.store_url is None:
         settings = AuditSettings(store_url=config.storage.url)
-    app.cleanup_ctx.append(runtime.trail_context(settings, ring, scrub=_pattern_scrubber(app)))
+    # The reader's justification goes through the full redactor (NER too) before storing.
+    scrub = redactor_scrubber(lambda: app[REDACTOR])
+    app.cleanup_ctx.append(runtime.trail_context(settings, ring, scrub=scrub))
     app.cleanup_ctx.append(_config_event_ctx(config, clock))
     return settings
 

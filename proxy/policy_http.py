@@ -41,6 +41,7 @@ from proxy.audit.events import Decision as AuditDecision
 from proxy.cases import Case, CaseStatus, CaseStore
 from proxy.errors import DecryptionError
 from proxy.retention import AuditSink, erase_subject
+from proxy.scrubbing import Scrubber
 from proxy.sealing import SealContext, Sealer
 from proxy.storage.base import Storage, StoredMessage
 from proxy.storage.errors import InvalidCursor, StorageUnavailable
@@ -80,6 +81,9 @@ class PolicyService:
     subject_hasher: Callable[[str], str]  # subject id -> audit subject ref
     tenant: str = "default"
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    # Redacts a case's free-text fields (authority, legal basis) before they are stored;
+    # the service passes the full redactor (proxy.scrubbing). None stores them as given.
+    scrub: Scrubber | None = None
 
 
 POLICY_SERVICE = web.AppKey("chatwarden.policy_service", PolicyService)
@@ -334,6 +338,20 @@ def _text(doc: dict[str, Any], name: str) -> str:
     return v.strip()
 
 
+async def _scrubbed(svc: PolicyService, text: str) -> str:
+    """``text`` with every detected value (names too) replaced by ``<TYPE>``; 503 when the
+    redactor fails (nothing is stored unredacted)."""
+    if svc.scrub is None:
+        return text
+    try:
+        return await svc.scrub(text)
+    except Exception:
+        _fail(
+            web.HTTPServiceUnavailable,
+            "free text could not be redacted; nothing was stored, retry later",
+        )
+
+
 async def _allowed(
     svc: PolicyService, caller: Caller, action: Action, kind: str, **ev: Any
 ) -> Decision:
@@ -383,6 +401,10 @@ async def post_case(request: web.Request) -> web.Response:
             "expires_at is required and must be in the future",
             field="expires_at",
         )
+    authority, legal_basis = _text(doc, "authority"), _text(doc, "legal_basis")
+    assignees = _ids(doc, "assignees")
+    # Free text typed by the officer: redacted (names, accounts, e-mail...) before storing.
+    authority, legal_basis = await _scrubbed(svc, authority), await _scrubbed(svc, legal_basis)
     case = Case(
         case_id="case_" + uuid.uuid4().hex[:20],
         tenant=svc.tenant,
@@ -391,12 +413,12 @@ async def post_case(request: web.Request) -> web.Response:
         conversation_ids=conversations,
         since=since,
         until=until,
-        authority=_text(doc, "authority"),
-        legal_basis=_text(doc, "legal_basis"),
+        authority=authority,
+        legal_basis=legal_basis,
         expires_at=expires,
         requested_by=caller.token_id,
         created_at=now,
-        assignees=_ids(doc, "assignees"),
+        assignees=assignees,
     )
     d = Decision(True, "case filed; it needs a second officer's approval", "cases.create")
     await _record(

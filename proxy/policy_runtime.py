@@ -49,6 +49,7 @@ from proxy.policy_http import (
     render_message,
 )
 from proxy.retention import run_retention
+from proxy.scrubbing import redactor_scrubber
 
 __all__ = [
     "PolicyCaseSource",
@@ -164,7 +165,7 @@ def install(
         return auth.authenticate(request)
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        from proxy.app import SEALER, STORAGE
+        from proxy.app import REDACTOR, SEALER, STORAGE
         from proxy.audit.runtime import subject_hasher
 
         cases = await open_case_store(config.storage.url)
@@ -180,6 +181,7 @@ def install(
             subject_hasher=subject_hasher(ring),
             tenant=config.tenant,
             clock=clock,
+            scrub=redactor_scrubber(lambda: app[REDACTOR]),
         )
         app[POLICY_SERVICE] = svc
         with contextlib.suppress(AuditUnavailable):  # reads fail closed on their own

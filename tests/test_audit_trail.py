@@ -241,7 +241,11 @@ async def test_erasure_keeps_events_and_proofs_verifiable(store: SQLiteAuditStor
 
 async def test_justification_is_scrubbed_before_storing(store: SQLiteAuditStore) -> None:
     """A value pasted into the justification is replaced by the configured scrubber."""
-    trail = _trail(store, scrub=lambda text: text.replace("4111111111111111", "[CARD]"))
+
+    async def scrub(text: str) -> str:
+        return text.replace("4111111111111111", "[CARD]")
+
+    trail = _trail(store, scrub=scrub)
     await trail.record(make_event(0, justification="card 4111111111111111 disputed"))
     row = await store.find("ev000000")
     assert row is not None and b"4111" not in row.body and b"[CARD]" in row.body
@@ -301,7 +305,7 @@ def test_policy_decision_is_copied_by_field_name() -> None:
 async def test_failing_scrubber_fails_closed(store: SQLiteAuditStore) -> None:
     """If the justification cannot be redacted, nothing is stored and the read fails."""
 
-    def broken(text: str) -> str:
+    async def broken(text: str) -> str:
         raise RuntimeError("redactor down")
 
     trail = _trail(store, scrub=broken)

@@ -26,14 +26,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from proxy.audit.checkpoint import Checkpoint, SignedCheckpoint, Signer, sign_checkpoint
 from proxy.audit.errors import AuditUnavailable, InvalidEvent
-from proxy.audit.events import AuditEvent
+from proxy.audit.events import MAX_JUSTIFICATION, AuditEvent
 from proxy.audit.merkle import Frontier, leaf_hash
 
 ENTRY_VERSION = 1
@@ -243,7 +243,7 @@ class AuditTrail:
         policy: CheckpointPolicy | None = None,
         max_pending: int = 64,
         clock: Callable[[], datetime] = _utcnow,
-        scrub: Callable[[str], str] | None = None,
+        scrub: Callable[[str], Awaitable[str]] | None = None,
     ) -> None:
         if timeout <= 0:
             raise ValueError("audit timeout must be positive")
@@ -256,7 +256,8 @@ class AuditTrail:
         self._pending = 0
         self._clock = clock
         # The justification is the one free-text field and a reader may paste a value
-        # into it; the service passes its redactor here so none is ever stored.
+        # (or a name) into it; the service passes its full redactor here (patterns and
+        # NER, off the event loop) so none is ever stored.
         self._scrub = scrub
 
     async def record(self, event: AuditEvent) -> Appended:
@@ -268,7 +269,9 @@ class AuditTrail:
         now = self._clock()
         if self._scrub is not None and event.justification:
             try:
-                event = replace(event, justification=self._scrub(event.justification))
+                scrubbed = await self._scrub(event.justification)
+                # A placeholder can be longer than the value it hides: stay in the cap.
+                event = replace(event, justification=scrubbed[:MAX_JUSTIFICATION])
             except Exception as exc:  # an unscrubbed justification is never stored
                 self.metrics.failures["unwritable"] += 1
                 raise AuditUnavailable(

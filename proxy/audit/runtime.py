@@ -58,11 +58,12 @@ def trail_context(
     settings: AuditSettings,
     ring: Any,
     *,
-    scrub: Callable[[str], str] | None = None,
+    scrub: Callable[[str], Awaitable[str]] | None = None,
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     """A cleanup_ctx generator that owns the audit store and trail for the app's life.
-    ``scrub`` redacts the reader's free-text justification before it is stored (pass
-    the redactor's pattern pass); without it the justification is stored as given."""
+    ``scrub`` redacts the reader's free-text justification before it is stored (the
+    service passes :func:`proxy.scrubbing.redactor_scrubber`, the full redactor); without
+    it the justification is stored as given."""
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         if settings.store_url is None:
