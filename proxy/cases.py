@@ -29,6 +29,7 @@ from typing import Protocol, TypeVar
 
 from policies.model import CaseContext, CaseState
 from proxy.storage.errors import StorageUnavailable
+from proxy.storage.sqlite import merge_purposes
 
 __all__ = ["Case", "CaseStatus", "CaseStore", "SQLiteCaseStore"]
 
@@ -138,6 +139,27 @@ class CaseStore(Protocol):
         approved_by: str | None = None,
     ) -> bool:
         """Compare-and-set the status; False when another officer changed it first."""
+        ...
+
+    async def approve(
+        self,
+        case: Case,
+        *,
+        approved_by: str,
+        conversation_ids: Sequence[str],
+        purposes: Iterable[str] = (),
+    ) -> bool:
+        """In ONE transaction: compare-and-set the case from pending to approved (by
+        ``approved_by``), hold every conversation in ``conversation_ids`` and add
+        ``purposes`` to them (re-tagging their stored messages). False, with nothing
+        written, when another officer changed the case first; on any failure nothing of
+        the approval is kept."""
+        ...
+
+    async def close_case(self, case: Case, *, expected: CaseStatus) -> int | None:
+        """In ONE transaction: compare-and-set the status from ``expected`` to closed and
+        release the case's holds. The number of holds released, or None (nothing
+        written) when the case was no longer ``expected``."""
         ...
 
     async def conversations_in_scope(self, case: Case) -> list[str]: ...
@@ -341,6 +363,54 @@ class SQLiteCaseStore:
 
         return await self._run(w, write=True)
 
+    async def approve(
+        self,
+        case: Case,
+        *,
+        approved_by: str,
+        conversation_ids: Sequence[str],
+        purposes: Iterable[str] = (),
+    ) -> bool:
+        new = replace(case, status=CaseStatus.APPROVED, approved_by=approved_by)
+        cids, add = list(conversation_ids), frozenset(purposes)
+
+        def w(c: sqlite3.Connection) -> bool:
+            cur = c.execute(
+                "UPDATE cases SET status=?, body=? WHERE tenant=? AND case_id=? AND status=?",
+                (
+                    CaseStatus.APPROVED.value,
+                    _encode(new),
+                    case.tenant,
+                    case.case_id,
+                    CaseStatus.PENDING.value,
+                ),
+            )
+            if cur.rowcount != 1:
+                return False
+            self._hold(c, case.tenant, case.case_id, cids)
+            if add:
+                for cid in cids:
+                    merge_purposes(c, case.tenant, cid, add)
+            return True
+
+        return await self._run(w, write=True)
+
+    async def close_case(self, case: Case, *, expected: CaseStatus) -> int | None:
+        new = replace(case, status=CaseStatus.CLOSED)
+
+        def w(c: sqlite3.Connection) -> int | None:
+            cur = c.execute(
+                "UPDATE cases SET status=?, body=? WHERE tenant=? AND case_id=? AND status=?",
+                (CaseStatus.CLOSED.value, _encode(new), case.tenant, case.case_id, expected.value),
+            )
+            if cur.rowcount != 1:
+                return None
+            return c.execute(
+                "DELETE FROM holds WHERE tenant=? AND case_id=?", (case.tenant, case.case_id)
+            ).rowcount
+
+        return await self._run(w, write=True)
+
     async def conversations_in_scope(self, case: Case) -> list[str]:
         subj, convs = list(case.subjects), list(case.conversation_ids)
 
@@ -367,15 +437,16 @@ class SQLiteCaseStore:
 
         return await self._run(q)
 
-    async def add_holds(self, tenant: str, case_id: str, conversation_ids: Iterable[str]) -> None:
-        rows = [(tenant, cid, case_id) for cid in conversation_ids]
-        await self._run(
-            lambda c: c.executemany(
-                "INSERT OR IGNORE INTO holds (tenant, conversation_id, case_id) VALUES (?,?,?)",
-                rows,
-            ),
-            write=True,
+    @staticmethod
+    def _hold(c: sqlite3.Connection, tenant: str, case_id: str, cids: Iterable[str]) -> None:
+        c.executemany(
+            "INSERT OR IGNORE INTO holds (tenant, conversation_id, case_id) VALUES (?,?,?)",
+            [(tenant, cid, case_id) for cid in cids],
         )
+
+    async def add_holds(self, tenant: str, case_id: str, conversation_ids: Iterable[str]) -> None:
+        cids = list(conversation_ids)
+        await self._run(lambda c: self._hold(c, tenant, case_id, cids), write=True)
 
     async def release_holds(self, tenant: str, case_id: str) -> int:
         return await self._run(

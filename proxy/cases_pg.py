@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
 
 from proxy.cases import Case, CaseStatus, ExpiredMessage, _decode, _encode
 from proxy.storage.errors import InvalidStorageUrl, StorageUnavailable
+from proxy.storage.postgres import widen_conversations
 
 __all__ = ["PostgresCaseStore"]
 
@@ -160,6 +161,61 @@ class PostgresCaseStore:
         )
         return bool(res == "UPDATE 1")
 
+    async def approve(
+        self,
+        case: Case,
+        *,
+        approved_by: str,
+        conversation_ids: Sequence[str],
+        purposes: Iterable[str] = (),
+    ) -> bool:
+        new = replace(case, status=CaseStatus.APPROVED, approved_by=approved_by)
+        cids, add = list(conversation_ids), frozenset(purposes)
+
+        async def tx(c: Any) -> bool:
+            async with c.transaction():
+                res = await c.execute(
+                    "UPDATE cases SET status=$1, body=$2"
+                    " WHERE tenant=$3 AND case_id=$4 AND status=$5",
+                    CaseStatus.APPROVED.value,
+                    _encode(new),
+                    case.tenant,
+                    case.case_id,
+                    CaseStatus.PENDING.value,
+                )
+                if res != "UPDATE 1":
+                    return False
+                await self._hold(c, case.tenant, case.case_id, cids)
+                if add:
+                    await widen_conversations(c, case.tenant, cids, add)
+                return True
+
+        return bool(await self._q(tx))
+
+    async def close_case(self, case: Case, *, expected: CaseStatus) -> int | None:
+        new = replace(case, status=CaseStatus.CLOSED)
+
+        async def tx(c: Any) -> int | None:
+            async with c.transaction():
+                res = await c.execute(
+                    "UPDATE cases SET status=$1, body=$2"
+                    " WHERE tenant=$3 AND case_id=$4 AND status=$5",
+                    CaseStatus.CLOSED.value,
+                    _encode(new),
+                    case.tenant,
+                    case.case_id,
+                    expected.value,
+                )
+                if res != "UPDATE 1":
+                    return None
+                res = await c.execute(
+                    "DELETE FROM holds WHERE tenant=$1 AND case_id=$2", case.tenant, case.case_id
+                )
+                return int(str(res).split()[-1])
+
+        released: int | None = await self._q(tx)
+        return released
+
     async def conversations_in_scope(self, case: Case) -> list[str]:
         if not case.subjects and not case.conversation_ids:
             return []
@@ -178,17 +234,19 @@ class PostgresCaseStore:
         )
         return [r["conversation_id"] for r in rows]
 
+    @staticmethod
+    async def _hold(c: Any, tenant: str, case_id: str, cids: list[str]) -> None:
+        await c.execute(
+            "INSERT INTO holds (tenant, conversation_id, case_id)"
+            " SELECT $1, x, $2 FROM unnest($3::text[]) AS x ON CONFLICT DO NOTHING",
+            tenant,
+            case_id,
+            cids,
+        )
+
     async def add_holds(self, tenant: str, case_id: str, conversation_ids: Iterable[str]) -> None:
         cids = list(conversation_ids)
-        await self._q(
-            lambda c: c.execute(
-                "INSERT INTO holds (tenant, conversation_id, case_id)"
-                " SELECT $1, x, $2 FROM unnest($3::text[]) AS x ON CONFLICT DO NOTHING",
-                tenant,
-                case_id,
-                cids,
-            )
-        )
+        await self._q(lambda c: self._hold(c, tenant, case_id, cids))
 
     async def release_holds(self, tenant: str, case_id: str) -> int:
         res = await self._q(

@@ -502,18 +502,17 @@ async def approve_case(request: web.Request) -> web.Response:
             **ev,
         ),
     )
+    # Status, holds and (for a regulatory case) the purpose tags commit together or not at
+    # all: an approved case without its holds must never exist, even after a crash.
     if not await _storage(
-        _case_store(svc).set_status(
-            case, CaseStatus.APPROVED, expected=CaseStatus.PENDING, approved_by=caller.token_id
+        _case_store(svc).approve(
+            case,
+            approved_by=caller.token_id,
+            conversation_ids=conversations,
+            purposes=("regulatory_request",) if case.purpose == "regulatory_request" else (),
         )
     ):
         _fail(web.HTTPConflict, "another officer changed the case first; reload it")
-    await _storage(_case_store(svc).add_holds(case.tenant, case.case_id, conversations))
-    if case.purpose == "regulatory_request":
-        for cid in conversations:
-            await _storage(
-                svc.storage.add_conversation_purposes(case.tenant, cid, ["regulatory_request"])
-            )
     approved = await _storage(_case_store(svc).get_case(svc.tenant, case.case_id))
     return _json({**approved.to_json(), "held_conversations": len(conversations)})
 
@@ -535,11 +534,11 @@ async def close_case(request: web.Request) -> web.Response:
     if case.status not in (CaseStatus.PENDING, CaseStatus.APPROVED):
         _fail(web.HTTPConflict, f"the case is already {case.status.value}")
     await _record(svc, AuditEvent(kind="case.close", decision=AuditDecision.of(d), **ev))
-    if not await _storage(
-        _case_store(svc).set_status(case, CaseStatus.CLOSED, expected=case.status)
-    ):
+    # The status and the release of the holds commit together (a closed case never keeps
+    # holds that nothing would release).
+    released = await _storage(_case_store(svc).close_case(case, expected=case.status))
+    if released is None:
         _fail(web.HTTPConflict, "another officer changed the case first; reload it")
-    released = await _storage(_case_store(svc).release_holds(case.tenant, case.case_id))
     return _json({"case_id": case.case_id, "status": "closed", "released_conversations": released})
 
 

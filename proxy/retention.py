@@ -74,9 +74,9 @@ async def expire_cases(cases: CaseStore, audit: AuditSink, now: datetime) -> int
     for case in await cases.list_cases(None, CaseStatus.APPROVED):
         if now < case.expires_at:
             continue
-        if not await cases.set_status(case, CaseStatus.CLOSED, expected=CaseStatus.APPROVED):
+        released = await cases.close_case(case, expected=CaseStatus.APPROVED)
+        if released is None:
             continue
-        released = await cases.release_holds(case.tenant, case.case_id)
         await audit.record(
             AuditEvent(
                 kind="case.expire",

@@ -6,8 +6,9 @@ import hashlib
 import hmac
 import json
 import os
+import sqlite3
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,14 +22,15 @@ from policies.loader import load_default_policy
 from policies.views import hash_message
 from proxy.audit.errors import AuditUnavailable
 from proxy.audit.events import AuditEvent
-from proxy.cases import CaseStore, SQLiteCaseStore
+from proxy.cases import CaseStatus, CaseStore, SQLiteCaseStore
 from proxy.cases_pg import PostgresCaseStore
 from proxy.errors import DecryptionError
 from proxy.policy_http import PolicyService, register
-from proxy.retention import run_retention
+from proxy.retention import expire_cases, run_retention
 from proxy.sealing import SealContext, Sealer
 from proxy.storage import open_storage
 from proxy.storage.base import Storage, StoredMessage
+from proxy.storage.errors import StorageUnavailable
 from proxy.testing import FakeKeyStore, FrozenClock
 
 IBAN = "DE89 3704 0044 0532 0130 00"
@@ -79,6 +81,8 @@ class World:
     sealer: Sealer
     audit: Sink
     clock: FrozenClock
+    # Runs SQL (DDL) on the backend directly: fault injection with triggers.
+    execute: Callable[[str], Awaitable[None]]
 
     async def put(
         self,
@@ -138,9 +142,27 @@ async def world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         db = tmp_path / "cw.db"
         storage = await open_storage(f"sqlite:///{db}")
         cases = await SQLiteCaseStore(db).open()
+
+        async def execute(sql: str) -> None:
+            conn = sqlite3.connect(db)
+            try:
+                conn.executescript(sql)
+            finally:
+                conn.close()
+
     else:
         storage = await open_storage(f"{PG_BASE}?schema={schema}")
         cases = await PostgresCaseStore(f"{PG_BASE}?schema={schema}").open()
+
+        async def execute(sql: str) -> None:
+            import asyncpg  # type: ignore[import-untyped]  # no stubs published
+
+            conn = await asyncpg.connect(PG_BASE, server_settings={"search_path": schema})
+            try:
+                await conn.execute(sql)
+            finally:
+                await conn.close()
+
     sealer = Sealer(FakeKeyStore(), storage)
     clock = FrozenClock(T0 + timedelta(days=1))
     sink = Sink()
@@ -162,7 +184,7 @@ async def world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     client = TestClient(TestServer(app))
     await client.start_server()
     try:
-        yield World(client, storage, cases, sealer, sink, clock)
+        yield World(client, storage, cases, sealer, sink, clock, execute)
     finally:
         await client.close()
         await cases.close()
@@ -389,3 +411,110 @@ async def test_time_outside_the_representable_range_is_a_400(world: World) -> No
     )
     assert status == 400 and "since" in json.dumps(body)
 
+
+# A trigger that fails one step of an approval, per backend: after the status update.
+_FAIL_SQLITE = """
+CREATE TRIGGER fail_step BEFORE {op} ON {table}
+BEGIN SELECT RAISE(ABORT, 'injected failure'); END;
+"""
+_FAIL_PG = """
+CREATE FUNCTION fail_step() RETURNS trigger LANGUAGE plpgsql
+AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$;
+CREATE TRIGGER fail_step BEFORE {op} ON {table} FOR EACH ROW EXECUTE FUNCTION fail_step();
+"""
+
+
+@pytest.mark.parametrize(
+    ("op", "table"),
+    [
+        ("INSERT", "holds"),  # the hold step fails after the status was written
+        ("UPDATE", "conversations"),  # the re-tag step fails after status and holds
+    ],
+)
+async def test_approval_is_all_or_nothing(world: World, op: str, table: str) -> None:
+    """A failure midway through an approval keeps nothing of it; a retry then succeeds."""
+    await world.put("m1", "c1", "s1", f"acct {IBAN}", IBAN, "IBAN", RISK)
+    _, case = await world.post("alice:compliance_officer", "/v1/cases", case_body())
+    path = f"/v1/cases/{case['case_id']}/approve"
+    sqlite_backend = isinstance(world.cases, SQLiteCaseStore)
+    await world.execute((_FAIL_SQLITE if sqlite_backend else _FAIL_PG).format(op=op, table=table))
+    status, _ = await world.post("bob:compliance_officer", path, {})
+    assert status == 503
+    stored = await world.cases.get_case("default", case["case_id"])
+    assert stored is not None
+    assert (stored.status.value, stored.approved_by) == ("pending", None)
+    assert await world.cases.holds("default", ["c1"]) == {}
+    assert await world.storage.conversation_purposes("default", "c1") == frozenset(RISK)
+    m1 = await world.storage.get_message("default", "m1")
+    assert m1 is not None and m1.purposes == frozenset(RISK)
+
+    await world.execute(
+        "DROP TRIGGER fail_step;" if sqlite_backend else f"DROP TRIGGER fail_step ON {table};"
+    )
+    status, body = await world.post("bob:compliance_officer", path, {})
+    assert status == 200 and body["status"] == "approved" and body["held_conversations"] == 1
+    assert await world.cases.holds("default", ["c1"]) == {"c1": (case["case_id"],)}
+    assert "regulatory_request" in await world.storage.conversation_purposes("default", "c1")
+    m1 = await world.storage.get_message("default", "m1")
+    assert m1 is not None and "regulatory_request" in m1.purposes
+
+
+async def test_losing_approval_race_writes_nothing(world: World) -> None:
+    """An approval that finds the case no longer pending adds no holds and no purposes."""
+    await world.put("m1", "c1", "s1", f"acct {IBAN}", IBAN, "IBAN", RISK)
+    _, filed = await world.post("alice:compliance_officer", "/v1/cases", case_body())
+    case = await world.cases.get_case("default", filed["case_id"])
+    assert case is not None
+    assert await world.cases.set_status(case, CaseStatus.CLOSED, expected=CaseStatus.PENDING)
+    approved = await world.cases.approve(
+        case, approved_by="bob", conversation_ids=["c1"], purposes=["regulatory_request"]
+    )
+    assert approved is False
+    assert await world.cases.holds("default", ["c1"]) == {}
+    assert await world.storage.conversation_purposes("default", "c1") == frozenset(RISK)
+
+
+async def test_close_is_all_or_nothing(world: World) -> None:
+    """A close whose hold release fails keeps the case approved with its holds; a retry closes."""
+    await world.put("m1", "c1", "s1", f"acct {IBAN}", IBAN, "IBAN", RISK)
+    _, case = await world.post("alice:compliance_officer", "/v1/cases", case_body())
+    assert (await world.post("bob:admin", f"/v1/cases/{case['case_id']}/approve", {}))[0] == 200
+    sqlite_backend = isinstance(world.cases, SQLiteCaseStore)
+    await world.execute(
+        (_FAIL_SQLITE if sqlite_backend else _FAIL_PG).format(op="DELETE", table="holds")
+    )
+    path = f"/v1/cases/{case['case_id']}/close"
+    assert (await world.post("alice:compliance_officer", path, {}))[0] == 503
+    stored = await world.cases.get_case("default", case["case_id"])
+    assert stored is not None and stored.status is CaseStatus.APPROVED
+    assert await world.cases.holds("default", ["c1"]) == {"c1": (case["case_id"],)}
+
+    await world.execute(
+        "DROP TRIGGER fail_step;" if sqlite_backend else "DROP TRIGGER fail_step ON holds;"
+    )
+    status, body = await world.post("alice:compliance_officer", path, {})
+    assert status == 200 and body["released_conversations"] == 1
+    assert await world.cases.holds("default", ["c1"]) == {}
+
+
+async def test_expiry_releases_holds_with_the_status_change(world: World) -> None:
+    """Expiry closes a case and releases its holds in one step, or (on failure) does neither."""
+    await world.put("m1", "c1", "s1", f"acct {IBAN}", IBAN, "IBAN", RISK)
+    _, case = await world.post("alice:compliance_officer", "/v1/cases", case_body())
+    await world.post("bob:admin", f"/v1/cases/{case['case_id']}/approve", {})
+    sqlite_backend = isinstance(world.cases, SQLiteCaseStore)
+    await world.execute(
+        (_FAIL_SQLITE if sqlite_backend else _FAIL_PG).format(op="DELETE", table="holds")
+    )
+    later = T0 + timedelta(days=20)
+    with pytest.raises(StorageUnavailable):
+        await expire_cases(world.cases, world.audit, later)
+    stored = await world.cases.get_case("default", case["case_id"])
+    assert stored is not None and stored.status is CaseStatus.APPROVED
+    await world.execute(
+        "DROP TRIGGER fail_step;" if sqlite_backend else "DROP TRIGGER fail_step ON holds;"
+    )
+    assert await expire_cases(world.cases, world.audit, later) == 1
+    stored = await world.cases.get_case("default", case["case_id"])
+    assert stored is not None and stored.status is CaseStatus.CLOSED
+    assert await world.cases.holds("default", ["c1"]) == {}

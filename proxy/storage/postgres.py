@@ -73,7 +73,7 @@ from proxy.storage.base import (
 from proxy.storage.batching import GroupCommitter
 from proxy.storage.errors import InvalidStorageUrl, StorageUnavailable
 
-__all__ = ["PostgresStorage", "month_start", "partition_name"]
+__all__ = ["PostgresStorage", "month_start", "partition_name", "widen_conversations"]
 
 T = TypeVar("T")
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -197,6 +197,57 @@ def _message(r: Any) -> StoredMessage:
         ingested_at=r["ingested_at"],
         response=bytes(r["response"]),
     )
+
+
+async def _widen_many(conn: Any, changed: dict[tuple[str, str], frozenset[str]]) -> None:
+    """Store widened conversation purposes and re-tag those conversations' messages."""
+    if not changed:
+        return
+    keys = sorted(changed)
+    args = ([k[0] for k in keys], [k[1] for k in keys],
+            [encode_purposes(changed[k]) for k in keys])
+    await conn.execute(
+        "UPDATE conversations c SET purposes = u.p"
+        " FROM unnest($1::text[], $2::text[], $3::text[]) AS u(t, c, p)"
+        " WHERE c.tenant = u.t AND c.conversation_id = u.c",
+        *args,
+    )
+    await conn.execute(
+        "UPDATE messages m SET purposes = u.p"
+        " FROM unnest($1::text[], $2::text[], $3::text[]) AS u(t, c, p)"
+        " WHERE m.tenant = u.t AND m.conversation_id = u.c AND m.purposes <> u.p",
+        *args,
+    )
+
+
+async def widen_conversations(
+    conn: Any, tenant: str, conversation_ids: Iterable[str], add: Iterable[str]
+) -> None:
+    """Add ``add`` to the purposes of the conversations and re-tag their messages, in the
+    caller's transaction (the case store's approval uses it). Rows are locked in sorted
+    order, the lock order of every writer."""
+    extra = frozenset(add)
+    encode_purposes(extra)  # validate before touching the database
+    cids = sorted(set(conversation_ids))
+    if not cids or not extra:
+        return
+    await conn.execute(
+        "INSERT INTO conversations (tenant, conversation_id)"
+        " SELECT $1, c FROM unnest($2::text[]) AS u(c) ORDER BY c ON CONFLICT DO NOTHING",
+        tenant, cids,
+    )
+    rows = await conn.fetch(
+        "SELECT conversation_id, purposes FROM conversations"
+        " WHERE tenant = $1 AND conversation_id = ANY($2::text[])"
+        " ORDER BY conversation_id FOR UPDATE",
+        tenant, cids,
+    )
+    changed: dict[tuple[str, str], frozenset[str]] = {}
+    for r in rows:
+        old = decode_purposes(r["purposes"])
+        if old | extra != old:
+            changed[(tenant, r["conversation_id"])] = old | extra
+    await _widen_many(conn, changed)
 
 
 def _data_key(r: Any) -> DataKeyRecord:
@@ -392,24 +443,7 @@ class PostgresStorage:
         return decode_purposes(text)
 
     async def _widen_many(self, conn: Any, changed: dict[tuple[str, str], frozenset[str]]) -> None:
-        """Store widened conversation purposes and re-tag those conversations' messages."""
-        if not changed:
-            return
-        keys = sorted(changed)
-        args = ([k[0] for k in keys], [k[1] for k in keys],
-                [encode_purposes(changed[k]) for k in keys])
-        await conn.execute(
-            "UPDATE conversations c SET purposes = u.p"
-            " FROM unnest($1::text[], $2::text[], $3::text[]) AS u(t, c, p)"
-            " WHERE c.tenant = u.t AND c.conversation_id = u.c",
-            *args,
-        )
-        await conn.execute(
-            "UPDATE messages m SET purposes = u.p"
-            " FROM unnest($1::text[], $2::text[], $3::text[]) AS u(t, c, p)"
-            " WHERE m.tenant = u.t AND m.conversation_id = u.c AND m.purposes <> u.p",
-            *args,
-        )
+        await _widen_many(conn, changed)
 
     async def _put(
         self, conn: Any, records: list[StoredMessage], outbox: list[OutboxItem]

@@ -53,7 +53,7 @@ from proxy.storage.base import (
 from proxy.storage.batching import GroupCommitter
 from proxy.storage.errors import StorageUnavailable
 
-__all__ = ["SQLiteStorage"]
+__all__ = ["SQLiteStorage", "merge_purposes"]
 
 T = TypeVar("T")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -392,21 +392,7 @@ class SQLiteStorage:
     def _merge_purposes(
         self, c: sqlite3.Connection, tenant: str, cid: str, add: Iterable[str]
     ) -> frozenset[str]:
-        """Add ``add`` to the conversation (creating it); re-tag its messages if widened."""
-        old = self._purposes_sync(c, tenant, cid)
-        new = old | frozenset(add)
-        enc = encode_purposes(new)
-        c.execute(
-            "INSERT INTO conversations (tenant, conversation_id, purposes) VALUES (?, ?, ?)"
-            " ON CONFLICT (tenant, conversation_id) DO UPDATE SET purposes = excluded.purposes",
-            (tenant, cid, enc),
-        )
-        if new != old:
-            c.execute(
-                "UPDATE messages SET purposes = ? WHERE tenant = ? AND conversation_id = ?",
-                (enc, tenant, cid),
-            )
-        return new
+        return merge_purposes(c, tenant, cid, add)
 
     async def get_message(self, tenant: str, message_id: str) -> StoredMessage | None:
         def q(c: sqlite3.Connection) -> StoredMessage | None:
@@ -621,6 +607,27 @@ class SQLiteStorage:
                 )
             )
         )
+
+
+def merge_purposes(
+    c: sqlite3.Connection, tenant: str, cid: str, add: Iterable[str]
+) -> frozenset[str]:
+    """Add ``add`` to the conversation (creating it); re-tag its messages if widened. Runs
+    in the caller's transaction (the case store's approval uses it too)."""
+    old = SQLiteStorage._purposes_sync(c, tenant, cid)
+    new = old | frozenset(add)
+    enc = encode_purposes(new)
+    c.execute(
+        "INSERT INTO conversations (tenant, conversation_id, purposes) VALUES (?, ?, ?)"
+        " ON CONFLICT (tenant, conversation_id) DO UPDATE SET purposes = excluded.purposes",
+        (tenant, cid, enc),
+    )
+    if new != old:
+        c.execute(
+            "UPDATE messages SET purposes = ? WHERE tenant = ? AND conversation_id = ?",
+            (enc, tenant, cid),
+        )
+    return new
 
 
 def _replace(m: StoredMessage, **changes: Any) -> StoredMessage:
