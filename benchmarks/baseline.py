@@ -12,6 +12,8 @@ import json
 
 from aiohttp import web
 
+from proxy.commands.serve import new_event_loop
+
 
 async def ingest(request: web.Request) -> web.Response:
     body = await request.read()
@@ -46,7 +48,16 @@ def main() -> None:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=8181)
     a = ap.parse_args()
-    web.run_app(create_app(), host=a.host, port=a.port, print=None, access_log=None)
+    # The same event loop as `chatwarden serve` (uvloop when installed): the baseline
+    # differs from chatwarden only in what the handler does.
+    web.run_app(
+        create_app(),
+        host=a.host,
+        port=a.port,
+        print=None,
+        access_log=None,
+        loop=new_event_loop(),
+    )
 
 
 if __name__ == "__main__":

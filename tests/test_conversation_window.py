@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from redact import Message, RedactConfig, Redactor
 from redact.detectors.base import PatternDetector
-from redact.engine import Engine
+from redact.engine import Engine, _may_continue
+from redact.normalize import normalize
 
 # A toy 16-digit detector stands in for the card detector: the window logic is generic.
 _SIXTEEN = PatternDetector("sixteen", "CREDIT_CARD", re.compile(r"\b(?:\d{4}[ -]?){3}\d{4}\b"))
@@ -70,3 +73,40 @@ def test_disabled_type_is_never_reported_not_even_by_the_window() -> None:
             ]
         )
     assert all(o.spans == () for o in out)
+
+
+@pytest.mark.parametrize(
+    ("previous", "current", "scanned"),
+    [
+        ("card 4111 1111", "1111 1111 thanks", True),  # digit groups continue
+        ("card 4111 1111.", " 1111 1111", True),  # punctuation and spaces around the cut
+        ("iban GB29", "NWBK 6016 1331 9268 19", True),  # an IBAN's bank code comes next
+        ("my iban GB29 NWBK 6016", "1331 9268 19", True),  # its digit groups come next
+        ("Unit price is $88944, MOQ 1000", "Thanks, please send a sample", False),  # a word
+        ("we need 25000", "OK", True),  # two capitals could be a code: scanned, harmless
+        ("we need 25000", "I agree", False),  # one capital letter is a word
+        ("order 1234", "", False),  # nothing follows
+        ("thanks!", "4111 1111 1111 1111", False),  # the previous message ends in a word
+        ("pay to ４１１１", "１１１１", True),  # full-width digits (normalised before the test)
+    ],
+)
+def test_only_pairs_that_can_continue_a_value_are_scanned(
+    previous: str, current: str, scanned: bool
+) -> None:
+    """The cheap pre-test of the window: a digit at the end of the previous message and a
+    digit or a capital-letter code at the start of this one."""
+    assert _may_continue(normalize(previous).text, normalize(current).text) is scanned
+
+
+def test_iban_split_before_its_bank_code_is_redacted_in_both_messages() -> None:
+    """The real detectors through the window: an IBAN cut after its check digits."""
+    with Redactor(RedactConfig(ner=False), state_key=b"k" * 32) as r:
+        out = r.redact_batch(
+            [
+                Message("a", "my iban is GB29", "c", 0),
+                Message("b", "NWBK 6016 1331 9268 19", "c", 1),
+            ]
+        )
+    assert [s.type for s in out[0].spans] == ["IBAN"]
+    assert [s.type for s in out[1].spans] == ["IBAN"]
+    assert "NWBK" not in out[1].redacted and "GB29" not in out[0].redacted
