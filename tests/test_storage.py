@@ -29,6 +29,7 @@ from proxy.storage import (
 from proxy.storage.base import StoredMessage
 from proxy.storage.batching import GroupCommitter
 from proxy.storage.postgres import PostgresStorage
+from proxy.storage.sqlite import SQLiteStorage
 from proxy.testing import make_message
 
 PG_BASE = os.environ.get("CHATWARDEN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -722,3 +723,38 @@ async def test_retag_racing_with_ingest_leaves_no_message_behind(open_store: Fac
     page = await a.query_messages("t1", purpose=None, conversation_id="c0", limit=100)
     assert len(page.items) == 12
     assert all(m.purposes == {"dispute_handling"} for m in page.items)
+
+
+# ------------------------------------------------------------- SQLite point look-ups
+
+
+class _LockedConnection:
+    """Stands in for the event loop's SQLite connection while another process holds the
+    database locked (what SQLite reports after its short busy wait)."""
+
+    calls = 0
+
+    def execute(self, *args: object) -> None:
+        _LockedConnection.calls += 1
+        raise sqlite3.OperationalError("database is locked")
+
+    def close(self) -> None:
+        pass
+
+
+async def test_sqlite_point_reads_move_to_a_reader_thread_when_locked(tmp_path: Path) -> None:
+    """The ingest look-ups run on the event loop's own connection with a short lock wait;
+    when that connection reports the database locked, the look-up is made again on a
+    reader thread (which waits the full busy timeout) and still returns the record."""
+    store = await open_storage(f"sqlite://{tmp_path}/cw.db")
+    try:
+        [(stored, _)] = await store.put_messages([make_message(1)])
+        assert await store.get_message("t1", "m1") == stored  # the loop's connection
+        assert isinstance(store, SQLiteStorage) and store._loop_conn is not None
+        store._loop_conn.close()
+        store._loop_conn = _LockedConnection()  # type: ignore[assignment]
+        assert await store.get_message("t1", "m1") == stored
+        assert await store.get_conversation_state("t1", "nope") is None
+        assert _LockedConnection.calls == 2  # both tried the loop's connection first
+    finally:
+        await store.close()

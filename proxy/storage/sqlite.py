@@ -56,6 +56,9 @@ from proxy.storage.errors import StorageUnavailable
 __all__ = ["SQLiteStorage", "merge_purposes"]
 
 T = TypeVar("T")
+# How long a look-up on the event loop's connection waits for a lock before it moves to
+# a reader thread (see SQLiteStorage._point_read).
+_LOOP_BUSY_MS = 20
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 _SCHEMA = """
@@ -202,6 +205,8 @@ class SQLiteStorage:
         )
         self._local = threading.local()
         self._reader_conns: list[sqlite3.Connection] = []
+        # The event loop's own read connection (see _point_read), opened on first use.
+        self._loop_conn: sqlite3.Connection | None = None
         self._reader_lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._closed = False
@@ -241,6 +246,39 @@ class SQLiteStorage:
                 self._reader_conns.append(conn)
             self._local.conn = conn
         return conn
+
+    async def _point_read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run a read-only ``fn`` that looks up a few rows by key on the event loop's own
+        connection, without a thread hop.
+
+        The ingest path makes four such look-ups per request (replay check, placeholder
+        state, purposes, data key). Each takes tens of microseconds in SQLite, while a
+        hop to a reader thread costs more than that and, when the event loop is busy,
+        waits for the GIL. In WAL mode a reader never waits for the writer, so a look-up
+        cannot stall the loop behind a commit; if the database is locked anyway (WAL
+        recovery after a crash), the look-up is retried on a reader thread, which waits
+        the full busy timeout. Scans (queries, exports) always run on reader threads.
+        """
+        if self._readers is None or self._closed:
+            return await self._read(fn)
+        conn = self._loop_conn
+        try:
+            if conn is None:
+                # Only ever used from the event loop's thread; not checked, so that a
+                # store handed to another loop (tests, tools) keeps working.
+                conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+                conn.execute(f"PRAGMA busy_timeout = {_LOOP_BUSY_MS}")
+                conn.execute("PRAGMA query_only = ON")
+                self._loop_conn = conn
+            return fn(conn)
+        except sqlite3.OperationalError:
+            return await self._read(fn)  # locked, or could not open: the thread path
+        except (sqlite3.DatabaseError, OSError) as exc:
+            raise StorageUnavailable(
+                "the SQLite database did not complete the operation; check disk space and "
+                "file permissions, then retry",
+                type(exc).__name__,
+            ) from None
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run a read-only ``fn`` on a reader thread (on the writer without readers)."""
@@ -282,6 +320,9 @@ class SQLiteStorage:
             await self._run(self._close_sync)
         finally:
             self._closed = True
+            if self._loop_conn is not None:
+                self._loop_conn.close()
+                self._loop_conn = None
             self._executor.shutdown(wait=True)
             if self._readers is not None:
                 self._readers.shutdown(wait=True)
@@ -402,7 +443,7 @@ class SQLiteStorage:
             ).fetchone()
             return None if row is None else _message(row)
 
-        return await self._read(q)
+        return await self._point_read(q)
 
     async def query_messages(
         self,
@@ -454,7 +495,7 @@ class SQLiteStorage:
         )
 
     async def conversation_purposes(self, tenant: str, conversation_id: str) -> frozenset[str]:
-        return await self._read(lambda c: self._purposes_sync(c, tenant, conversation_id))
+        return await self._point_read(lambda c: self._purposes_sync(c, tenant, conversation_id))
 
     async def get_conversation_state(
         self, tenant: str, conversation_id: str
@@ -469,7 +510,7 @@ class SQLiteStorage:
                 return None
             return ConversationState(bytes(row[0]), row[1])
 
-        return await self._read(q)
+        return await self._point_read(q)
 
     async def put_conversation_state(
         self,
@@ -507,7 +548,7 @@ class SQLiteStorage:
             ).fetchone()
             return None if row is None else _data_key(row)
 
-        return await self._read(q)
+        return await self._point_read(q)
 
     async def put_data_key_if_absent(self, record: DataKeyRecord) -> DataKeyRecord:
         def w(c: sqlite3.Connection) -> DataKeyRecord:
