@@ -593,7 +593,11 @@ class SQLiteStorage:
         if deleted:
             # Copy the WAL into the main file and truncate it, so the old page holding
             # the wrapped key does not linger in the log (best effort: readers may pin it).
-            await self._run(lambda: self._c().execute("PRAGMA wal_checkpoint(TRUNCATE)"))
+            # The PRAGMA answers a row; read it, or the statement stays open on the
+            # writer's connection and its next COMMIT fails ("statements in progress").
+            await self._run(
+                lambda: self._c().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            )
         return deleted
 
     async def iter_data_keys(self, *, batch: int = 500) -> AsyncIterator[DataKeyRecord]:
