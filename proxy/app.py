@@ -272,7 +272,14 @@ def create_app(
     app[KEYRING] = ring
     app[METRICS] = Metrics()
     app[ERROR_SETTINGS] = ErrorSettings(s.retry_after)
-    app[ADMISSION] = Admission(s.max_in_flight, s.request_timeout, s.max_in_flight_messages)
+    app[ADMISSION] = Admission(
+        s.max_in_flight,
+        s.request_timeout,
+        s.max_in_flight_messages,
+        latency_target=s.latency_target_ms / 1000,
+        # Enough requests in flight to keep every detection worker busy.
+        floor=2 * max(1, config.redact.workers),
+    )
     token_key = ring.hmac_key("token")
     auth = Authenticator(config.auth.tokens, lambda b: crypto.keyed_digest(token_key, b))
     app[AUTHENTICATOR] = auth

@@ -61,6 +61,7 @@ class ServerConfig:
     max_batch: int = 100
     max_in_flight: int = 64
     max_in_flight_messages: int = 1000
+    latency_target_ms: float = 10.0
     request_timeout: float = 10.0
     retry_after: int = 1
 
@@ -182,10 +183,12 @@ class _Section:
             raise ConfigError(f"{self.where(key)}: must be an integer from {lo} to {hi}")
         return v
 
-    def get_float(self, key: str, default: float, lo: float, hi: float) -> float:
+    def get_float(
+        self, key: str, default: float, lo: float, hi: float, unit: str = "seconds"
+    ) -> float:
         v = self.raw.get(key, default)
         if isinstance(v, bool) or not isinstance(v, int | float) or not lo <= v <= hi:
-            raise ConfigError(f"{self.where(key)}: must be a number of seconds from {lo} to {hi}")
+            raise ConfigError(f"{self.where(key)}: must be a number of {unit} from {lo} to {hi}")
         return float(v)
 
     def get_str(self, key: str, default: str | None) -> str | None:
@@ -213,6 +216,7 @@ def parse_config(doc: Mapping[str, Any], *, base: Path, path: Path | None = None
             "max_batch",
             "max_in_flight",
             "max_in_flight_messages",
+            "latency_target_ms",
             "request_timeout",
             "retry_after",
         },
@@ -224,6 +228,9 @@ def parse_config(doc: Mapping[str, Any], *, base: Path, path: Path | None = None
         max_batch=s.get_int("max_batch", 100, 1, 10_000),
         max_in_flight=s.get_int("max_in_flight", 64, 1, 100_000),
         max_in_flight_messages=s.get_int("max_in_flight_messages", 1000, 1, 10_000_000),
+        latency_target_ms=s.get_float(
+            "latency_target_ms", 10.0, 0.0, 60_000.0, unit="milliseconds"
+        ),
         request_timeout=s.get_float("request_timeout", 10.0, 0.1, 3600.0),
         retry_after=s.get_int("retry_after", 1, 1, 3600),
     )
@@ -437,6 +444,8 @@ def render_config(
         "max_body_bytes = 1048576   # larger bodies get 413 before they are read",
         'max_batch = 100            # messages in one {"messages": [...]} body',
         "max_in_flight = 64         # ingest requests processed at once; more get 503",
+        "latency_target_ms = 10.0   # fewer at once while even the fastest ingest takes longer"
+        " (0: fixed)",
         "max_in_flight_messages = 1000  # messages being processed at once; more get 503",
         "request_timeout = 10.0     # seconds; a slower request gets 503 + Retry-After",
         "retry_after = 1            # seconds, sent in Retry-After with every 503",

@@ -5,6 +5,7 @@ A :class:`Metrics` registry holds the few series the service exports:
 * ``chatwarden_http_requests_total{route,method,status}`` -- counter
 * ``chatwarden_http_request_duration_seconds{route}`` -- histogram
 * ``chatwarden_in_flight_requests`` / ``chatwarden_in_flight_messages`` -- gauges
+* ``chatwarden_admission_limit`` -- requests admitted at once now (adapts to latency)
 * ``chatwarden_rejected_total{reason}`` -- admission refusals (overload)
 * ``chatwarden_failures_total{kind}`` -- fail-closed errors: detection, storage, keys, ...
 * ``chatwarden_messages_total{outcome}`` -- created / replayed
@@ -133,6 +134,9 @@ class Metrics:
         self.in_flight_messages = Gauge(
             "chatwarden_in_flight_messages", "Messages being processed."
         )
+        self.admission_limit = Gauge(
+            "chatwarden_admission_limit", "Requests admitted at once (adapts to latency)."
+        )
         self.rejected = Counter(
             "chatwarden_rejected_total", "Requests refused by admission control."
         )
@@ -150,6 +154,7 @@ class Metrics:
             self.latency,
             self.in_flight,
             self.in_flight_messages,
+            self.admission_limit,
             self.rejected,
             self.failures,
             self.messages,

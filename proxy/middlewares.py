@@ -5,11 +5,22 @@
 2. :func:`errors` -- the ONE place errors become HTTP answers: ``{"error": {"code",
    "message"}}`` with the status of the error's kind (table in :func:`error_response`).
    Messages name the field or the kind of problem, never request content.
-3. :func:`admission` -- bounded work: at most ``[server] max_in_flight`` requests are
+3. :func:`admission` -- bounded work: at most :attr:`Admission.limit` requests are
    processed at once (health and metrics endpoints excepted); the next one gets 503 with
    ``Retry-After`` at once instead of waiting in an unbounded queue. Ingest also holds
    its messages against ``[server] max_in_flight_messages`` (:meth:`Admission.try_admit`).
    Each request runs under ``[server] request_timeout``.
+
+   The limit adapts to keep ingest latency near ``[server] latency_target_ms``
+   (:meth:`Admission.observe`): a fixed count cannot, because how long N requests in
+   flight wait depends on the machine and the messages. Every 100 ms the fastest ingest
+   request of the interval is compared with the target. Slower than the target means
+   that even the luckiest request queued: there is a standing queue, so the limit drops
+   by a quarter (never below ``2 x [redact] workers``, which keeps every detection worker
+   fed). Otherwise it rises by one, up to ``[server] max_in_flight``. Under overload the
+   admitted requests therefore keep close to their unloaded latency and the excess is
+   refused at once; below saturation the limit sits at ``max_in_flight`` and nothing
+   changes. ``latency_target_ms = 0`` keeps the limit fixed at ``max_in_flight``.
 """
 
 from __future__ import annotations
@@ -43,6 +54,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 # Endpoints that must answer even when the service is saturated.
 UNBOUNDED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+# The requests whose latency adapts the admission limit.
+INGEST_PATH = "/v1/messages"
 
 log = get_logger("chatwarden.http")
 
@@ -226,11 +239,40 @@ class Admission:
     """Counts requests (and, for ingest, messages) in flight; refuses beyond the limits
     (see the module docstring)."""
 
-    __slots__ = ("in_flight", "limit", "message_limit", "messages", "timeout")
+    __slots__ = (
+        "_clock",
+        "_fastest",
+        "_interval_end",
+        "ceiling",
+        "floor",
+        "in_flight",
+        "interval",
+        "limit",
+        "message_limit",
+        "messages",
+        "target",
+        "timeout",
+    )
 
-    def __init__(self, limit: int, timeout: float, message_limit: int = 1_000_000) -> None:
-        self.limit, self.timeout, self.in_flight = limit, timeout, 0
+    def __init__(
+        self,
+        limit: int,
+        timeout: float,
+        message_limit: int = 1_000_000,
+        *,
+        latency_target: float = 0.0,
+        floor: int = 2,
+        interval: float = 0.1,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ceiling = self.limit = limit
+        self.floor = max(1, min(floor, limit))
+        self.timeout, self.in_flight = timeout, 0
         self.message_limit, self.messages = message_limit, 0
+        self.target, self.interval = latency_target, interval
+        self._clock = clock
+        self._fastest = float("inf")
+        self._interval_end = clock() + interval
 
     def try_admit(self, n: int) -> bool:
         """Take ``n`` messages of the budget if they fit; False (take nothing) otherwise."""
@@ -241,6 +283,23 @@ class Admission:
 
     def release(self, n: int) -> None:
         self.messages -= n
+
+    def observe(self, seconds: float) -> None:
+        """Record how long an admitted ingest request took; adapt the limit once per
+        interval (see the module docstring)."""
+        if self.target <= 0:
+            return
+        if seconds < self._fastest:
+            self._fastest = seconds
+        now = self._clock()
+        if now < self._interval_end:
+            return
+        if self._fastest > self.target:
+            self.limit = max(self.floor, min(self.limit - 1, (self.limit * 3) // 4))
+        else:
+            self.limit = min(self.ceiling, self.limit + 1)
+        self._fastest = float("inf")
+        self._interval_end = now + self.interval
 
 
 ADMISSION = web.AppKey("chatwarden.admission", Admission)
@@ -276,9 +335,16 @@ async def admission(request: web.Request, handler: Handler) -> web.StreamRespons
         )
     gate.in_flight += 1
     metrics.in_flight.set(gate.in_flight)
+    started = time.perf_counter()
+    ok = False
     try:
         async with asyncio.timeout(gate.timeout):
-            return await handler(request)
+            response = await handler(request)
+        ok = response.status < 300
+        return response
     finally:
         gate.in_flight -= 1
         metrics.in_flight.set(gate.in_flight)
+        if ok and request.path == INGEST_PATH:
+            gate.observe(time.perf_counter() - started)
+            metrics.admission_limit.set(gate.limit)
