@@ -47,13 +47,23 @@ from proxy.metrics import METRICS
 from proxy.storage.errors import ConflictingRecord, StorageUnavailable
 from redact.errors import RedactError
 
-__all__ = ["ADMISSION", "Admission", "admission", "error_response", "errors", "observe"]
+__all__ = [
+    "ADMISSION",
+    "LOG_FIELDS",
+    "Admission",
+    "admission",
+    "error_response",
+    "errors",
+    "observe",
+]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 # Endpoints that must answer even when the service is saturated.
 UNBOUNDED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+# Fields a handler adds to its request's access line (identifiers and counts only).
+LOG_FIELDS = web.RequestKey("chatwarden.log_fields", dict[str, Any])
 # The requests whose latency adapts the admission limit.
 INGEST_PATH = "/v1/messages"
 
@@ -89,12 +99,15 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         metrics.requests.inc(route=route, method=request.method, status=str(status))
         metrics.latency.observe(elapsed, route=route)
         if request.path not in UNBOUNDED_PATHS:
+            # One line per request: a handler adds its own counts to it (see LOG_FIELDS)
+            # rather than writing a second line.
             log.info(
                 "request",
                 method=request.method,
                 route=route,
                 status=status,
                 duration_ms=round(elapsed * 1000, 2),
+                **request.get(LOG_FIELDS, {}),
             )
         structlog.contextvars.clear_contextvars()
 

@@ -84,3 +84,28 @@ async def test_serving_requests_logs_no_text_values_or_tokens(tmp_path: Path) ->
     raw = stream.getvalue()
     leaked = [s for s in (CARD, CARD.replace(" ", ""), env.tokens["ingest"], TOKEN) if s in raw]
     assert not leaked, "a secret or value reached the log"
+
+
+async def test_an_ingest_request_writes_one_access_line_with_its_counts(tmp_path: Path) -> None:
+    """One line per request: the ingest handler's counts ride on the access line (a second
+    line per request costs the event loop time under load)."""
+    stream = io.StringIO()
+    configure_logging("info", stream)
+    try:
+        env = make_env(tmp_path)
+        async with serve(env) as client:
+            first = await client.post("/v1/messages", json=message(1), headers=env.auth())
+            again = await client.post("/v1/messages", json=message(1), headers=env.auth())
+            assert (first.status, again.status) == (201, 200)
+    finally:
+        structlog.reset_defaults()
+        root = logging.getLogger()
+        for h in [h for h in root.handlers if getattr(h, "_chatwarden", False)]:
+            root.removeHandler(h)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+    ingest = [x for x in lines if x.get("route") == "/v1/messages" or x.get("messages")]
+    assert [(x["event"], x["status"], x["created"], x["replayed"]) for x in ingest] == [
+        ("request", 201, 1, 0),
+        ("request", 200, 0, 1),
+    ]
+    assert all(x["token_id"] and x["messages"] == 1 for x in ingest)

@@ -14,9 +14,8 @@ from aiohttp import web
 from proxy.auth import require_role
 from proxy.handlers.errors import BodyTooLarge, Overloaded
 from proxy.handlers.validation import Limits, decode_body, media_type, parse_messages
-from proxy.logging import get_logger
 from proxy.metrics import METRICS
-from proxy.middlewares import ADMISSION
+from proxy.middlewares import ADMISSION, LOG_FIELDS
 from proxy.pipeline import Ingestor
 
 __all__ = ["INGESTOR", "LIMITS", "MAX_BODY", "read_capped", "register"]
@@ -24,8 +23,6 @@ __all__ = ["INGESTOR", "LIMITS", "MAX_BODY", "read_capped", "register"]
 INGESTOR = web.AppKey("chatwarden.ingestor", Ingestor)
 LIMITS = web.AppKey("chatwarden.ingest_limits", Limits)
 MAX_BODY = web.AppKey("chatwarden.max_body_bytes", int)
-
-log = get_logger("chatwarden.ingest")
 
 
 def register(app: web.Application) -> None:
@@ -75,13 +72,12 @@ async def post_messages(request: web.Request) -> web.Response:
     created = sum(o.created for o in outcomes)
     metrics.messages.inc(created, outcome="created")
     metrics.messages.inc(len(outcomes) - created, outcome="replayed")
-    log.info(
-        "ingested",
-        token_id=principal.token_id,
-        messages=len(outcomes),
-        created=created,
-        replayed=len(outcomes) - created,
-    )
+    request[LOG_FIELDS] = {
+        "token_id": principal.token_id,
+        "messages": len(outcomes),
+        "created": created,
+        "replayed": len(outcomes) - created,
+    }
     if is_batch:
         payload = b'{"results":[' + b",".join(o.body for o in outcomes) + b"]}"
     else:
