@@ -51,6 +51,7 @@ class Result:
     messages_ok: int = 0
     wall_s: float = 0.0
     connections: int = 0
+    client_cpu_s: float = 0.0  # CPU the generator itself used while sending
     hist: HdrHistogram = field(default_factory=_new_hist)
     shed_hist: HdrHistogram = field(default_factory=_new_hist)
 
@@ -84,6 +85,9 @@ class Result:
             "shed": self.shed,
             "errors": self.errors,
             "connections": self.connections,
+            "client_cpu_ms_per_request": round(self.client_cpu_s * 1000 / self.sent, 3)
+            if self.sent
+            else 0.0,
             "achieved_rps": round(self.ok / self.wall_s, 1) if self.wall_s else 0.0,
             "achieved_msgs_per_s": round(self.messages_ok / self.wall_s, 1) if self.wall_s else 0.0,
             "latency_ms": self.percentiles(),
@@ -298,6 +302,7 @@ async def run(
         payload, n = body(i)
         requests.append((_request(url, payload, headers), n))
     pool = _Pool(parts.hostname, parts.port or 80, res, timeout_s, max_outstanding)
+    cpu0 = time.process_time()
     t0 = time.perf_counter() + 0.05
     try:
         for i, (data, n) in enumerate(requests):
@@ -316,6 +321,7 @@ async def run(
                 await asyncio.wait_for(pool.drained.wait(), 2 * timeout_s + 1)
         res.errors += pool.outstanding  # unanswered, whatever the reason
         res.wall_s = time.perf_counter() - t0
+        res.client_cpu_s = time.process_time() - cpu0
     finally:
         for conn in list(pool.idle):
             conn._close()

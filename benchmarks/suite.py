@@ -120,7 +120,7 @@ def rss_mb(pid: int) -> float:
 # core; the event loop and the load generator share them) with the [server] settings
 # below written into its chatwarden.toml. Both are in the report.
 SERVER_WORKERS = 2
-SERVER_SETTINGS: dict[str, int] = {"max_in_flight": 16}
+SERVER_SETTINGS: dict[str, int] = {"max_in_flight": 16, "latency_target_ms": 10}
 
 
 @contextlib.contextmanager
@@ -272,10 +272,24 @@ def machine() -> dict[str, Any]:
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
+        "calibration_s": calibration(),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "packages": versions,
     }
+
+
+def calibration() -> float:
+    """Seconds one core takes for a fixed pure-Python loop (best of three): a yardstick
+    for comparing machines, since every figure here scales with single-core speed."""
+    best = float("inf")
+    for _ in range(3):
+        t = time.perf_counter()
+        total = 0
+        for i in range(2_000_000):
+            total += i * i
+        best = min(best, time.perf_counter() - t)
+    return round(best, 3)
 
 
 def saturated(r: loadgen.Result) -> bool:
@@ -470,13 +484,16 @@ def markdown(rep: dict[str, Any]) -> str:
     m = rep["machine"]
     server = rep.get("server", {})
     lines = [
-        f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}. Started {rep['started']}.",
+        f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}; calibration loop "
+        f"{m.get('calibration_s', '?')} s (lower is faster). Started {rep['started']}.",
         f"Server: `chatwarden init --workers {server.get('workers', '?')}`, SQLite"
         + "".join(f", `{k} = {v}`" for k, v in server.items() if k != "workers")
-        + "; the load generator runs on the same machine.",
+        + "; the load generator runs on the same machine. Requests carry dev.jsonl's "
+        "messages with its 600 conversations interleaved, each conversation's messages "
+        "in order.",
         "",
-        "| scenario | offered req/s | achieved msgs/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | shed | errors | load avg |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| scenario | offered req/s | achieved msgs/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | shed | errors | generator CPU ms/req | load avg |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
 
     def row(name: str, d: dict[str, Any]) -> None:
@@ -484,7 +501,8 @@ def markdown(rep: dict[str, Any]) -> str:
         load = "-".join(f"{x:g}" for x in d.get("load_avg", []))
         lines.append(
             f"| {name} | {d['offered_rps']:g} | {d['achieved_msgs_per_s']:g} | {lat.get('p50', '-')} | {lat.get('p90', '-')} "
-            f"| {lat.get('p99', '-')} | {lat.get('p99.9', '-')} | {lat.get('max', '-')} | {d['shed']} | {d['errors']} | {load} |"
+            f"| {lat.get('p99', '-')} | {lat.get('p99.9', '-')} | {lat.get('max', '-')} | {d['shed']} | {d['errors']} "
+            f"| {d.get('client_cpu_ms_per_request', '-')} | {load} |"
         )
 
     row("baseline, dev.jsonl", rep["baseline_fixed"])
