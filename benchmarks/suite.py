@@ -460,6 +460,9 @@ def verdict(rep: dict[str, Any], plan: Plan) -> dict[str, Any]:
     batch_msgs = max(batch_msgs, rep["batched"]["achieved_msgs_per_s"])
     sat_msgs = max(single_msgs, batch_msgs)
     standalone = rep["redact"]["chatwarden"]["msgs_per_s"]
+    # The stricter comparison: the command's rate without its start-up (model load,
+    # worker processes), i.e. what its detection sustains.
+    steady = rep["redact"]["chatwarden"].get("steady_msgs_per_s") or standalone
     checks = {
         "added_p99_ms": round(fixed_p99 - base_p99, 2),
         "added_p99_ok": fixed_p99 - base_p99 <= 25 and rep["fixed"]["errors"] == 0,
@@ -467,8 +470,10 @@ def verdict(rep: dict[str, Any], plan: Plan) -> dict[str, Any]:
         "saturation_single_msgs_per_s": single_msgs,
         "saturation_batched_msgs_per_s": batch_msgs,
         "standalone_redact_msgs_per_s": standalone,
+        "standalone_steady_msgs_per_s": steady,
         "saturation_ratio": round(sat_msgs / standalone, 2) if standalone else None,
-        "saturation_ok": bool(standalone) and sat_msgs >= 0.7 * standalone,
+        "saturation_ratio_steady": round(sat_msgs / steady, 2) if steady else None,
+        "saturation_ok": bool(steady) and sat_msgs >= 0.7 * steady,
         "shed_p99_ms": over["shed_latency_ms"].get("p99"),
         "shed_fast_ok": over["shed"] == 0 or over["shed_latency_ms"].get("p99", 1e9) <= 50,
         "overload_admitted_p99_ms": over["latency_ms"].get("p99"),
@@ -519,8 +524,10 @@ def markdown(rep: dict[str, Any]) -> str:
     lines += [
         "",
         f"* p99 added over the baseline at {rep['plan']['fixed_rate']:g} req/s: {v['added_p99_ms']} ms",
-        f"* saturation: {v['saturation_msgs_per_s']} msgs/s = {v['saturation_ratio']} x standalone "
-        f"`chatwarden redact` ({v['standalone_redact_msgs_per_s']} msgs/s); single-message requests "
+        f"* saturation: {v['saturation_msgs_per_s']} msgs/s = {v['saturation_ratio_steady']} x "
+        f"standalone `chatwarden redact` without its start-up "
+        f"({v.get('standalone_steady_msgs_per_s')} msgs/s), {v['saturation_ratio']} x the whole "
+        f"command ({v['standalone_redact_msgs_per_s']} msgs/s); single-message requests "
         f"{v['saturation_single_msgs_per_s']} msgs/s, batched {v['saturation_batched_msgs_per_s']} msgs/s",
         f"* overload: shed p99 {v['shed_p99_ms']} ms, admitted p99 {v['overload_admitted_p99_ms']} ms",
         f"* RSS: idle {rep['rss_idle_mb']} MiB, soak max {rep['soak']['rss_max_mb']} MiB (cap {v['rss_cap_mb']} MiB)",
