@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import structlog
@@ -61,12 +63,24 @@ def test_capture_logs_shows_the_processor_at_work() -> None:
     assert (logs[0]["text"], logs[0]["messages"]) == (STRIPPED, 1)
 
 
+@contextlib.contextmanager
+def json_logs(level: str) -> Iterator[io.StringIO]:
+    """The service's JSON logging into a string for the block, then back to defaults."""
+    stream = io.StringIO()
+    configure_logging(level, stream)
+    try:
+        yield stream
+    finally:
+        structlog.reset_defaults()
+        root = logging.getLogger()
+        for h in [h for h in root.handlers if getattr(h, "_chatwarden", False)]:
+            root.removeHandler(h)
+
+
 async def test_serving_requests_logs_no_text_values_or_tokens(tmp_path: Path) -> None:
     """Ingesting, refusing and failing requests leaves no text, value or token in the JSON logs."""
-    stream = io.StringIO()
-    configure_logging("debug", stream)
-    try:
-        env = make_env(tmp_path)
+    env = make_env(tmp_path)
+    with json_logs("debug") as stream:
         async with serve(env) as client:
             await client.post("/v1/messages", json=message(), headers=env.auth())
             await client.post("/v1/messages", json=message(2, sent_at=CARD), headers=env.auth())
@@ -74,11 +88,6 @@ async def test_serving_requests_logs_no_text_values_or_tokens(tmp_path: Path) ->
                 "/v1/messages", json=message(3), headers={"Authorization": f"Bearer {TOKEN}"}
             )
             get_logger().warning(f"oops {CARD}", text=CARD)
-    finally:
-        structlog.reset_defaults()
-        root = logging.getLogger()
-        for h in [h for h in root.handlers if getattr(h, "_chatwarden", False)]:
-            root.removeHandler(h)
     lines = [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
     assert any(line.get("request_id") for line in lines)
     raw = stream.getvalue()
@@ -89,19 +98,12 @@ async def test_serving_requests_logs_no_text_values_or_tokens(tmp_path: Path) ->
 async def test_an_ingest_request_writes_one_access_line_with_its_counts(tmp_path: Path) -> None:
     """One line per request: the ingest handler's counts ride on the access line (a second
     line per request costs the event loop time under load)."""
-    stream = io.StringIO()
-    configure_logging("info", stream)
-    try:
-        env = make_env(tmp_path)
+    env = make_env(tmp_path)
+    with json_logs("info") as stream:
         async with serve(env) as client:
             first = await client.post("/v1/messages", json=message(1), headers=env.auth())
             again = await client.post("/v1/messages", json=message(1), headers=env.auth())
             assert (first.status, again.status) == (201, 200)
-    finally:
-        structlog.reset_defaults()
-        root = logging.getLogger()
-        for h in [h for h in root.handlers if getattr(h, "_chatwarden", False)]:
-            root.removeHandler(h)
     lines = [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
     ingest = [x for x in lines if x.get("route") == "/v1/messages" or x.get("messages")]
     assert [(x["event"], x["status"], x["created"], x["replayed"]) for x in ingest] == [
