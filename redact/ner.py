@@ -18,7 +18,11 @@ over before it leaves this module:
    model package; it is a list of ordinary words, not of names. Messages whose function
    words say they are German, Portuguese, Spanish, French or Italian
    (:func:`~redact.detectors.names.guess_language`) are not truecased: their words are
-   ordinary words of that language ("temos sim", "vale, perfecto").
+   ordinary words of that language ("temos sim", "vale, perfecto"). Nor are messages
+   that do not read as English (:func:`reads_as_english`: too many words outside the
+   dictionary, scattered over the message), whatever their language ("hoi, is de stoel
+   nog beschikbaar?"); a capitalised message that does not read as English is treated
+   like one in another language (one-word entities dropped, see step 3).
 3. **Clean**: each PERSON entity is cut at line breaks, quotes and colons, loses a
    possessive ``'s``, leading common, role and owner words, and is dropped when what
    is left has digits, a company or street word (``Ltd``, ``GmbH``, ``Str``) or no
@@ -50,6 +54,7 @@ from typing import Any
 from redact.detectors.names import (
     COMMON_WORDS,
     COMPANY_WORDS,
+    ENGLISH_FUNCTION,
     FOREIGN_WORDS,
     FUNCTION_WORDS,
     ID_LABELS,
@@ -233,9 +238,66 @@ def needs_ner(text: str, known: Sequence[tuple[int, int]] = ()) -> bool:
     return False
 
 
+# Lower-case chat is truecased only when it reads as English (see reads_as_english):
+# at most this share of its words outside the dictionary, in at most this many runs...
+_MAX_FOREIGN_SHARE = 1 / 3
+_MAX_FOREIGN_RUNS = 2
+# ... unless this many English function words say it is English whatever the rest is
+# ("they had 6: leonti, terrence, pamela and brian").
+_SURELY_ENGLISH = 3
+# The language of a message that reads neither as English nor as a language of
+# FOREIGN_WORDS: one-word entities in it are dropped like those of any other language.
+OTHER_LANGUAGE = "?"
+
+
 def is_lower_chat(text: str) -> bool:
     """A message with letters but not one capital letter."""
     return any(c.isalpha() for c in text) and not any(c.isupper() for c in text)
+
+
+# A block of three or more short lines, one of them with a digit: a signature, contact or address
+# block ("emidio p lombardo\nunit 1009 box 0219\ndpo ap 51065"), in any language. Its
+# unknown words are names and places, not prose.
+_BLOCK_LINE_WORDS = 8
+_BLOCK_LINES = 3
+
+
+def _is_block(text: str) -> bool:
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    return (
+        len(lines) >= _BLOCK_LINES
+        and any(c.isdigit() for c in text)
+        and all(len(ln.split()) <= _BLOCK_LINE_WORDS for ln in lines)
+    )
+
+
+def reads_as_english(text: str, vocab: frozenset[str]) -> bool:
+    """Does a message read as English, judged by its words that are not capitalised?
+
+    Truecasing capitalises every word outside the English dictionary. In English chat
+    those words are the few names in it ("pls send to maria gonzalez"): one or two runs
+    of unknown words among dictionary words. In a language the dictionary does not
+    cover (Dutch, Turkish, Polish, Czech, Swedish, ...) most words are unknown and
+    scattered over the message ("hoi, is de stoel nog beschikbaar?"), and every one of
+    them would be fed to the model as a capitalised name. In a capitalised message the
+    same holds for its lower-case words (capitalised ones may be the names). This needs
+    no list of the other language's words, so it holds for languages never seen here.
+    """
+    tokens = _WORD.findall(text)
+    english = sum(1 for w in tokens if w.lower() in ENGLISH_FUNCTION)
+    if english >= _SURELY_ENGLISH or _is_block(text):
+        return True
+    words = [w for w in tokens if len(w) >= 2 and not w[0].isupper()]
+    if not words:
+        return True
+    unknown = [not in_vocabulary(w, vocab) for w in words]
+    runs = sum(1 for i, u in enumerate(unknown) if u and (i == 0 or not unknown[i - 1]))
+    if runs == 0:
+        return True
+    if sum(unknown) > _MAX_FOREIGN_SHARE * len(words) or runs > _MAX_FOREIGN_RUNS:
+        return False
+    # Two separate unknown runs need an English function word beside them.
+    return runs < 2 or english >= 1
 
 
 def truecase(text: str, vocab: frozenset[str] = frozenset()) -> str:
@@ -725,14 +787,28 @@ class SpacyNer:
     def detect_batch(self, texts: Sequence[str]) -> list[tuple[Span, ...]]:
         langs = [guess_language(t) for t in texts]
         # Lower-case chat in another language is not truecased: its words are ordinary
-        # words of that language, not names ("temos sim", "vale, perfecto").
-        lower = [
-            is_lower_chat(t) and lang in ("en", "") for t, lang in zip(texts, langs, strict=True)
-        ]
+        # words of that language, not names ("temos sim", "vale, perfecto"). Nor is
+        # lower-case chat that does not read as English, in a language without a word
+        # list here: every unknown word of it would become a capitalised "name".
+        lower: list[bool] = []
+        for i, t in enumerate(texts):
+            low = is_lower_chat(t) and langs[i] in ("en", "")
+            if low and not reads_as_english(t, self.vocab):
+                low, langs[i] = False, OTHER_LANGUAGE
+            lower.append(low)
         # What the model and the shape rules see: lower-case chat truecased, same offsets.
         seen = [truecase(t, self.vocab) if low else t for t, low in zip(texts, lower, strict=True)]
         context = [[(m.start, m.end) for m in context_names(t)] for t in texts]
         feed = [i for i, t in enumerate(seen) if needs_ner(t, context[i])]
+        for i in feed:
+            # A capitalised message in a language without a word list ("Hej, är cykeln
+            # kvar? Jag kan hämta den"): its sentence-initial words are no names either.
+            if (
+                not lower[i]
+                and langs[i] in ("en", "")
+                and not reads_as_english(texts[i], self.vocab)
+            ):
+                langs[i] = OTHER_LANGUAGE
         found: list[list[tuple[int, int]]] = [[] for _ in texts]
         docs = self.nlp.pipe([seen[i] for i in feed], batch_size=self.batch_size)
         for i, doc in zip(feed, docs, strict=True):

@@ -259,6 +259,12 @@ PHONE_FOUND = [
     ("cel-no-plus", "cel 9053-2281-7764 ok?", "9053-2281-7764"),
     # run-on chat: a "+" number followed by "Unit price" is not a quantity
     ("plus-then-unit-word", "call me on +44 20 7123 4567 Unit price is 5", "+44 20 7123 4567"),
+    # "my number" in other languages introduces a national mobile without a trunk zero
+    ("pl-my-number", "mój numer to 601 234 567, pisz śmiało", "601 234 567"),  # Polish mobile
+    ("it-my-number", "il mio numero è 347 123 4567", "347 123 4567"),  # Italian mobile
+    ("nl-my-number", "mijn nummer is 612345678", "612345678"),  # Dutch mobile, no trunk 0
+    ("tr-my-number", "numaram 532 123 45 67, arayın", "532 123 45 67"),  # Turkish "my number"
+    ("pl-phone-label", "nr tel. 512 345 678", "512 345 678"),  # Polish "nr tel."
 ]
 
 
@@ -342,6 +348,12 @@ PHONE_NOT_FOUND = [
     ("spelled-order", "order one two three four five six seven eight nine"),
     # an account number still vetoed when its word introduces it
     ("account-number", "account 4401 2290 7731 please"),
+    # a bare "numero" (no "my") introduces order numbers as often as phones
+    ("numero-order", "pedido numero 482019375 enviado"),
+    # "my number" followed by the order word that owns the number
+    ("pl-order-number", "mój numer zamówienia to 601 234 567"),
+    # a Turkish tracking number after "kargo takip"
+    ("tr-tracking", "kargo takip numarası 7281923401, yarın elinizde olur"),
 ]
 
 

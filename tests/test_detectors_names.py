@@ -290,6 +290,22 @@ def test_scan_is_bounded_on_repeated_titles() -> None:
         ("Kargo yolda. Saygılarımla, Tuncay Ersoy", "Tuncay Ersoy"),  # Turkish closing
         ("Contact: 松本 陽菜 (export)", "松本 陽菜"),  # Japanese name written with a space
         ("mas o contato é o Wendel, ele responde", "Wendel"),  # pt "the contact is"
+        # Family: "my name is" / "I am" in languages of chat without a model.
+        ("ik ben jan de vries, kan ik overmaken", "jan de vries"),  # nl "I am", lower case
+        ("Ik ben Jan de Vries, tot morgen", "Jan de Vries"),  # nl "I am", capitalised
+        (
+            "nazywam się anna nowak, przelew na PL61 1090 1014",
+            "anna nowak",
+        ),  # pl "my name is", lower case beside an IBAN in capitals
+        ("mam na imię Katarzyna Wróbel", "Katarzyna Wróbel"),  # pl "my first name is"
+        ("jestem tomasz zieliński, dzwoniłem rano", "tomasz zieliński"),  # pl "I am", two words
+        ("benim adım ayşe yılmaz, telefonum 0532", "ayşe yılmaz"),  # tr "my name is"
+        ("Merhaba, adım Emre Kaya. Kargo ne zaman?", "Emre Kaya"),  # tr "adım" opening a clause
+        ("ismim zeynep arslan", "zeynep arslan"),  # tr "my name is" (another word)
+        ("Jmenuji se Petr Dvořák, pošlu peníze", "Petr Dvořák"),  # cs "my name is"
+        ("Jag heter Erik Lindqvist, swisha till mig", "Erik Lindqvist"),  # sv "my name is"
+        ("Nama saya Budi Santoso, bisa kirim?", "Budi Santoso"),  # id "my name is"
+        ("mă numesc andrei popescu", "andrei popescu"),  # ro "my name is", lower case
     ],
 )
 def test_finds_name_with_exact_bounds(text: str, name: str) -> None:
@@ -331,6 +347,10 @@ def test_name_does_not_overrun(text: str, not_name: str) -> None:
         "Merhaba, siparişiniz kargoya verildi",  # Turkish greeting
         "Contact: Sales Department",  # a department after a contact label
         "o boleto sai no nome da empresa",  # "in the name of" + a lower-case noun
+        "ik ben blij, dank je wel",  # nl "I am glad": one word after "ik ben" is a state
+        "ik ben er morgen, tot dan",  # nl "I am there": Dutch words, not a name
+        "jestem zadowolony!",  # pl "I am satisfied": one word after "jestem"
+        "bir adım daha kaldı, kargo yolda",  # tr "adım" (a step) inside a clause
     ],
 )
 def test_finds_no_name_in_other_scripts_and_shapes(text: str) -> None:
@@ -349,6 +369,9 @@ def test_finds_no_name_in_other_scripts_and_shapes(text: str) -> None:
         ("merci, je vous envoie le colis demain", "fr"),  # French sentence
         ("grazie, il pacco è già partito", "it"),  # Italian sentence
         ("thanks, please send the invoice", "en"),  # English
+        ("hoi, is de stoel nog beschikbaar? ik kan morgen ophalen", "nl"),  # Dutch chat
+        ("merhaba, ürün hala satılık mı? kargo ile gönderir misiniz", "tr"),  # Turkish chat
+        ("dzień dobry, czy rower jest jeszcze dostępny?", "pl"),  # Polish chat
         ("rua olmos 44 na praia, belfast", ""),  # one foreign word proves nothing
         ("12345", ""),  # no words
     ],

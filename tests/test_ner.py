@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -332,3 +333,133 @@ def test_names_still_found_next_to_the_new_filters(ner: SpacyNer, text: str, nam
 def test_name_cue_itself_is_not_a_name(ner: SpacyNer) -> None:
     """A cue word the model tags ("Destinataire :") is left out; the name after it is not."""
     assert "Destinataire" not in _names("Destinataire : Clémence Rousseau-Vidal", ner)
+
+
+# Marketplace chat typed in lower case (or mixed) in languages without a model: every
+# ordinary word survives redaction, and the real PII in the line is still hidden.
+LOWER_CASE_CHAT = [
+    # (message, values that must be hidden)
+    # Dutch: no word of a plain question is a name
+    ("hoi, is de stoel nog beschikbaar? ik kan morgen ophalen", ()),
+    # Dutch: a price and a city in lower case
+    ("ja hoor, nog te koop. prijs is 45 euro, ophalen in utrecht", ()),
+    # Dutch: a name after "ik ben" and a compact IBAN in capitals
+    (
+        "ik ben jan de vries, kan ik overmaken naar NL91ABNA0417164300",
+        ("jan de vries", "NL91ABNA0417164300"),
+    ),
+    # Dutch: a mobile number after "bel me"
+    ("top, stuur maar een tikkie of bel me op 06 12345678", ("06 12345678",)),
+    # Dutch: a description of the goods, all unknown words
+    ("hij is helemaal nieuw, nooit gebruikt, doos zit er nog bij", ()),
+    # Dutch: shipping talk
+    ("kun je hem opsturen? ik betaal de verzendkosten wel", ()),
+    # Dutch: a carrier name in lower case is no person
+    ("bedankt, pakketje is vandaag verstuurd met postnl", ()),
+    # Dutch: a closing
+    ("geen probleem, fijne dag nog en succes met de verhuizing", ()),
+    # Turkish: a question about the goods
+    ("merhaba, ürün hala satılık mı? kargo ile gönderebilir misiniz", ()),
+    # Turkish: haggling, price in lira
+    ("evet satılık, fiyat 750 tl, pazarlık payı var biraz", ()),
+    # Turkish: "my name is" and a mobile number
+    ("benim adım ayşe yılmaz, telefonum 0532 123 45 67", ("ayşe yılmaz", "0532 123 45 67")),
+    # Turkish: an IBAN in blocks
+    (
+        "iban numaram TR33 0006 1005 1978 6457 8413 26, ödemeyi yapınca haber verin",
+        ("TR33 0006 1005 1978 6457 8413 26",),
+    ),
+    # Turkish: "brother" as a form of address is no name
+    ("tamam kardeşim, yarın kargoya veririm, teşekkürler", ()),
+    # Turkish: a tracking number is business data, not a phone
+    ("kargo takip numarası 7281923401, yarın elinizde olur", ()),
+    # Turkish: invoice question
+    ("kutusu açılmadı mı? faturası var mı acaba", ()),
+    # Polish: availability question
+    ("dzień dobry, czy rower jest jeszcze dostępny? mogę odebrać jutro", ()),
+    # Polish: a price in złoty
+    ("tak, jest dostępny, cena 1200 zł do negocjacji", ()),
+    # Polish: "my name is" and an IBAN in blocks
+    (
+        "nazywam się anna nowak, przelew zrobię na konto PL61 1090 1014 0000 0712 1981 2874",
+        ("anna nowak", "PL61 1090 1014 0000 0712 1981 2874"),
+    ),
+    # Polish: asking for a phone number (no number given)
+    ("proszę o numer telefonu, zadzwonię wieczorem", ()),
+    # Polish: "my number is" and a mobile without a trunk zero
+    ("mój numer to 601 234 567, pisz śmiało", ("601 234 567",)),
+    # Polish: parcel-locker words
+    ("wysyłka kurierem czy paczkomat? wolę paczkomat", ()),
+    # Polish: thanks after delivery
+    ("paczka doszła, wszystko w porządku, dzięki wielkie", ()),
+    # Spanish: availability question in lower case
+    ("hola, sigue disponible la bici? la recojo el sábado", ()),
+    # Spanish: "me llamo" and a Bizum phone number
+    ("me llamo lucía fernández, te hago bizum al 612 345 678", ("lucía fernández", "612 345 678")),
+    # Spanish: an IBAN in blocks
+    (
+        "mi iban es ES91 2100 0418 4502 0005 1332, mándame el justificante",
+        ("ES91 2100 0418 4502 0005 1332",),
+    ),
+    # Spanish: a card number and its expiry
+    ("la tarjeta es 4111 1111 1111 1111 caduca 08/27", ("4111 1111 1111 1111", "08/27")),
+    # Spanish: holding an item
+    ("vale, te la guardo hasta el sábado, sin problema", ()),
+    # Portuguese: pix and a phone question
+    ("oi, ainda tem o celular? aceita pix?", ()),
+    # Portuguese: "meu nome é" and a CPF as pix key
+    (
+        "meu nome é joão pereira, chave pix é o meu cpf 390.533.447-05",
+        ("joão pereira", "390.533.447-05"),
+    ),
+    # Portuguese: meeting place and time
+    ("fechado, te espero amanhã às 18h na estação", ()),
+    # Italian: availability question
+    ("ciao, la lavatrice è ancora disponibile? posso passare domani", ()),
+    # Italian: "mi chiamo" and a mobile after "il mio numero"
+    ("mi chiamo giulia bianchi, il mio numero è 347 123 4567", ("giulia bianchi", "347 123 4567")),
+    # Italian: an IBAN in blocks
+    (
+        "ti mando il bonifico su IT60 X054 2811 1010 0000 0123 456",
+        ("IT60 X054 2811 1010 0000 0123 456",),
+    ),
+    # Italian: an appointment, all ordinary words
+    ("perfetto, ci vediamo alle sei davanti al portone", ()),
+    # German: pick-up question
+    ("hallo, ist das fahrrad noch da? kann es morgen abholen", ()),
+    # German: "ich heiße" and an IBAN in blocks
+    (
+        "ich heiße thomas müller, überweisung geht an DE89 3704 0044 0532 0130 00",
+        ("thomas müller", "DE89 3704 0044 0532 0130 00"),
+    ),
+    # German: a mobile after "meine nummer"
+    ("meine nummer ist 0151 23456789, schreib mir einfach", ("0151 23456789",)),
+    # Swedish, capitalised, no word list: sentence-initial words are no names
+    ("Hej, är cykeln fortfarande till salu? Jag kan hämta den imorgon", ()),
+    # Czech, capitalised, no word list
+    ("Dobrý den, je kolo ještě k dispozici? Můžu si ho vyzvednout zítra", ()),
+    # Hungarian, capitalised, no word list
+    ("Szia, megvan még a bicikli? Holnap át tudom venni", ()),
+    # Romanian, capitalised, no word list
+    ("Bună ziua, mai este disponibil? Pot veni mâine", ()),
+    # Swedish: "jag heter" and a mobile after "swisha till"
+    ("Jag heter Erik Lindqvist, ring 070 123 45 67", ("Erik Lindqvist", "070 123 45 67")),
+]
+
+_LETTERS = re.compile(r"[^\W\d_]+")
+
+
+@pytest.mark.parametrize(("text", "hidden"), LOWER_CASE_CHAT)
+def test_chat_in_other_languages_keeps_words_and_hides_pii(
+    redactor: Redactor, text: str, hidden: tuple[str, ...]
+) -> None:
+    """Ordinary words of chat in other languages survive; its PII does not."""
+    from redact.redactor import redact_texts
+
+    (out,) = redact_texts(redactor, [text])
+    assert not [v for v in hidden if v in out], "a sensitive value was left showing"
+    rest = text
+    for v in hidden:
+        rest = rest.replace(v, " ")
+    kept = set(_LETTERS.findall(out))
+    assert not [w for w in _LETTERS.findall(rest) if w not in kept], "an ordinary word was redacted"

@@ -281,6 +281,9 @@ _PHONE_WORDS = (
     r"sms|msg|message me|text me|text us|texting|my line|contact me|contact us|"
     r"contact number|contact no|contact|"
     r"my number|our number|number to call|answering|messages to|registered|"
+    # "my number" in other languages (a bare "numero" also introduces order numbers)
+    r"(?:mio|mi|meu|mój|moj|mijn|meine?|mon|minha|moje|nasz|nuestro|nosso)\s+"
+    r"(?:numero|número|numer|nummer|numéro)|numaram|numer\s+tel\w*|nr\.?\s+tel\w*|gsm|"
     # messengers whose id is the phone number
     r"whats ?app|wa|zap|viber|signal|telegram|wechat|line id|kakao\w*|zalo|imessage|"
     # Portuguese, Spanish
@@ -320,7 +323,8 @@ _BUSINESS_WORDS = re.compile(
     r"license|licence|permit|address|addr|zip|zip code|postcode|postal code|cep|plz|"
     r"pedido|encomenda|rastreio|rastreamento|fatura|factura|nota fiscal|conta|cuenta|"
     r"bestellung|bestellnummer|sendungsnummer|rechnung|konto|commande|facture|compte|"
-    r"ordine|fattura|conto|bestelling|factuur|rekening|"
+    r"ordine|fattura|conto|bestelling|factuur|rekening|bestelnummer|ordernummer|"
+    r"zamówieni\w*|przesyłk\w*|faktur\w*|sipariş\w*|takip|kargo|"
     r"订单|单号|运单|快递|发票|账号|帐号|卡号|身份证|护照|海关编码|税号)(?![A-Za-z])",
     re.IGNORECASE,
 )

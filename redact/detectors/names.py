@@ -215,15 +215,52 @@ FOREIGN_WORDS: dict[str, frozenset[str]] = {
     rimborso fattura"""
         )
     ),
+    # Particles of names ("de", "van", "da") and words that are also first names ("ben",
+    # "dan", "jan") are left out: a name holding one is still a name.
+    "nl": frozenset(
+        word_list(
+            """ik jij je jou jouw hij zij wij jullie ze het een niet wel nog ook dat die dit
+    deze hier daar naar met voor aan bij uit tot bent heb hebt heeft hebben kun kunt kunnen
+    wil wilt willen moet moeten zal zou graag dank bedankt hoi hallo goedemorgen ja nee
+    prima goed morgen vandaag gisteren nu snel waar wanneer hoe waarom welke mijn uw onze
+    ons geen niks niets alles veel meer nieuw nieuwe gebruikt prijs verzending verzendkosten
+    ophalen betalen betaald overmaken bezorgen pakket pakketje doos stuur sturen opsturen
+    bellen rekening beschikbaar kan nooit helemaal zit er maar of alvast groetjes fijne
+    dag probleem succes klopt oke oké hoor koop kopen verkocht zeker even eens zo terug
+    thuis blij benieuwd geïnteresseerd onderweg verstuurd"""
+        )
+    ),
+    "tr": frozenset(
+        word_list(
+            """ve bir bu şu ne için ile mi mı mu mü değil var yok evet hayır tamam merhaba
+    selam teşekkürler teşekkür ederim sağol sağolun lütfen abi abla kardeşim hocam ama
+    çok daha nasıl nerede neden kaç kadar fiyat fiyatı kargo kargoya kargoda ürün ürünü
+    gönder gönderin gönderdim ödeme ödemeyi hesap numara numaram numarası telefon
+    telefonum adres adresim yarın bugün dün şimdi hemen sonra önce biraz bana sana size
+    bize benim senin bizim sizin satılık sıfır olur oldu iyi günler kolay gelsin
+    acaba pazarlık takip"""
+        )
+    ),
+    "pl": frozenset(
+        word_list(
+            """jest są jestem nie tak czy że się co jak ale lub dla od po przez przy bez mój
+    moja moje twój twoja dzień dobry dziękuję dzięki proszę cześć witam pozdrawiam jutro
+    dziś dzisiaj wczoraj teraz już jeszcze bardzo dobrze dobra cena przelew konto numer
+    telefon wysyłka paczka paczkomat kurier odbiór odebrać zapłacić zapłacę mogę może
+    możesz chcę wszystko gdzie kiedy ile wysłać wysłałem wysłałam dostępny dostępna
+    aktualne aktualny"""
+        )
+    ),
 }
 _FOREIGN_TOKEN = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
-_ENGLISH_FUNCTION = frozenset(
+ENGLISH_FUNCTION = frozenset(
     word_list(
         """the and or is are was were be been i you we they he she it my your our their this
     that these those with for from to of in on at by not no yes please thanks can could
     will would have has had do does did what when where which who how just also
     hi hello ok okay sorry order price payment address phone email website info send
-    ship shipping personal"""
+    ship shipping personal his him her them but if than then there about after before
+    into out up get got given want need pls thx"""
     )
 )
 
@@ -241,7 +278,7 @@ def guess_language(text: str) -> str:
     english = 0
     for m in _FOREIGN_TOKEN.finditer(text):
         w = m.group().lower()
-        if w in _ENGLISH_FUNCTION:
+        if w in ENGLISH_FUNCTION:
             english += 1
         for lang, words in FOREIGN_WORDS.items():
             if w in words:
@@ -552,6 +589,24 @@ _STRONG = [
     r"t\.a\.v\.",
     r"rekeninghouder",
     r"begunstigde",
+    # Polish, Turkish, Czech, Slovak, Nordic, Romanian, Indonesian, Finnish, Hungarian
+    r"nazywam\s+si[ęe]",
+    r"mam\s+na\s+imi[ęe]",
+    r"moje\s+imi[ęe]\s+to",
+    r"imi[ęe]\s+i\s+nazwisko",
+    r"benim\s+ad[ıi]m",
+    r"(?<![^\W\d_]\s)ad[ıi]m",  # "adım" (my name) opening a clause; "bir adım" is a step
+    r"(?:benim\s+)?ismim",
+    r"ad[ıi]\s+soyad[ıi]",
+    r"jmenuji\s+se",
+    r"vol[áa]m\s+sa",
+    r"jag\s+heter",
+    r"mitt\s+namn\s+är",
+    r"jeg\s+he(?:ter|dder)",
+    r"m[ăa]\s+numesc",
+    r"nama\s+saya",
+    r"nimeni\s+on",
+    r"a\s+nevem",
     # Russian / Arabic (space-separated scripts)
     r"меня\s+зовут",
     r"получатель",
@@ -608,6 +663,8 @@ _WEAK = [
     r"soy",
     r"je\s+suis",
     r"sono",
+    r"ik\s+ben",
+    r"jestem",
 ]
 # Closings after which a signature name follows (possibly on the next line).
 _CLOSINGS = [
@@ -705,7 +762,9 @@ _NOT_PERSON_NAME = re.compile(
 # Strong triggers that literally say "name" (or "I am called"): lower case is fine after
 # them even in a capitalised message.
 _NAME_PHRASE = re.compile(
-    r"name|hei(?:ß|ss)e|llamo|chamo|appelle|chiamo|heet|nome|nombre|nom\b", re.IGNORECASE
+    r"name|hei(?:ß|ss)e|llamo|chamo|appelle|chiamo|heet|nome|nombre|nom\b|nazywam|imi[ęe]|"
+    r"ad[ıi]m|ismim|jmenuji|vol[áa]m|heter|hedder|namn|numesc|nama|nimeni|nevem",
+    re.IGNORECASE,
 )
 
 
@@ -771,7 +830,7 @@ def context_names(text: str) -> tuple[NameMatch, ...]:
 
 def _context_names(text: str) -> list[NameMatch]:
     found: list[NameMatch] = []
-    lower_chat = _is_lower_chat(text)
+    lower_chat = is_lower_chat(text)
     upper_chat = _is_upper_chat(text)
     for t in _STRONG_RE.finditer(text):
         trig = t.group()
@@ -894,16 +953,35 @@ def _is_upper_chat(text: str) -> bool:
     return len(letters) >= 8 and not any(c.islower() for c in letters)
 
 
-def _is_lower_chat(text: str) -> bool:
-    """True for a message written without capitals (names in it will be lower case too)."""
-    letters = [c for c in text if c.isalpha() and c.isascii()]
-    return bool(letters) and not any(c.isupper() for c in letters)
+# Codes and acronyms in a message: a word with a digit ("PL61", "PO-7781") or in capitals
+# ("USD", "IBAN", "ABNA"). They say nothing about how the writer types words.
+_ALNUM_WORD = re.compile(r"[^\W_]+")
+
+
+def is_lower_chat(text: str) -> bool:
+    """True for a message whose words are written without capitals (names in it will be
+    lower case too), codes and acronyms aside: "ik ben jan, iban NL91 ABNA 0417 ..."."""
+    cased = False
+    for m in _ALNUM_WORD.finditer(text):
+        w = m.group()
+        if any(c.isdigit() for c in w) or (len(w) >= 2 and w.isupper()):
+            continue
+        for c in w:
+            if c.isupper():
+                return False
+            cased = cased or c.islower()
+    return cased
 
 
 def _plausible_lower(nm: NameMatch) -> bool:
     """A lower-case name after a strong trigger: one word that looks like a verb or an
     adjective ("interested") is no name; several words are ("mohammed al rashid")."""
     return len(nm.tokens) > 1 or not (_ADJ_LIKE.search(nm.tokens[0]) and len(nm.tokens[0]) > 5)
+
+
+# Weak cues of languages whose chat says "I am <state>" far more often than "I am <name>":
+# a lower-case name after them must have two words ("ik ben jan de vries").
+_NAME_OR_STATE = ("ik ben", "jestem")
 
 
 def _weak_lower_ok(text: str, nm: NameMatch, trigger: str) -> bool:
@@ -913,10 +991,26 @@ def _weak_lower_ok(text: str, nm: NameMatch, trigger: str) -> bool:
         not trigger.strip()
         .lower()
         .startswith(
-            ("i", "this", "it", "hi", "hello", "hey", "dear", "ich", "sou", "soy", "je", "sono")
+            (
+                "i",
+                "this",
+                "it",
+                "hi",
+                "hello",
+                "hey",
+                "dear",
+                "ich",
+                "sou",
+                "soy",
+                "je",
+                "sono",
+                "jestem",
+            )
         )
     ):
         return False  # "from x", "by x", "with x": too common in lower-case chat
+    if trigger.lower().startswith(_NAME_OR_STATE) and len(nm.tokens) < 2:
+        return False  # "ik ben blij", "jestem zadowolony": how one is, not who
     return not any(_ADJ_LIKE.search(t) and len(t) > 4 for t in nm.tokens)
 
 
