@@ -65,6 +65,7 @@ __all__ = [
     "Overrides",
     "build_redactor",
     "create_app",
+    "replay_digester",
 ]
 
 ROUTE_MODULES = ("proxy.handlers.health", "proxy.handlers.ingest")
@@ -81,6 +82,7 @@ log = get_logger("chatwarden.app")
 
 _STATE_LABEL = b"chatwarden/placeholder-state/v1"
 _HASH_LABEL = b"chatwarden/redact-hash-operator/v1"
+_REPLAY_LABEL = b"chatwarden/ingest-replay-digest/v1\x00"
 
 
 def _utcnow() -> datetime:
@@ -128,6 +130,22 @@ def build_redactor(config: Config, ring: Keyring) -> Redactor:
     )
 
 
+def replay_digester(ring: Keyring) -> Callable[[str, str], bytes]:
+    """(message_id, text) -> the keyed digest ingest stores with a record to tell a replay
+    from a reused message_id: HMAC-SHA256 under the keyring's ``view`` key, domain-separated
+    from view hashes and subject refs. The message_id is part of the input, so equal texts
+    of different messages get different digests (the column links nothing)."""
+    key = ring.hmac_key("view")
+
+    def digest(message_id: str, text: str) -> bytes:
+        mid = message_id.encode("utf-8")
+        return crypto.keyed_digest(
+            key, _REPLAY_LABEL + len(mid).to_bytes(4, "big") + mid + text.encode("utf-8")
+        )
+
+    return digest
+
+
 def _redactor_ctx(redactor: Redactor) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         # Loading spaCy takes seconds: off the loop. The warm-up forks the pool's workers
@@ -162,6 +180,7 @@ def _services_ctx(
                 tagger=app[TAGGER],
                 sealer=sealer,
                 retention=PolicyRetention(app[POLICY]),
+                text_digest=replay_digester(ring),
                 upstream_url=config.upstream.url,
                 on_enqueue=worker.notify if worker is not None else None,
                 clock=overrides.clock,

@@ -4,7 +4,10 @@ after the durable commit.
 Per request (:meth:`Ingestor.ingest`):
 
 1. **Replay**: a ``message_id`` already stored answers with the stored body (HTTP 200);
-   it is not redacted again.
+   it is not redacted again. The same id with another conversation or another text
+   (compared by a keyed digest stored with the record) is no replay: the whole request
+   is refused with :class:`~proxy.storage.errors.MessageIdReused` (HTTP 409), nothing
+   stored. Storage repeats the check inside its transaction, for concurrent posts.
 2. **Lock** the conversations of the new messages (in this process, in sorted order),
    load each one's placeholder state and purposes from storage.
 3. **Redact** with :class:`redact.Redactor` (detection in its process pool, off the event
@@ -41,7 +44,8 @@ from policies.tagging import PurposeTagger, TagInput
 from proxy.handlers.errors import Unavailable
 from proxy.handlers.validation import IngestMessage
 from proxy.sealing import SealContext, Sealer
-from proxy.storage.base import OutboxItem, Storage, StoredMessage
+from proxy.storage.base import OutboxItem, Storage, StoredMessage, same_message
+from proxy.storage.errors import MessageIdReused
 from redact import ConversationState, Message, Redaction, Redactor
 from redact.engine import WINDOW_CHARS
 
@@ -145,6 +149,7 @@ class Ingestor:
         tagger: PurposeTagger,
         sealer: Sealer,
         retention: RetentionTerms,
+        text_digest: Callable[[str, str], bytes],
         upstream_url: str | None = None,
         on_enqueue: Callable[[], None] | None = None,
         clock: Callable[[], datetime] = _utcnow,
@@ -156,6 +161,9 @@ class Ingestor:
         self.tagger = tagger
         self.sealer = sealer
         self.retention = retention
+        # (message_id, text) -> keyed digest (HMAC) stored with the record: tells a replay
+        # from a reused message_id without keeping a plain hash of chat text.
+        self.text_digest = text_digest
         self.upstream_url = upstream_url
         self.on_enqueue = on_enqueue
         self.clock = clock
@@ -189,6 +197,10 @@ class Ingestor:
         )
         for i, stored in enumerate(replays):
             if stored is not None:
+                m = messages[i]
+                digest = self.text_digest(m.message_id, m.text)
+                if not same_message(stored, m.conversation_id, digest):
+                    raise MessageIdReused(m.message_id)  # before anything is stored
                 out[i] = Outcome(stored.response, False)
             else:
                 fresh.append(i)
@@ -281,6 +293,7 @@ class Ingestor:
                 entities=tuple((s.start, s.end, s.type) for s in r.spans),
                 purposes=purposes,
                 retention_until=m.sent_at + timedelta(days=self.retention.days_for(purposes)),
+                text_digest=self.text_digest(m.message_id, m.text),
             )
             records.append(rec)
             if self.upstream_url:

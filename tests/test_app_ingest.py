@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import signal
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -76,13 +78,94 @@ async def test_msgpack_body_is_accepted(env: Any) -> None:
 
 
 async def test_replay_answers_200_with_the_same_body(env: Any) -> None:
-    """Posting the same message_id again answers 200 with a byte-identical body."""
+    """Posting the same message again answers 200 with a byte-identical body."""
     async with serve(env) as client:
         first = await post(client, env, message())
-        again = await post(client, env, message(text="something else entirely"))
+        again = await post(client, env, message())
         assert (first.status, again.status) == (201, 200)
         assert await first.read() == await again.read()
         assert await stored_count(client, env) == 1
+
+
+OTHER_TEXT = "a different message under a reused id"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"text": OTHER_TEXT},  # same conversation, another text
+        {"conversation_id": "c-2"},  # same text, another conversation
+    ],
+)
+async def test_reused_message_id_is_a_409_naming_the_field(
+    env: Any, change: dict[str, str]
+) -> None:
+    """A stored message_id sent for a different message is refused with 409 conflict; the
+    answer names the field, not the text, and the stored record is unchanged."""
+    async with serve(env) as client:
+        first = await post(client, env, message())
+        first_body = await first.read()
+        resp = await post(client, env, message(**change))
+        raw = await resp.text()
+        record = await client.app[STORAGE].get_message(env.config.tenant, "m-1")
+    assert (first.status, resp.status) == (201, 409)
+    err = json.loads(raw)["error"]
+    assert (err["code"], err["field"]) == ("conflict", "message_id")
+    assert OTHER_TEXT not in raw and CARD not in raw
+    assert record is not None and record.conversation_id == "c-1"
+    assert record.response == first_body
+
+
+async def test_batch_with_a_reused_message_id_stores_nothing(env: Any) -> None:
+    """One conflicting message makes the whole batch a 409; its other messages are not stored."""
+    async with serve(env) as client:
+        await post(client, env, message(1))
+        resp = await post(client, env, {"messages": [message(2), message(1, text=OTHER_TEXT)]})
+        err = (await resp.json())["error"]
+        assert resp.status == 409 and err["field"] == "messages[1].message_id"
+        assert await client.app[STORAGE].get_message(env.config.tenant, "m-2") is None
+        assert await stored_count(client, env) == 1
+
+
+async def test_concurrent_posts_of_one_id_with_two_texts(env: Any) -> None:
+    """Racing posts of one message_id with different texts: one is stored, the other is 409."""
+    async with serve(env) as client:
+        resps = await asyncio.gather(
+            post(client, env, message()), post(client, env, message(text=OTHER_TEXT))
+        )
+        assert sorted(r.status for r in resps) == [201, 409]
+        assert await stored_count(client, env) == 1
+
+
+async def test_record_stored_without_a_digest_is_compared_by_conversation(env: Any) -> None:
+    """A record from before text digests (NULL) replays for its conversation, whatever the
+    text, and is still a 409 for another conversation."""
+    async with serve(env) as client:
+        first = await post(client, env, message())
+        conn = sqlite3.connect(env.dir / "chatwarden.db")
+        try:
+            conn.execute("UPDATE messages SET text_digest = NULL")
+            conn.commit()
+        finally:
+            conn.close()
+        same_conversation = await post(client, env, message(text=OTHER_TEXT))
+        other_conversation = await post(client, env, message(conversation_id="c-2"))
+        assert (same_conversation.status, other_conversation.status) == (200, 409)
+        assert await same_conversation.read() == await first.read()
+
+
+async def test_text_digest_is_keyed_and_not_a_plain_hash(env: Any) -> None:
+    """The stored digest is no plain SHA-256 of the text, and differs between messages that
+    carry the same text (the message_id is in the keyed input)."""
+    async with serve(env) as client:
+        await post(client, env, message(1))
+        await post(client, env, message(2))
+        a = await client.app[STORAGE].get_message(env.config.tenant, "m-1")
+        b = await client.app[STORAGE].get_message(env.config.tenant, "m-2")
+    text = message()["text"].encode()
+    assert a is not None and b is not None and a.text_digest and b.text_digest
+    assert a.text_digest != b.text_digest
+    assert hashlib.sha256(text).digest() not in (a.text_digest, b.text_digest)
 
 
 async def test_batch_replay_answers_200_with_the_same_body(env: Any) -> None:

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +22,7 @@ from proxy.storage import (
     InvalidCursor,
     InvalidRecord,
     InvalidStorageUrl,
+    MessageIdReused,
     OutboxItem,
     Storage,
     StorageUnavailable,
@@ -758,3 +760,103 @@ async def test_sqlite_point_reads_move_to_a_reader_thread_when_locked(tmp_path: 
         assert _LockedConnection.calls == 2  # both tried the loop's connection first
     finally:
         await store.close()
+
+
+# --------------------------------------------------------------------------- reused ids
+
+DIGEST_A, DIGEST_B = b"\xaa" * 32, b"\xbb" * 32
+
+
+async def test_text_digest_is_stored_and_read_back(store: Storage) -> None:
+    """The keyed text digest travels with the record, through put and get."""
+    [(stored, _)] = await store.put_messages([make_message(1, text_digest=DIGEST_A)])
+    got = await store.get_message("t1", "m1")
+    assert got is not None and got.text_digest == stored.text_digest == DIGEST_A
+
+
+async def test_replay_with_the_same_conversation_and_digest_is_a_replay(store: Storage) -> None:
+    """Same id, conversation and digest: the first record comes back, not created."""
+    [(first, _)] = await store.put_messages([make_message(1, text_digest=DIGEST_A)])
+    [(again, created)] = await store.put_messages([make_message(1, text_digest=DIGEST_A)])
+    assert not created and again == first
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"text_digest": DIGEST_B},  # same conversation, another text
+        {"conversation_id": "c9"},  # same text, another conversation
+    ],
+)
+async def test_reused_id_fails_the_whole_put(store: Storage, change: dict[str, Any]) -> None:
+    """A stored id sent for a different message refuses the call; its other records are
+    not stored either."""
+    await store.put_messages([make_message(1, text_digest=DIGEST_A)])
+    with pytest.raises(MessageIdReused) as caught:
+        await store.put_messages([make_message(2), make_message(1, **change)])
+    assert caught.value.message_id == "m1"
+    assert await store.get_message("t1", "m2") is None
+    got = await store.get_message("t1", "m1")
+    assert got is not None and (got.conversation_id, got.text_digest) == ("c1", DIGEST_A)
+
+
+async def test_one_batch_repeating_an_id_with_another_text_stores_nothing(store: Storage) -> None:
+    """An id twice in one call with different digests refuses the call before any commit."""
+    with pytest.raises(MessageIdReused):
+        await store.put_messages(
+            [make_message(1, text_digest=DIGEST_A), make_message(1, text_digest=DIGEST_B)]
+        )
+    assert await store.get_message("t1", "m1") is None
+
+
+async def test_grouped_call_reusing_an_id_fails_alone(store: Storage) -> None:
+    """Concurrent calls share a transaction; the one reusing an id fails, the others commit."""
+    await store.put_messages([make_message(1, text_digest=DIGEST_A)])
+    results = await asyncio.gather(
+        store.put_messages([make_message(2)]),
+        store.put_messages([make_message(1, text_digest=DIGEST_B)]),
+        store.put_messages([make_message(3)]),
+        return_exceptions=True,
+    )
+    assert isinstance(results[1], MessageIdReused)
+    assert not isinstance(results[0], BaseException) and not isinstance(results[2], BaseException)
+    assert await store.get_message("t1", "m2") is not None
+    assert await store.get_message("t1", "m3") is not None
+
+
+async def _drop_digest_column(s: Storage) -> None:
+    """Make the database look like one an earlier version created (no digest column)."""
+    if isinstance(s, PostgresStorage):
+        import asyncpg  # type: ignore[import-untyped]  # no stubs published
+
+        conn = await asyncpg.connect(PG_BASE)
+        try:
+            await conn.execute(f'ALTER TABLE "{s.schema}".messages DROP COLUMN text_digest')
+        finally:
+            await conn.close()
+    else:
+        conn = sqlite3.connect(s._path)  # type: ignore[attr-defined]  # SQLite only
+        try:
+            conn.execute("ALTER TABLE messages DROP COLUMN text_digest")
+            conn.commit()
+        finally:
+            conn.close()
+
+
+async def test_records_of_an_older_schema_stay_readable(open_store: Factory) -> None:
+    """Opening a database without the digest column adds it; an old record (no digest)
+    reads back and is compared by conversation only; new records carry their digest."""
+    old = await open_store()
+    await old.put_messages([make_message(1, text_digest=DIGEST_A)])
+    await old.close()
+    await _drop_digest_column(old)
+    store = await open_store()
+    got = await store.get_message("t1", "m1")
+    assert got is not None and got.text_digest is None
+    [(_, created)] = await store.put_messages([make_message(1, text_digest=DIGEST_B)])
+    assert not created  # no digest stored: the same conversation is a replay
+    with pytest.raises(MessageIdReused):
+        await store.put_messages([make_message(1, conversation_id="c9")])
+    await store.put_messages([make_message(2, text_digest=DIGEST_B)])
+    new = await store.get_message("t1", "m2")
+    assert new is not None and new.text_digest == DIGEST_B

@@ -5,6 +5,8 @@ before reading, and again while reading when there is none), decoding (400
 ``malformed_body``), fields (400 ``invalid_field`` naming the field). Then the pipeline
 (:mod:`proxy.pipeline`). 201 when this request stored at least one message, 200 when
 every message was a replay; the body of a replay is byte-identical to the first answer.
+409 ``conflict`` (naming the ``message_id`` field) when a message_id was already stored
+for another conversation or another text; nothing of the request is stored then.
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from proxy.auth import require_role
-from proxy.handlers.errors import BodyTooLarge, Overloaded
+from proxy.handlers.errors import BodyTooLarge, Conflict, Overloaded
 from proxy.handlers.validation import Limits, decode_body, media_type, parse_messages
 from proxy.metrics import METRICS
 from proxy.middlewares import ADMISSION, LOG_FIELDS
 from proxy.pipeline import Ingestor
+from proxy.storage.errors import MessageIdReused
 
 __all__ = ["INGESTOR", "LIMITS", "MAX_BODY", "read_capped", "register"]
 
@@ -66,6 +69,14 @@ async def post_messages(request: web.Request) -> web.Response:
     metrics.in_flight_messages.set(gate.messages)
     try:
         outcomes = await request.app[INGESTOR].ingest(messages)
+    except MessageIdReused as exc:
+        # Nothing was stored. Name the field (which message of a batch), never the content.
+        where = next((i for i, m in enumerate(messages) if m.message_id == exc.message_id), 0)
+        raise Conflict(
+            "already used for a different message (another conversation or text); nothing "
+            "was stored, give every message its own message_id",
+            field=f"messages[{where}].message_id" if is_batch else "message_id",
+        ) from None
     finally:
         gate.release(len(messages))
         metrics.in_flight_messages.set(gate.messages)

@@ -29,6 +29,7 @@ from proxy.storage.errors import (
     InvalidCursor,
     InvalidRecord,
     InvalidStorageUrl,
+    MessageIdReused,
     StorageError,
     StorageUnavailable,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "InvalidCursor",
     "InvalidRecord",
     "InvalidStorageUrl",
+    "MessageIdReused",
     "OutboxItem",
     "OutboxRow",
     "Page",

@@ -16,6 +16,10 @@ Contract every backend keeps
   and the caller's record carrying the original ``seq`` and ``response`` — it is never
   stored again. Deleting a message means deleting its ``messages`` row only. Outbox
   items for a message are enqueued in the same transaction, only when it was created.
+* A record whose ``message_id`` is already stored under another conversation or another
+  ``text_digest`` (:func:`same_message` is false) is not a replay: the put raises
+  :class:`~proxy.storage.errors.MessageIdReused` and its transaction stores nothing (a
+  tombstone keeps no digest, so a deleted message's id is compared by nothing).
 * ``seq`` is assigned by storage in ingest order (monotonic, may have gaps).
 * Purposes are conversation-scoped: a put merges the message's purposes into its
   conversation and stores the union; ``add_conversation_purposes`` re-tags every stored
@@ -65,6 +69,7 @@ __all__ = [
     "encode_cursor",
     "encode_entities",
     "encode_purposes",
+    "same_message",
 ]
 
 RECORD_SCHEMA_VERSION = 1
@@ -102,6 +107,9 @@ class StoredMessage:
     retention_until: datetime | None = None
     schema_version: int = RECORD_SCHEMA_VERSION
     seq: int = 0
+    # Keyed digest (HMAC) of the message's text, for telling a replay from a reused
+    # message_id; never a plain hash. None on records stored before it existed.
+    text_digest: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,6 +297,15 @@ def check_record(rec: StoredMessage) -> None:
         encode_purposes(rec.purposes)
     except ValueError:
         raise InvalidRecord("a purpose name is lower-case letters, digits and _") from None
+
+
+def same_message(stored: StoredMessage, conversation_id: str, text_digest: bytes | None) -> bool:
+    """Whether a message arriving under ``stored``'s message_id is a replay of it: the same
+    conversation and, when both sides carry one, the same keyed text digest. A record
+    stored before digests existed is compared by conversation only."""
+    if stored.conversation_id != conversation_id:
+        return False
+    return stored.text_digest is None or text_digest is None or stored.text_digest == text_digest
 
 
 def encode_entities(entities: Sequence[Entity]) -> bytes:

@@ -31,6 +31,19 @@ class ConflictingRecord(StorageError):
     region or tenant differs from the one its data key was created for)."""
 
 
+class MessageIdReused(ConflictingRecord):
+    """A ``message_id`` already stored for a different message (another conversation or
+    another text): not a replay. Nothing of the put was stored. ``message_id`` tells the
+    caller which one; the message names neither it nor any content."""
+
+    def __init__(self, message_id: str) -> None:
+        super().__init__(
+            "message_id: already used for a different message (another conversation or "
+            "text); give every message its own message_id"
+        )
+        self.message_id = message_id
+
+
 class InvalidCursor(StorageError, UsageError):
     """A query cursor that this service did not issue (or that was altered)."""
 

@@ -68,10 +68,11 @@ from proxy.storage.base import (
     encode_entities,
     encode_purposes,
     purpose_pattern,
+    same_message,
     utc,
 )
 from proxy.storage.batching import GroupCommitter
-from proxy.storage.errors import InvalidStorageUrl, StorageUnavailable
+from proxy.storage.errors import InvalidStorageUrl, MessageIdReused, StorageUnavailable
 
 __all__ = ["PostgresStorage", "month_start", "partition_name", "widen_conversations"]
 
@@ -81,7 +82,7 @@ _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _COLUMNS = (
     "seq, tenant, message_id, conversation_id, sender_id, sender_role, recipient_id, sent_at,"
     " order_id, dispute_id, region, lang, redacted, entities, purposes, retention_until,"
-    " sealed, schema_version, ingested_at, response"
+    " sealed, schema_version, ingested_at, response, text_digest"
 )
 _DK_COLUMNS = "tenant, conversation_id, region, dek_id, key_id, wrapped, created_at"
 
@@ -120,8 +121,12 @@ def _ddl(schema: str) -> list[str]:
             schema_version  integer NOT NULL,
             ingested_at     timestamptz NOT NULL,
             response        bytea NOT NULL,
+            text_digest     bytea,
             PRIMARY KEY (tenant, conversation_id, sent_at, seq)
         ) PARTITION BY RANGE (sent_at)""",
+        # Added after the first release: a table an earlier version created gains it
+        # (its partitions too); old rows keep NULL.
+        f"ALTER TABLE {s}.messages ADD COLUMN IF NOT EXISTS text_digest bytea",
         f"CREATE INDEX IF NOT EXISTS messages_tenant_seq ON {s}.messages (tenant, seq)",
         f"CREATE INDEX IF NOT EXISTS messages_message_id ON {s}.messages (tenant, message_id)",
         f"CREATE INDEX IF NOT EXISTS messages_conversation ON {s}.messages"
@@ -196,6 +201,7 @@ def _message(r: Any) -> StoredMessage:
         schema_version=r["schema_version"],
         ingested_at=r["ingested_at"],
         response=bytes(r["response"]),
+        text_digest=None if r["text_digest"] is None else bytes(r["text_digest"]),
     )
 
 
@@ -494,7 +500,7 @@ class PostgresStorage:
             after[k] = after[k] | records[i].purposes
         stored: dict[tuple[str, str], StoredMessage] = {}
         if new:
-            cols: list[list[Any]] = [[] for _ in range(20)]
+            cols: list[list[Any]] = [[] for _ in range(21)]
             for i in new:
                 rec = records[i]
                 values = (
@@ -505,6 +511,7 @@ class PostgresStorage:
                     encode_purposes(after[(rec.tenant, rec.conversation_id)]),
                     None if rec.retention_until is None else utc(rec.retention_until),
                     rec.sealed, rec.schema_version, utc(rec.ingested_at), rec.response,
+                    rec.text_digest,
                 )
                 for col, v in zip(cols, values, strict=True):
                     col.append(v)
@@ -514,7 +521,7 @@ class PostgresStorage:
                 " $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],"
                 " $8::timestamptz[], $9::text[], $10::text[], $11::text[], $12::text[],"
                 " $13::text[], $14::bytea[], $15::text[], $16::timestamptz[], $17::bytea[],"
-                " $18::integer[], $19::timestamptz[], $20::bytea[])",
+                " $18::integer[], $19::timestamptz[], $20::bytea[], $21::bytea[])",
                 *cols,
             )
         await self._widen_many(conn, {k: v for k, v in after.items() if v != before[k]})
@@ -540,6 +547,13 @@ class PostgresStorage:
                     key = (row["tenant"], row["message_id"])
                     rec = records[first[key]]
                     stored[key] = replace(rec, seq=row["seq"], response=bytes(row["response"]))
+        # A reused message_id (another conversation or text) is no replay: roll it all back.
+        for i, rec in enumerate(records):
+            key = (rec.tenant, rec.message_id)
+            if key in created_keys and first[key] == i:
+                continue
+            if not same_message(stored[key], rec.conversation_id, rec.text_digest):
+                raise MessageIdReused(rec.message_id)
         # 5. Outbox rows for created messages only.
         items = [it for it in outbox if (it.tenant, it.message_id) in created_keys]
         if items:

@@ -11,7 +11,9 @@ CLI, a second proxy on the same file) wait their turn instead of failing at once
 Tables::
 
     messages       seq INTEGER PRIMARY KEY AUTOINCREMENT (ingest order), UNIQUE(tenant,
-                   message_id); times as integer microseconds since the epoch (UTC)
+                   message_id); times as integer microseconds since the epoch (UTC);
+                   text_digest (keyed, see proxy.storage.base.same_message) is NULL on
+                   rows stored before it existed (opening adds the column to old files)
     message_ids    (tenant, message_id) -> seq, response: every id ever stored. Deleting a
                    message (retention, erasure) leaves this row as a tombstone, so a late
                    retry is answered with the original response and never stores it again
@@ -49,9 +51,10 @@ from proxy.storage.base import (
     encode_entities,
     encode_purposes,
     purpose_pattern,
+    same_message,
 )
 from proxy.storage.batching import GroupCommitter
-from proxy.storage.errors import StorageUnavailable
+from proxy.storage.errors import MessageIdReused, StorageUnavailable
 
 __all__ = ["SQLiteStorage", "merge_purposes"]
 
@@ -83,6 +86,7 @@ CREATE TABLE IF NOT EXISTS messages (
     schema_version  INTEGER NOT NULL,
     ingested_at     INTEGER NOT NULL,
     response        BLOB NOT NULL,
+    text_digest     BLOB,
     UNIQUE (tenant, message_id)
 );
 CREATE TABLE IF NOT EXISTS message_ids (
@@ -131,8 +135,22 @@ CREATE INDEX IF NOT EXISTS outbox_due ON outbox (next_at);
 _COLUMNS = (
     "seq, tenant, message_id, conversation_id, sender_id, sender_role, recipient_id, sent_at,"
     " order_id, dispute_id, region, lang, redacted, entities, purposes, retention_until,"
-    " sealed, schema_version, ingested_at, response"
+    " sealed, schema_version, ingested_at, response, text_digest"
 )
+
+
+def _migrate(c: sqlite3.Connection) -> None:
+    """Bring a database an earlier version created up to this schema (columns added
+    since; their old rows keep NULL there)."""
+    c.execute("BEGIN IMMEDIATE")
+    try:
+        columns = {r[1] for r in c.execute("PRAGMA table_info(messages)")}
+        if "text_digest" not in columns:
+            c.execute("ALTER TABLE messages ADD COLUMN text_digest BLOB")
+    except BaseException:
+        c.execute("ROLLBACK")
+        raise
+    c.execute("COMMIT")
 
 
 def to_us(dt: datetime) -> int:
@@ -172,6 +190,7 @@ def _message(r: Sequence[Any]) -> StoredMessage:
         schema_version=r[17],
         ingested_at=from_us(r[18]),
         response=bytes(r[19]),
+        text_digest=None if r[20] is None else bytes(r[20]),
     )
 
 
@@ -311,6 +330,7 @@ class SQLiteStorage:
         # Deleted content (a shredded data key) is overwritten, not left in free pages.
         c.execute("PRAGMA secure_delete = ON")
         c.executescript(_SCHEMA)
+        _migrate(c)
         self._conn = c
 
     async def close(self) -> None:
@@ -363,7 +383,10 @@ class SQLiteStorage:
                 (rec.tenant, rec.message_id),
             ).fetchone()
             if row is not None:
-                results.append((_message(row), False))
+                stored = _message(row)
+                if not same_message(stored, rec.conversation_id, rec.text_digest):
+                    raise MessageIdReused(rec.message_id)  # rolls the whole put back
+                results.append((stored, False))
                 continue
             gone = c.execute(
                 "SELECT seq, response FROM message_ids WHERE tenant = ? AND message_id = ?",
@@ -375,7 +398,7 @@ class SQLiteStorage:
             purposes = self._merge_purposes(c, rec.tenant, rec.conversation_id, rec.purposes)
             cur = c.execute(
                 f"INSERT INTO messages ({_COLUMNS}) VALUES "
-                "(NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "(NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     rec.tenant,
                     rec.message_id,
@@ -396,6 +419,7 @@ class SQLiteStorage:
                     rec.schema_version,
                     to_us(rec.ingested_at),
                     rec.response,
+                    rec.text_digest,
                 ),
             )
             seq = cur.lastrowid
