@@ -14,13 +14,14 @@
    The limit adapts to keep ingest latency near ``[server] latency_target_ms``
    (:meth:`Admission.observe`): a fixed count cannot, because how long N requests in
    flight wait depends on the machine and the messages. Every 100 ms the fastest ingest
-   request of the interval, per message (a batch of 16 may take 16 times as long), is
-   compared with the target. Slower than the target means that even the luckiest
-   request queued: there is a standing queue, so the limit drops by a quarter (never
-   below ``2 x [redact] workers``, which keeps every detection worker fed). Otherwise it
-   rises by one, up to ``[server] max_in_flight``. Under overload the admitted requests
-   therefore keep close to their unloaded latency and the excess is refused at once;
-   below saturation the limit sits at ``max_in_flight`` and nothing changes.
+   request of the interval is compared with the target. Slower than the target means
+   that even the luckiest request queued: there is a standing queue, so the limit drops
+   by a quarter, never below ``2 x [redact] workers``: that many requests keep every
+   detection worker fed, and batches (which take longer than the target even on an idle
+   server) are held there rather than queued behind each other. Otherwise it rises by
+   one, up to ``[server] max_in_flight``. Under overload the admitted requests therefore
+   keep close to their unloaded latency and the excess is refused at once; below
+   saturation the limit sits at ``max_in_flight`` and nothing changes.
    ``latency_target_ms = 0`` keeps the limit fixed at ``max_in_flight``.
 """
 
@@ -298,15 +299,13 @@ class Admission:
     def release(self, n: int) -> None:
         self.messages -= n
 
-    def observe(self, seconds: float, messages: int = 1) -> None:
-        """Record how long an admitted ingest request of ``messages`` messages took; adapt
-        the limit once per interval (see the module docstring). The target is per
-        message: a batch of 16 may take 16 times as long before it counts as queued."""
+    def observe(self, seconds: float) -> None:
+        """Record how long an admitted ingest request took; adapt the limit once per
+        interval (see the module docstring)."""
         if self.target <= 0:
             return
-        per_message = seconds / max(1, messages)
-        if per_message < self._fastest:
-            self._fastest = per_message
+        if seconds < self._fastest:
+            self._fastest = seconds
         now = self._clock()
         if now < self._interval_end:
             return
@@ -362,6 +361,5 @@ async def admission(request: web.Request, handler: Handler) -> web.StreamRespons
         gate.in_flight -= 1
         metrics.in_flight.set(gate.in_flight)
         if ok and request.path == INGEST_PATH:
-            fields = request.get(LOG_FIELDS, {})
-            gate.observe(time.perf_counter() - started, fields.get("messages", 1))
+            gate.observe(time.perf_counter() - started)
             metrics.admission_limit.set(gate.limit)

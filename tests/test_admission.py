@@ -92,20 +92,6 @@ def test_recovery_is_additive_up_to_max_in_flight() -> None:
     assert a.limit == 10
 
 
-def test_the_target_is_per_message() -> None:
-    """A batch may take as many times the target as it has messages: 16 messages in
-    0.12 s is 7.5 ms each, on time; one message in 0.012 s is late."""
-    a, clock = gate(limit=20)
-    a.observe(0.12, 16)
-    clock.now += a.interval
-    a.observe(0.5, 100)
-    assert a.limit == 20
-    a.observe(0.012, 1)
-    clock.now += a.interval
-    a.observe(0.012, 1)
-    assert a.limit == 15
-
-
 def test_no_decision_inside_an_interval() -> None:
     """Many slow requests within one interval change nothing until it ends."""
     a, _ = gate()
