@@ -53,6 +53,7 @@ class Action(StrEnum):
     CASE_APPROVE = "cases.approve"
     CASE_CLOSE = "cases.close"
     CASE_ASSIGN = "cases.assign"
+    CASE_EXPORT = "cases.export"
     HOLD_MANAGE = "holds.manage"
     ERASURE_CREATE = "erasures.create"
     RETENTION_RUN = "retention.run"

@@ -309,3 +309,44 @@ async def test_proof_endpoints_need_the_auditor_role(env: Any) -> None:
     client, _ = env
     for path in ("/v1/audit/checkpoint", "/v1/audit/proofs/x", "/v1/audit/consistency"):
         assert (await client.get(path, headers=h("dispute_agent"))).status == 403
+
+
+@pytest.mark.parametrize(
+    "case_id",
+    [
+        "reg-1",  # a case that exists
+        "nope",  # a case that does not: still 403, nothing learned
+    ],
+)
+async def test_export_by_a_role_without_the_action_is_403_either_way(
+    env: Any, case_id: str
+) -> None:
+    """A role that may not export gets 403 for an existing and an unknown case alike,
+    and the refusal is recorded."""
+    client, trail = env
+    resp = await client.post(f"/v1/cases/{case_id}/exports", headers=h("risk_analyst"))
+    assert resp.status == 403 and (await resp.json())["error"]["code"] == "forbidden"
+    rows = await trail.store.query(AuditQuery(kind="case.export"))
+    assert len(rows) == 1 and '"allow":false' in rows[0].body.decode()
+
+
+async def test_export_permission_comes_from_the_policy(env: Any) -> None:
+    """With the policy's decide_action hooked in, it alone decides who may export: the
+    action asked is cases.export, its rule is recorded, a role it allows may export."""
+    client, trail = env
+    svc = client.server.app[AUDIT_SERVICE]
+    asked: list[tuple[str, str]] = []
+
+    def authorize(role: str, action: str) -> Decision:
+        asked.append((role, action))
+        return Decision(role == "admin", "roles.test", "test policy")
+
+    svc.authorize = authorize
+    refused = await client.post("/v1/cases/nope/exports", headers=h("compliance_officer"))
+    allowed = await client.post("/v1/cases/reg-1/exports", headers=h("admin"))
+    assert (refused.status, allowed.status) == (403, 201)
+    assert asked == [("compliance_officer", "cases.export"), ("admin", "cases.export")]
+    rows = await trail.store.query(AuditQuery(kind="case.export"))
+    assert (
+        '"allow":false' in rows[0].body.decode() and '"rule":"roles.test"' in rows[0].body.decode()
+    )

@@ -95,6 +95,9 @@ ACTIONS = [
     ("auditor", Action.AUDIT_READ, True),  # auditors read the trail
     ("risk_analyst", Action.AUDIT_READ, False),  # analysts do not
     ("admin", Action.RETENTION_RUN, True),  # retention is an admin task
+    ("compliance_officer", Action.CASE_EXPORT, True),  # officers export evidence bundles
+    ("admin", Action.CASE_EXPORT, False),  # admins approve cases, they do not export them
+    ("risk_analyst", Action.CASE_EXPORT, False),  # nor do analysts
 ]
 
 

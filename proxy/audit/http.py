@@ -12,10 +12,12 @@
     Every allowed read or export that touched the subject's messages: who, when, for
     which purpose, under which case. The subject id is hashed with the audit subject key
     on arrival and never stored or logged.
-``POST /v1/cases/{case_id}/exports`` (compliance_officer)
+``POST /v1/cases/{case_id}/exports`` (the policy's ``cases.export`` action)
     For an approved, unexpired regulatory case whose approver is not its requester: the
     evidence bundle (see :mod:`proxy.audit.bundle`), after the export itself is recorded
-    and a checkpoint covering it is signed.
+    and a checkpoint covering it is signed. A role without the action gets 403 before the
+    case is looked up (so it learns nothing about which cases exist); 404 is for an
+    unknown case asked by a role that may export.
 
 Every answer that returns audit data is itself audited first (``audit.query``,
 ``subject.disclosures``, ``case.export``), and fails closed with 503 if that record
@@ -47,7 +49,7 @@ T = TypeVar("T")
 MAX_PAGE = 500
 AUDIT_READERS = frozenset({"auditor", "admin"})
 DISCLOSURE_READERS = frozenset({"auditor", "compliance_officer", "admin"})
-EXPORTERS = frozenset({"compliance_officer"})
+EXPORTERS = frozenset({"compliance_officer"})  # without a policy (authorize) only
 # Event kinds that disclosed message content to someone.
 DISCLOSING_KINDS = frozenset({"read", "case.export"})
 
@@ -134,21 +136,33 @@ def _dumps(obj: Any) -> str:
 
 
 AUDIT_ACTION = "audit.read"
+EXPORT_ACTION = "cases.export"
 
 
 async def _require(
-    svc: AuditService, trail: AuditTrail, actor: Actor, kind: str, roles: frozenset[str]
+    svc: AuditService,
+    trail: AuditTrail,
+    actor: Actor,
+    kind: str,
+    roles: frozenset[str],
+    *,
+    action: str = AUDIT_ACTION,
+    case_id: str | None = None,
 ) -> Decision:
-    """Decide whether ``actor`` may use this endpoint; a refusal is recorded, then 403."""
+    """Decide whether ``actor`` may perform ``action`` (the policy's decision when the
+    service has one, else the built-in ``roles``); a refusal is recorded, then 403."""
     if svc.authorize is not None:
-        decision = Decision.of(svc.authorize(actor.role, AUDIT_ACTION))
+        decision = Decision.of(svc.authorize(actor.role, action))
     elif actor.role in roles:
-        decision = Decision(True, f"builtin.{kind}", "role may read the audit trail")
+        decision = Decision(True, f"builtin.{kind}", f"role may {action}")
     else:
-        decision = Decision(False, "default_deny", "role may not read the audit trail")
+        decision = Decision(False, "default_deny", f"role may not {action}")
     if not decision.allow:
         await _record(
-            trail, AuditEvent(kind=kind, actor=actor, decision=decision, time=svc.clock())
+            trail,
+            AuditEvent(
+                kind=kind, actor=actor, decision=decision, time=svc.clock(), case_id=case_id
+            ),
         )
         raise _json_error(web.HTTPForbidden, "this role may not use this endpoint")
     return decision
@@ -353,10 +367,14 @@ async def export_case(request: web.Request) -> web.Response:
     trail = request.app[AUDIT_TRAIL]
     actor = await svc.authenticate(request)
     case_id = request.match_info["case_id"]
+    ref = case_id if len(case_id) <= 200 else None
+    # The role first, before the case is looked up: a role that may not export learns
+    # nothing (403 for every id), whether the case exists or not.
+    await _require(svc, trail, actor, "case.export", EXPORTERS, action=EXPORT_ACTION, case_id=ref)
     if svc.cases is None:
         raise _json_error(web.HTTPServiceUnavailable, "case store is not configured")
     case = await svc.cases.get_case(case_id)
-    refusal = _export_refusal(actor, case)
+    refusal = _export_refusal(case)
     if refusal is not None:
         await _record(
             trail,
@@ -365,7 +383,7 @@ async def export_case(request: web.Request) -> web.Response:
                 actor=actor,
                 decision=Decision(False, "case.export", refusal),
                 time=svc.clock(),
-                case_id=case_id if len(case_id) <= 200 else None,
+                case_id=ref,
             ),
         )
         status = web.HTTPNotFound if case is None else web.HTTPForbidden
@@ -434,10 +452,9 @@ async def export_case(request: web.Request) -> web.Response:
     )
 
 
-def _export_refusal(actor: Actor, case: ExportCase | None) -> str | None:
-    """Why this export is refused, or None. A refusal is recorded like any decision."""
-    if actor.role not in EXPORTERS:
-        return "only a compliance officer may export a case"
+def _export_refusal(case: ExportCase | None) -> str | None:
+    """Why this export (by a role that may export) is refused, or None. A refusal is
+    recorded like any decision."""
     if case is None:
         return "no such case"
     if case.purpose != "regulatory_request":

@@ -1,0 +1,62 @@
+"""Who may act on a case, through the real app and the default policy: a role without the
+permission is refused (403, audited) before the case is looked up, so it cannot learn which
+cases exist; a role with it gets 404 for an unknown case."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from proxy.app import Overrides
+from proxy.audit.http import AUDIT_TRAIL
+from proxy.audit.log import AuditQuery
+from tests.app_testing import Env, make_env, serve
+
+
+@pytest.fixture
+async def app(tmp_path: Path) -> AsyncIterator[tuple[Env, TestClient[Any, Any], str]]:
+    """A running app with one pending case filed by the compliance officer."""
+    env = make_env(tmp_path)
+    now = datetime.now(UTC)
+    case = {
+        "purpose": "regulatory_request",
+        "subjects": ["buyer-1"],
+        "since": (now - timedelta(days=30)).isoformat(),
+        "until": now.isoformat(),
+        "authority": "Financial regulator",
+        "legal_basis": "statutory request",
+        "expires_at": (now + timedelta(days=7)).isoformat(),
+    }
+    async with serve(env, Overrides()) as client:
+        r = await client.post("/v1/cases", json=case, headers=env.auth("compliance_officer"))
+        assert r.status == 201
+        yield env, client, (await r.json())["case_id"]
+
+
+async def _refusals(client: TestClient[Any, Any], kind: str) -> list[str]:
+    rows = await client.app[AUDIT_TRAIL].store.query(AuditQuery(kind=kind))
+    return [r.actor_role for r in rows if '"allow":false' in r.body.decode()]
+
+
+@pytest.mark.parametrize("existing", [True, False], ids=["existing-case", "unknown-case"])
+async def test_export_by_a_role_the_policy_does_not_allow_is_403(app: Any, existing: bool) -> None:
+    """A risk analyst gets 403 for an existing and an unknown case alike, recorded."""
+    env, client, case_id = app
+    target = case_id if existing else "case_doesnotexist"
+    r = await client.post(f"/v1/cases/{target}/exports", headers=env.auth("risk_analyst"))
+    assert r.status == 403 and (await r.json())["error"]["code"] == "forbidden"
+    assert await _refusals(client, "case.export") == ["risk_analyst"]
+
+
+async def test_export_of_an_unknown_case_by_an_exporter_is_404(app: Any) -> None:
+    """A compliance officer (allowed by the policy) learns that the case does not exist."""
+    env, client, _ = app
+    r = await client.post(
+        "/v1/cases/case_doesnotexist/exports", headers=env.auth("compliance_officer")
+    )
+    assert r.status == 404
