@@ -564,3 +564,21 @@ def test_phone_split_across_two_messages_is_redacted_in_both(pattern_redactor: R
     out = pattern_redactor.redact_batch([first, second])
     assert [s.type for s in out[0].spans] == ["PHONE"] and "496" not in out[0].redacted
     assert [s.type for s in out[1].spans] == ["PHONE"] and "0000" not in out[1].redacted
+
+
+def test_phone_metadata_is_loaded_and_its_patterns_kept_once_built() -> None:
+    """Building the detectors loads every region's metadata and keeps libphonenumber's
+    compiled patterns, so a national number tried in dozens of regions does not compile
+    them again (or stall on a region's first use) in live traffic."""
+    from phonenumbers import re_util
+
+    from redact.detectors.contact import detectors
+
+    detectors()
+    cache = getattr(re_util, "_COMPILED_PATTERNS", None)
+    assert cache is not None
+    phone = next(d for d in detectors() if d.name == "phone")
+    phone.detect("Confirmed. You can reach me at 00055 92419 tomorrow")
+    kept = len(cache)
+    phone.detect("Confirmed. You can reach me at 00055 92419 tomorrow")
+    assert kept > 100 and len(cache) == kept  # the second message compiled nothing
