@@ -334,6 +334,8 @@ _NOUN_SUFFIX = re.compile(
 _AFTER_NUMBER = re.compile(r"\d[ \t]*(?:(?:de|del|of|da|do)[ \t]+)?$")
 # Right after an entity: what is held at a bank or service ("Nubank account").
 _SERVICE_TAIL = re.compile(r"[ \t]+(?:account|acct|wallet|app|card|transfer|checkout)\b", re.I)
+# Right after a one-word entity: "to:", so it is the label of an address block ("Bill to:").
+_TO_LABEL = re.compile(r"[ \t]+to[ \t]*[:：]", re.IGNORECASE)
 # Right after an entity: a colon, so a one-word entity is a form label ("Kontoinhaber:").
 _LABEL_COLON = re.compile(r"[ \t]*[:：][ \t]*(?=[\d+#\u3040-\u9fff\uac00-\ud7a3]|[A-Z]{2})")
 
@@ -369,6 +371,8 @@ def _not_a_name(text: str, start: int, end: int, lang: str) -> bool:
         w = words[0]
         if w.lower() in ID_LABELS:
             return True  # "Tel", "Ref", "DOB"
+        if _TO_LABEL.match(text, end):
+            return True  # "Bill to:", "Sold to:": a form label
         if lang not in ("en", ""):
             return True
         if len(w) >= 7 and _NOUN_SUFFIX.search(w):

@@ -566,4 +566,3 @@ async def test_json_integer_too_long_for_python_is_a_400(env: Any) -> None:
         resp = await client.post("/v1/messages", data=body, headers=headers)
         assert resp.status == 400
         assert await stored_count(client, env) == 0
-

@@ -165,7 +165,9 @@ def test_v1_appended_bytes_fail() -> None:
 
 def _aad(d: dict[str, object]) -> RecordAad:
     return RecordAad(
-        str(d["tenant"]), str(d["conversation_id"]), str(d["message_id"]),
+        str(d["tenant"]),
+        str(d["conversation_id"]),
+        str(d["message_id"]),
         int(d["schema_version"]),  # type: ignore[call-overload]
     )
 
@@ -177,8 +179,12 @@ ENVELOPE_VECTORS = json.loads((VECTORS / "crypto_envelope_v1.json").read_text())
 def test_envelope_vector_seals_to_the_recorded_bytes(v: dict[str, object]) -> None:
     """With fixed keys and nonces, seal produces exactly the recorded format-1 bytes."""
     kek = AeadKey(str(v["kek_id"]), bytes.fromhex(str(v["kek"])))
-    blob = crypto.seal(kek, bytes.fromhex(str(v["plaintext"])), _aad(v["aad"]),  # type: ignore[arg-type]
-                       rng=_reader(bytes.fromhex(str(v["random"]))))
+    blob = crypto.seal(
+        kek,
+        bytes.fromhex(str(v["plaintext"])),
+        _aad(v["aad"]),  # type: ignore[arg-type]
+        rng=_reader(bytes.fromhex(str(v["random"]))),
+    )
     assert blob.hex() == v["blob"]
 
 
@@ -291,13 +297,16 @@ def test_data_key_vector(v: dict[str, str]) -> None:
     kek = AeadKey(v["kek_id"], bytes.fromhex(v["kek"]))
     dek = AeadKey(v["dek_id"], bytes.fromhex(v["dek"]))
     aad = _aad(v["aad"])  # type: ignore[arg-type]
-    wrapped = crypto.wrap_data_key(kek, dek, bytes.fromhex(v["wrap_aad"]),
-                                   rng=_reader(bytes.fromhex(v["wrap_nonce"])))
-    blob = crypto.seal_with_data_key(dek, bytes.fromhex(v["plaintext"]), aad,
-                                     rng=_reader(bytes.fromhex(v["nonce"])))
+    wrapped = crypto.wrap_data_key(
+        kek, dek, bytes.fromhex(v["wrap_aad"]), rng=_reader(bytes.fromhex(v["wrap_nonce"]))
+    )
+    blob = crypto.seal_with_data_key(
+        dek, bytes.fromhex(v["plaintext"]), aad, rng=_reader(bytes.fromhex(v["nonce"]))
+    )
     assert (wrapped.hex(), blob.hex()) == (v["wrapped"], v["blob"])
-    back = crypto.unwrap_data_key(kek, bytes.fromhex(v["dek_id"]), wrapped,
-                                  bytes.fromhex(v["wrap_aad"]))
+    back = crypto.unwrap_data_key(
+        kek, bytes.fromhex(v["dek_id"]), wrapped, bytes.fromhex(v["wrap_aad"])
+    )
     assert crypto.open_with_data_key(back, blob, aad).hex() == v["plaintext"]
 
 

@@ -15,7 +15,11 @@ DETECTOR = AddressDetector()
 
 
 def _found(text: str) -> list[str]:
-    return [text[s.start : s.end] for s in DETECTOR.detect(text)]
+    return [text[s.start : s.end] for s in DETECTOR.detect(text) if s.type == "ADDRESS"]
+
+
+def _typed(text: str) -> list[tuple[str, str]]:
+    return sorted((s.type, text[s.start : s.end]) for s in DETECTOR.detect(text))
 
 
 FOUND = [
@@ -297,7 +301,7 @@ def test_two_addresses_in_one_message() -> None:
 
 def test_registered_in_pattern_detectors() -> None:
     """The registry runs the address detector with the other pattern detectors."""
-    assert any(d.entity_types == frozenset({"ADDRESS"}) for d in pattern_detectors())
+    assert any(d.entity_types == frozenset({"ADDRESS", "PERSON"}) for d in pattern_detectors())
     assert detectors() == (DETECTOR,)
 
 
@@ -352,3 +356,111 @@ def test_pattern_redactor_leaves_no_address_piece_showing(pattern_redactor: Reda
     assert result.redacted.startswith("OK, order 5512. Please ship to ")
     pieces = ("Ulmenallee", "31", "48149", "Sandhausen")
     assert [p in result.redacted for p in pieces] == [False] * len(pieces), "address piece shown"
+
+
+ADDRESSEE = [
+    # (message, expected (type, value) spans of this detector)
+    # one surname and a number-first street: the surname is whom it goes to, not a city
+    ("Ship to: Smith, 12 Main St", [("ADDRESS", "12 Main St"), ("PERSON", "Smith")]),
+    # lower-case chat: the same, no capitals to go by
+    (
+        "ship to: smith, 12 main st, springfield",
+        [("ADDRESS", "12 main st, springfield"), ("PERSON", "smith")],
+    ),
+    # a preposition instead of a label ("send to"), prose after the address
+    ("send to Smith, 12 Main St and call me", [("ADDRESS", "12 Main St"), ("PERSON", "Smith")]),
+    # German: first name and surname after "an", street-first address with postcode and city
+    (
+        "Rechnung bitte an Friederike Hollenbach, Bahnhofstraße 12, 79098 Freiburg",
+        [("ADDRESS", "Bahnhofstraße 12, 79098 Freiburg"), ("PERSON", "Friederike Hollenbach")],
+    ),
+    # German label, surname alone: the city after the postcode says the word is no city
+    (
+        "Lieferadresse: Hollenbach, Bahnhofstraße 12, 79098 Freiburg",
+        [("ADDRESS", "Bahnhofstraße 12, 79098 Freiburg"), ("PERSON", "Hollenbach")],
+    ),
+    # Spanish "envío a", street-first, postcode and city
+    (
+        "Envío a Castillo, Calle Mayor 5, 28013 Madrid",
+        [("ADDRESS", "Calle Mayor 5, 28013 Madrid"), ("PERSON", "Castillo")],
+    ),
+    # French: a title before the surname belongs to the name
+    (
+        "Livrez à Mme Fontaine, 18 rue des Tanneurs, 69002 Lyon",
+        [("ADDRESS", "18 rue des Tanneurs, 69002 Lyon"), ("PERSON", "Mme Fontaine")],
+    ),
+    # Japanese block number opening the address
+    (
+        "please send it to Nakamura, 4-2-8 Shibakoen, Minato-ku, Tokyo 105-0011",
+        [("ADDRESS", "4-2-8 Shibakoen, Minato-ku, Tokyo 105-0011"), ("PERSON", "Nakamura")],
+    ),
+    # Polish "ul." street, postcode with a hyphen, city
+    (
+        "Shipping address: Wójcik, ul. Ogrodowa 17/4, 90-217 Łódź",
+        [("ADDRESS", "ul. Ogrodowa 17/4, 90-217 Łódź"), ("PERSON", "Wójcik")],
+    ),
+    # city-first order (Hungary): the word before the street is the city, no person
+    ("Address: Budapest, Andrássy út 66, 1061", [("ADDRESS", "Budapest, Andrássy út 66, 1061")]),
+    # city-first after a label, no place after the street: still the city
+    ("Lieferadresse: Wien, Praterstraße 18", [("ADDRESS", "Wien, Praterstraße 18")]),
+    # a company is no person and stays out of the address
+    ("Ship to: Acme Trading Ltd, 12 Main St", [("ADDRESS", "12 Main St")]),
+    # a department is no person, and before a house number it is no city either
+    ("Ship to: Reception, 12 Main St", [("ADDRESS", "12 Main St")]),
+    # a common word is no person
+    ("Ship to: Main Office, 12 Main St", [("ADDRESS", "12 Main St")]),
+    # no comma: the capitalised word runs into the street, nothing is split off
+    ("ship to 88 Harbour Road, Durban 4001", [("ADDRESS", "88 Harbour Road, Durban 4001")]),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), ADDRESSEE)
+def test_name_comma_address_lines(text: str, expected: list[tuple[str, str]]) -> None:
+    """In "Name, street" lines the name is a PERSON of its own, never folded into the address."""
+    assert _typed(text) == sorted(expected)
+
+
+CZ_SK_AND_NO_STREET_WORD = [
+    # (message, the address)
+    # Czech: street without a type word, "NNN NN" postcode, city and district number
+    (
+        "Jmenuji se Tomáš, doručit na Vinohradská 112, 130 00 Praha 3",
+        "Vinohradská 112, 130 00 Praha 3",
+    ),
+    # Slovak: street and postcode after a name and a comma
+    ("pošlite na Obchodná 12, 811 06 Bratislava, ďakujem", "Obchodná 12, 811 06 Bratislava"),
+    # Czech label, a one-word street in plain ASCII
+    ("Adresa: Masarykova 15, 602 00 Brno", "Masarykova 15, 602 00 Brno"),
+    # the same in lower case
+    ("adresa: masarykova 15, 602 00 brno", "masarykova 15, 602 00 brno"),
+    # a Czech street opening with the capitalised preposition "Na", no label at all
+    ("Na Příkopě 22, 110 00 Praha 1", "Na Příkopě 22, 110 00 Praha 1"),
+    # "please send it to": the lower-case preposition "na" stays out
+    ("Pošlete to prosím na Dlouhá 5, 110 00 Praha 1", "Dlouhá 5, 110 00 Praha 1"),
+    # house number with the Czech land-registry part "1024/18"
+    ("Dodací adresa: Nádražní 1024/18, 702 00 Ostrava", "Nádražní 1024/18, 702 00 Ostrava"),
+    # Slovak postcode starting with 0
+    ("Doručenie: Hlavná 27, 040 01 Košice", "Hlavná 27, 040 01 Košice"),
+    # Swedish uses the same postcode shape; the verb "skicka till" stays out
+    ("Skicka till Storgatan 5, 411 38 Göteborg", "Storgatan 5, 411 38 Göteborg"),
+]
+
+
+@pytest.mark.parametrize(("text", "address"), CZ_SK_AND_NO_STREET_WORD)
+def test_czech_slovak_postcodes_and_streets_without_type_word(text: str, address: str) -> None:
+    """ "NNN NN City" postcodes make an address of "Street 12" even without a street word."""
+    assert _found(text) == [address]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Objednávka 4471, 250 ks, cena 130 00 Kč",  # a price in crowns, not a postcode
+        "Order 602 00 shipped, 15 pcs",  # an order number written in two groups
+        "Zásilka č. 110 00 123, doručíme zítra",  # a parcel number in three groups
+        "Tracking 811 06 then 12 more boxes",  # digits in prose, no place after them
+    ],
+)
+def test_three_two_digit_groups_without_a_place_are_no_postcode(text: str) -> None:
+    """Without a street before and a place after, "NNN NN" is just a number."""
+    assert _found(text) == []

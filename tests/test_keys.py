@@ -54,7 +54,8 @@ def test_generated_keyring_has_every_key(key_path: Path) -> None:
     assert [i.key_id for i in ring.kek_infos()] == ["eu:1", "us:1"]
     assert all(ring.hmac_key(n).key_id == n for n in HMAC_KEY_NAMES)
     assert crypto.verify(
-        crypto.public_key_bytes(ring.audit_signing_key()), b"m",
+        crypto.public_key_bytes(ring.audit_signing_key()),
+        b"m",
         crypto.sign(ring.audit_signing_key(), b"m"),
     )
 

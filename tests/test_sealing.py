@@ -159,8 +159,10 @@ async def test_unreachable_key_store_fails_closed(keys: FakeKeyStore, storage: S
 
 async def test_cached_key_avoids_unwrapping_again(keys: FakeKeyStore, storage: Storage) -> None:
     """Opening many blobs of one conversation unwraps its data key once."""
-    blobs = [await Sealer(keys, storage).seal(SealContext("t1", "c1", f"m{i}", "eu"), b"x")
-             for i in range(3)]
+    blobs = [
+        await Sealer(keys, storage).seal(SealContext("t1", "c1", f"m{i}", "eu"), b"x")
+        for i in range(3)
+    ]
     reader = Sealer(keys, storage)
     keys.unwraps = 0
     for i, blob in enumerate(blobs):

@@ -98,8 +98,13 @@ async def test_put_assigns_seq_and_reports_created(store: Storage) -> None:
 async def test_stored_message_reads_back_field_for_field(store: Storage) -> None:
     """get_message returns exactly what put_messages stored."""
     msg = make_message(
-        1, lang="de", order_id="o-7", dispute_id=None, recipient_id=None,
-        entities=((0, 4, "PERSON"), (10, 26, "IBAN")), sealed=bytes(range(256)),
+        1,
+        lang="de",
+        order_id="o-7",
+        dispute_id=None,
+        recipient_id=None,
+        entities=((0, 4, "PERSON"), (10, 26, "IBAN")),
+        sealed=bytes(range(256)),
     )
     [(stored, _)] = await store.put_messages([msg])
     assert await store.get_message("t1", "m1") == stored == replace(msg, seq=stored.seq)
@@ -108,7 +113,8 @@ async def test_stored_message_reads_back_field_for_field(store: Storage) -> None
 async def test_times_come_back_as_utc(store: Storage) -> None:
     """Datetimes given in another zone are stored as the same instant, returned in UTC."""
     plus2 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC).astimezone(
-        __import__("datetime").timezone(timedelta(hours=2)))
+        __import__("datetime").timezone(timedelta(hours=2))
+    )
     await store.put_messages([make_message(1, sent_at=plus2)])
     got = await store.get_message("t1", "m1")
     assert got is not None and got.sent_at == plus2 and got.sent_at.utcoffset() == timedelta(0)
@@ -144,8 +150,10 @@ async def test_concurrent_puts_of_one_id_create_one_record(open_store: Factory) 
     """Two storages (connections) racing to store the same id: exactly one creates it."""
     a, b = await open_store(), await open_store()
     results = await asyncio.gather(
-        *(s.put_messages([make_message(1, response=f"r{i}".encode())])
-          for i, s in enumerate([a, b, a, b]))
+        *(
+            s.put_messages([make_message(1, response=f"r{i}".encode())])
+            for i, s in enumerate([a, b, a, b])
+        )
     )
     created = [c for r in results for _, c in r]
     seqs = {m.seq for r in results for m, _ in r}
@@ -167,8 +175,7 @@ async def test_many_concurrent_puts_are_all_stored_once(store: Storage) -> None:
 async def test_concurrent_calls_repeating_an_id_create_it_once(store: Storage) -> None:
     """Calls grouped into one transaction still see each other's ids as replays."""
     results = await asyncio.gather(
-        *(store.put_messages([make_message(n % 3, response=f"r{n}".encode())])
-          for n in range(9))
+        *(store.put_messages([make_message(n % 3, response=f"r{n}".encode())]) for n in range(9))
     )
     assert sum(c for r in results for _, c in r) == 3
     assert len({(m.message_id, m.seq, m.response) for r in results for m, _ in r}) == 3
@@ -197,9 +204,7 @@ async def test_batch_results_follow_input_order(store: Storage) -> None:
 
 async def test_seq_increases_with_ingest_order(store: Storage) -> None:
     """Later puts get larger seq values."""
-    seqs = [
-        (await store.put_messages([make_message(n)]))[0][0].seq for n in (5, 3, 8)
-    ]
+    seqs = [(await store.put_messages([make_message(n)]))[0][0].seq for n in (5, 3, 8)]
     assert seqs == sorted(seqs) and len(set(seqs)) == 3
 
 
@@ -470,8 +475,10 @@ async def test_sqlite_failure_inside_put_stores_nothing(tmp_path: Path) -> None:
     try:
         # A trigger that fails the third insert stands in for a disk error mid-batch.
         conn = sqlite3.connect(tmp_path / "db.sqlite")
-        conn.execute("CREATE TRIGGER boom BEFORE INSERT ON messages WHEN NEW.message_id = 'm2'"
-                     " BEGIN SELECT RAISE(ABORT, 'disk'); END")
+        conn.execute(
+            "CREATE TRIGGER boom BEFORE INSERT ON messages WHEN NEW.message_id = 'm2'"
+            " BEGIN SELECT RAISE(ABORT, 'disk'); END"
+        )
         conn.commit()
         conn.close()
         with pytest.raises(StorageUnavailable):
@@ -622,8 +629,10 @@ async def test_sqlite_runs_wal_with_full_sync(tmp_path: Path) -> None:
     try:
         conn = s._c()  # type: ignore[attr-defined]
         modes = await s._run(  # type: ignore[attr-defined]
-            lambda: (conn.execute("PRAGMA journal_mode").fetchone()[0],
-                     conn.execute("PRAGMA synchronous").fetchone()[0])
+            lambda: (
+                conn.execute("PRAGMA journal_mode").fetchone()[0],
+                conn.execute("PRAGMA synchronous").fetchone()[0],
+            )
         )
         assert modes == ("wal", 2)  # 2 = FULL
     finally:

@@ -19,11 +19,20 @@ of an address instead of looking names up in a list:
 4. **Evidence.** The run from its start is scored on structure: a street word (``Road``,
    ``rue``, ``Via``, ``…straße``, ``…straat``, ``…vej``, ``u.``) next to a number; a
    box (``PO Box``, ``PSC 1234, Box 5``, ``APO AE 12345``); a unit (``Apt. 5``,
-   ``Suite 5``, ``Piso 3``); a postcode beside a city; ``City, ST 12345``; number, words,
+   ``Suite 5``, ``Piso 3``); a postcode beside a city (``130 00 Praha 3``, ``411 38
+   Göteborg`` included, which also make ``Masarykova 15`` a street without a street
+   word); ``City, ST 12345``; number, words,
    number; several address lines; a trigger phrase just before (``ship to``, ``address:``,
    ``Lieferadresse``, ``endereço``, ``dirección``, ``lives at``). Only a run with enough
    evidence (``MIN_EVIDENCE``) is reported, so ``Lead time 15 days``, ``MOQ 1000 units``,
    ``3 Colors 5 Sizes``, prices, dates, order and tracking numbers never are.
+
+5. **Addressee.** In a "Name, street" line ("Ship to: Smith, 12 Main St", "Rechnung an
+   Friederike Hollenbach, Bahnhofstraße 12, 79098 Freiburg") the name is reported as a
+   PERSON of its own and kept out of the address, when the address leaves no room for a
+   city before it (it opens with the house number, or names its place after the
+   street). Otherwise one word and a comma after a label is the city of a city-first
+   address ("Budapest, Andrássy út 66") and stays in it.
 
 Chinese addresses (``…省…市…区…路…号``, or anything after ``收货地址``) have their own
 patterns. The vocabulary here is the generic street-type, unit and particle words of each
@@ -46,6 +55,9 @@ from redact.span import Span
 # Below the checksum patterns (0.9) and context names (0.7): when an address run touches
 # a phone number or a name, the merged span takes the more specific type.
 SCORE = 0.6
+# The person an address is written to ("Ship to: Smith, 12 Main St"): as sure as a name
+# announced by a context phrase (redact.detectors.names.SCORE).
+ADDRESSEE_SCORE = 0.7
 MIN_EVIDENCE = 3
 MAX_HOUSE_DIGITS = 6
 TRIGGER_WINDOW = 60
@@ -136,6 +148,7 @@ STOP_WORDS = _words(
     attention contact contacts ansprechpartner kontakt contacto contato contatto recipient
     empfänger destinatario destinatário destinataire referente responsable responsável
     usd eur rmb cny gbp jpy aud cad chf hkd inr brl pcs kg units sets cartons
+    kč czk sek nok dkk pln zł huf ron mxn
     jan january feb february mar march apr april jun june jul july aug august sep sept
     september oct october nov november dec december
     monday tuesday wednesday thursday friday saturday sunday"""
@@ -247,6 +260,11 @@ _TRIGGERS = (
     r"(?:enviar|entregar|mandar|env[íi]e|entregue)\s+(?:a|en|em|para)",
     r"indirizzo(?:\s+di\s+(?:spedizione|consegna))?|(?:spedire|consegnare|inviare)\s+(?:a|in)",
     r"(?:bezorgen|verzenden|sturen)\s+(?:op|aan|naar)|adres|adresa|osoite|adress|adressen|[üu]nvan",
+    # Czech, Slovak, Polish, Nordic, Turkish, Indonesian: "send (it please) to", labels
+    r"(?:pošl\w{0,4}|zašl\w{0,4}|posla\w{0,3}|zasla\w{0,3}|doruč\w{0,4}|dodej\w{0,3}|"
+    r"wyślij\w{0,3}|wysła\w{0,3}|dostarcz\w{0,4}|skicka|leverera|lever|gönder\w{0,4}|kirim)"
+    r"(?:\s+[^\W\d_]+){0,3}?\s+(?:na|do|till|til|pro|ke)|doručenie|doručení|dodací\s+adresa|"
+    r"leveransadress|leveringsadresse|alamat|địa\s+chỉ|teslimat\s+adresi",
 )
 _TRIGGER_ALT = "|".join(_TRIGGERS)
 _TRIGGER_END = re.compile(rf"(?<![^\W\d_])(?:{_TRIGGER_ALT})[\s:：,\-–>?]*\Z", re.IGNORECASE)
@@ -614,6 +632,8 @@ def _start(toks: list[_Tok], run: _Run) -> int | None:
                 and (toks[nxt].kind == NUM or toks[nxt].cap or toks[nxt].low in PARTICLES)
             ):
                 return i
+        elif t.kind == WORD and not t.cap and t.low in PARTICLES:
+            continue  # "doručit na Vinohradská 112": the preposition opens no street
         elif t.kind == WORD and _words_lead_to_street(toks, i, run.last):
             return i
     return None
@@ -715,6 +735,22 @@ def _evidence(toks: list[_Tok], first: int, last: int) -> _Evidence:
                 )
             ):
                 numbers = max(numbers, 1)
+            if (
+                starts_segment
+                and k > 0
+                and len(digits) == 3
+                and digits.isdigit()
+                and k + 2 < count
+                and nxt is not None
+                and nxt_same
+                and nxt.kind == NUM
+                and len(nxt.text) == 2
+                and nxt.text.isdigit()
+                and segs[k + 2] == s
+                and toks[content[k + 2]].kind == WORD
+                and toks[content[k + 2]].cap
+            ):
+                postcode = 2  # ", 130 00 Praha 3", ", 811 06 Bratislava", ", 411 38 Göteborg"
             if nxt_same and nxt is not None and nxt.kind == WORD and nxt.cap:
                 # number, words, house number ending the street: "28245 Puruntie 82 Apt. 5";
                 # "3 Colors 5 Sizes" is a quantity list, a number then a bare noun proves nothing
@@ -753,6 +789,16 @@ def _evidence(toks: list[_Tok], first: int, last: int) -> _Evidence:
                 postcode = max(postcode, 1)  # "Estonia 62488"
         elif (t.kind == PC and k > 0) or (t.kind == PAREN and _PROVINCE.fullmatch(t.text)):
             postcode = 2  # "KT4 9QW", "(LC)"
+    if (
+        postcode >= 2
+        and not numbers
+        and count >= 3
+        and toks[content[0]].kind == WORD
+        and toks[content[0]].cap
+        and toks[content[1]].kind == NUM
+        and segs[0] == segs[1] != segs[2]
+    ):
+        numbers = 1  # "Masarykova 15, 602 00 Brno": a one-word street, then postcode and city
     lines_score = 1 if lines >= 2 and ev.has_num else 0
     ev.score = max(street, box) + unit + postcode + numbers + lines_score
     return ev
@@ -829,7 +875,7 @@ def _city_first(toks: list[_Tok], run_first: int, first: int, text: str) -> bool
 
     The order of Hungarian and Eastern European addresses ("Budapest, Andrássy út 66").
     A person's name is two words or more, so "Ship to: Ann Lee, 12 Main St" keeps the
-    name out.
+    name out; a one-word addressee is told from a city by :func:`_names_its_place`.
     """
     kinds = [t.kind for t in toks[run_first:first] if t.kind != SP]
     if kinds != [WORD, COMMA] or not toks[run_first].cap:
@@ -838,12 +884,65 @@ def _city_first(toks: list[_Tok], run_first: int, first: int, text: str) -> bool
     return _TRIGGER_END.search(before) is not None or _CN_LABEL.search(before) is not None
 
 
-def _latin_addresses(text: str) -> list[tuple[int, int]]:
+def _names_its_place(toks: list[_Tok], first: int, last: int) -> bool:
+    """The address leaves no room for a city before it: it opens with the house number
+    (number-first countries put the city last: "12 Main St, Springfield") or names a
+    place after the street ("Bahnhofstraße 12, 79098 Freiburg"). A word and a comma
+    before such an address is whom it goes to, not its city."""
+    if toks[first].kind == NUM:
+        return True
+    later = False
+    for t in toks[first : last + 1]:
+        if t.kind in (COMMA, NL):
+            later = True
+        elif later and t.kind == WORD and t.cap and t.wclass == W_PLAIN:
+            return True
+    return False
+
+
+# What stands before "<name>, <address>": a label's colon, a line start, or a word that
+# sends something to someone ("ship to", "Rechnung an", "livrez à", "envío a", "aan").
+_ADDRESSEE_LEAD = re.compile(
+    r"(?:^|[\n:：>]|(?<![^\W\d_])(?:to|an|à|a|para|per|na|für|for|chez|aan|naar|dla|do|till|til|"
+    r"attn\.?|c/o))[ \t]*\Z",
+    re.IGNORECASE,
+)
+# Where a word starts (not inside "O'Brien" or "Jean-Luc").
+_WORD_START = re.compile(r"(?<![^\W\d_'’.-])[^\W\d_]")
+ADDRESSEE_WINDOW = 64
+
+
+def _addressee(text: str, start: int, lower_text: bool) -> tuple[int, int] | None:
+    """The person an address is written to, right before it ("Ship to: Smith, 12 Main
+    St", "Rechnung an Friederike Hollenbach, Bahnhofstraße 12, ..."), or None.
+
+    The words between the lead and the comma must read as a name to the context-name
+    scanner (no company, street or common word: "Main Office, 12 Main St" is none).
+    """
+    from redact.detectors.names import scan_name  # (names imports nothing from here)
+
+    comma = text.rfind(",", max(0, start - 4), start)
+    if comma < 0 or text[comma + 1 : start].strip():
+        return None
+    lo = max(0, comma - ADDRESSEE_WINDOW)
+    # Candidate starts: each word start in the window whose prefix ends with a lead.
+    for m in _WORD_START.finditer(text, lo, comma):
+        if _ADDRESSEE_LEAD.search(text, max(0, m.start() - 24), m.start()) is None:
+            continue
+        nm = scan_name(text, m.start(), lowercase_ok=lower_text, caps_ok=True)
+        if nm is not None and text[nm.end : comma].strip() == "" and nm.start == m.start():
+            return nm.start, nm.end
+    return None
+
+
+def _latin_addresses(text: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """Addresses, and the names of the people they are written to."""
     # one-case text (all lower or all upper): capitals say nothing, prose words decide
     lower_text = not any(ch.isupper() for ch in text) or not any(ch.islower() for ch in text)
     toks = tokenize(text, lower_text)
     ok = _compatible(toks, lower_text)
     found: list[tuple[int, int]] = []
+    people: list[tuple[int, int]] = []
     for run in _runs(toks, ok):
         first = _start(toks, run)
         if first is None:
@@ -856,7 +955,11 @@ def _latin_addresses(text: str) -> list[tuple[int, int]]:
             (ev.has_num and ev.score + trig >= MIN_EVIDENCE) or (ev.street_no_num and trig > 0)
         ):
             continue
-        if first > run.first and _city_first(toks, run.first, first, text):
+        place_named = _names_its_place(toks, first, last)
+        person = _addressee(text, start, lower_text) if place_named else None
+        if person is not None:
+            people.append(person)
+        elif not place_named and first > run.first and _city_first(toks, run.first, first, text):
             start = toks[run.first].start
         lead = _TRIGGER_AT.match(text, start)  # "Bezorgen op Overtoom 12": the verb stays out
         if lead is not None and lead.end() < end:
@@ -873,7 +976,7 @@ def _latin_addresses(text: str) -> list[tuple[int, int]]:
             prev_start, prev_end = found.pop()
             start, end = prev_start, max(end, prev_end)
         found.append((start, end))
-    return found
+    return found, people
 
 
 def _cjk_addresses(text: str) -> list[tuple[int, int]]:
@@ -930,17 +1033,17 @@ class AddressDetector:
     """Whole postal addresses (see the module docstring); pure and immutable."""
 
     name: str = "address"
-    entity_types: frozenset[str] = field(default=frozenset({"ADDRESS"}))
+    entity_types: frozenset[str] = field(default=frozenset({"ADDRESS", "PERSON"}))
 
     def detect(self, text: str) -> tuple[Span, ...]:
-        spans = _latin_addresses(text) if _PREFILTER.search(text) is not None else []
+        spans, people = _latin_addresses(text) if _PREFILTER.search(text) is not None else ([], [])
         if _HAN_CHAR.search(text) is not None:
             spans.extend(_cjk_addresses(text))
         if _HANGUL.search(text) is not None:
             spans.extend(m.span() for m in _KO_ADDRESS.finditer(text))
         return tuple(
             Span(s, e, "ADDRESS", SCORE, self.name) for s, e in sorted(set(spans)) if s < e
-        )
+        ) + tuple(Span(s, e, "PERSON", ADDRESSEE_SCORE, self.name) for s, e in people if s < e)
 
 
 def detectors() -> tuple[Detector, ...]:

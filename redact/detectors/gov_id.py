@@ -16,7 +16,6 @@ Values found by structure alone are vetoed when the nearest context word before 
 is a business-fact word ("order", "invoice", "tracking", "SKU"...).
 """
 
-
 from __future__ import annotations
 
 import re

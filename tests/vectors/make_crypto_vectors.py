@@ -55,28 +55,52 @@ def main() -> None:
         kek = stream(f"kek{i}", 32)
         rnd = stream(f"rnd{i}", 32 + 12 + 12)
         blob = crypto.seal(crypto.AeadKey(kid, kek), pt, aad, rng=reader(rnd))
-        env.append({
-            "name": name, "kek_id": kid, "kek": kek.hex(), "random": rnd.hex(),
-            "aad": {"tenant": tenant, "conversation_id": conv, "message_id": msg,
-                    "schema_version": schema},
-            "plaintext": pt.hex(), "blob": blob.hex(),
-        })
+        env.append(
+            {
+                "name": name,
+                "kek_id": kid,
+                "kek": kek.hex(),
+                "random": rnd.hex(),
+                "aad": {
+                    "tenant": tenant,
+                    "conversation_id": conv,
+                    "message_id": msg,
+                    "schema_version": schema,
+                },
+                "plaintext": pt.hex(),
+                "blob": blob.hex(),
+            }
+        )
         dek_id = stream(f"dekid{i}", 16)
         dek_bytes = stream(f"dek{i}", 32)
         wrap_ctx = crypto.encode_fields("chatwarden/data-key", tenant, conv, "eu")
         wrap_nonce, nonce = stream(f"wn{i}", 12), stream(f"n{i}", 12)
         dek = crypto.AeadKey(dek_id.hex(), dek_bytes)
-        wrapped = crypto.wrap_data_key(crypto.AeadKey(kid, kek), dek, wrap_ctx,
-                                       rng=reader(wrap_nonce))
+        wrapped = crypto.wrap_data_key(
+            crypto.AeadKey(kid, kek), dek, wrap_ctx, rng=reader(wrap_nonce)
+        )
         blob2 = crypto.seal_with_data_key(dek, pt, aad, rng=reader(nonce))
-        dk.append({
-            "name": name, "kek_id": kid, "kek": kek.hex(), "dek_id": dek_id.hex(),
-            "dek": dek_bytes.hex(), "wrap_aad": wrap_ctx.hex(), "wrap_nonce": wrap_nonce.hex(),
-            "wrapped": wrapped.hex(), "nonce": nonce.hex(),
-            "aad": {"tenant": tenant, "conversation_id": conv, "message_id": msg,
-                    "schema_version": schema},
-            "plaintext": pt.hex(), "blob": blob2.hex(),
-        })
+        dk.append(
+            {
+                "name": name,
+                "kek_id": kid,
+                "kek": kek.hex(),
+                "dek_id": dek_id.hex(),
+                "dek": dek_bytes.hex(),
+                "wrap_aad": wrap_ctx.hex(),
+                "wrap_nonce": wrap_nonce.hex(),
+                "wrapped": wrapped.hex(),
+                "nonce": nonce.hex(),
+                "aad": {
+                    "tenant": tenant,
+                    "conversation_id": conv,
+                    "message_id": msg,
+                    "schema_version": schema,
+                },
+                "plaintext": pt.hex(),
+                "blob": blob2.hex(),
+            }
+        )
     for fname, data in (("crypto_envelope_v1.json", env), ("crypto_data_key_v2.json", dk)):
         (HERE / fname).write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
 
