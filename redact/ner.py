@@ -464,13 +464,35 @@ _COMMA_GAP = re.compile(r"[ \t]{0,3},[ \t]{0,3}(?:(?:and|or|&|und|y|e|et)[ \t]{1
 _CONJ_GAP = re.compile(r"[ \t]{0,3},?[ \t]{1,3}(?:and|or|&|und|y|e|et)[ \t]{1,3}")
 
 
-def _lists(text: str) -> Iterator[list[re.Match[str]]]:
+@dataclass(frozen=True, slots=True)
+class _Item:
+    """One member of a candidate list: its offsets and text."""
+
+    start: int
+    end: int
+    text: str
+
+
+def _items(text: str) -> Iterator[_Item]:
+    """The list items of ``text``. A lower-case word never heads a two-word item: in
+    "from Kowalczyk and Brown" the items are "from", "Kowalczyk" and "Brown"."""
+    for m in _ITEM.finditer(text):
+        w = m.group()
+        space = next((k for k, c in enumerate(w) if c.isspace()), -1)
+        if space > 0 and w[0].islower():
+            yield _Item(m.start(), m.start() + space, w[:space])
+            yield _Item(m.start() + space + 1, m.end(), w[space + 1 :])
+        else:
+            yield _Item(m.start(), m.end(), w)
+
+
+def _lists(text: str) -> Iterator[list[_Item]]:
     """Runs of two or more items joined by commas, at least one joined by a conjunction."""
-    run: list[re.Match[str]] = []
+    run: list[_Item] = []
     conj = False
-    for item in _ITEM.finditer(text):
+    for item in _items(text):
         if run:
-            gap_start, gap_end = run[-1].end(), item.start()
+            gap_start, gap_end = run[-1].end, item.start
             short = gap_end - gap_start <= 12  # no list gap is longer
             if short and _CONJ_GAP.fullmatch(text, gap_start, gap_end):
                 run.append(item)
@@ -494,33 +516,65 @@ def _coverage(length: int, spans: Sequence[Span]) -> bytearray:
 
 
 def list_members(
-    text: str, spans: Sequence[Span], vocab: frozenset[str], lower_chat: bool = False
+    text: str,
+    spans: Sequence[Span],
+    vocab: frozenset[str],
+    lower_chat: bool = False,
+    tagged: Sequence[tuple[int, int]] = (),
 ) -> list[Span]:
     """Members of a capitalised list ("A, B and C") in which a member is a name.
 
-    Dictionary words join only a list with two known names, and never in a truecased
-    (``lower_chat``) message.
+    Dictionary words join only a list with two known names, or when the model tagged
+    them as entities of their own ("Kadiev and Adams": ``tagged`` holds the model's
+    entities), and never in a truecased (``lower_chat``) message. Members found join
+    the known ones for a second pass: "Efimiya, Mary, Ariana, Teresa and Jodi" has
+    two known names once the words outside the dictionary are in.
     """
     if not spans:
         return []
     mask = _coverage(len(text), spans)
+    entity = _coverage(len(text), [Span(s, e, "PERSON") for s, e in tagged if s < e])
     out: list[Span] = []
-    for items in _lists(text):
-        known = {id(i) for i in items if all(mask[i.start() : i.end()])}
-        if not known:
-            continue
-        # With one known member, only words outside the dictionary join it ("Action,
-        # Comedy, Kids & Family" stays a list of genres).
-        strict = len(known) < 2 or lower_chat
-        for i in items:
-            w = i.group()
-            if id(i) in known or not w[0].isupper() or not all(_is_name_like(x) for x in w.split()):
+    lists = list(_lists(text))
+    for _ in range(2):
+        added = False
+        for items in lists:
+            known = {id(i) for i in items if all(mask[i.start : i.end])}
+            if not known:
                 continue
-            if strict and any(x.lower() in vocab or x.lower() in COMMON_WORDS for x in w.split()):
-                continue  # (exact words only: "Morales" is no inflection of "morale")
-            if any(_plain(x) in COMPANY_WORDS or _plain(x) in _STREET_WORDS for x in w.split()):
-                continue  # "The Clark, Romero and Hall Orchestra"
-            out.append(Span(i.start(), i.end(), "PERSON", SCORE, "spacy_ner"))
+            # With one known member, only words outside the dictionary join it ("Action,
+            # Comedy, Kids & Family" stays a list of genres).
+            strict = len(known) < 2 or lower_chat
+            # The model's own entities may join as dictionary words only beside a known
+            # name that is no dictionary word ("Kadiev and Adams", not "Wisdom and
+            # Discipline").
+            trusted = any(
+                not any(x.lower() in vocab for x in i.text.split()) for i in items if id(i) in known
+            )
+            for i in items:
+                w = i.text
+                if (
+                    id(i) in known
+                    or not w[0].isupper()
+                    or not all(_is_name_like(x) for x in w.split())
+                ):
+                    continue
+                words = w.split()
+                if any(x.endswith(("'s", "’s")) for x in words):
+                    continue  # "Evans-Bonilla's Tânia": an owner before the name
+                if (
+                    strict
+                    and any(x.lower() in vocab or x.lower() in COMMON_WORDS for x in words)
+                    and (lower_chat or not trusted or not all(entity[i.start : i.end]))
+                ):
+                    continue  # (exact words only: "Morales" is no inflection of "morale")
+                if any(_plain(x) in COMPANY_WORDS or _plain(x) in _STREET_WORDS for x in words):
+                    continue  # "The Clark, Romero and Hall Orchestra"
+                out.append(Span(i.start, i.end, "PERSON", SCORE, "spacy_ner"))
+                mask[i.start : i.end] = b"\x01" * (i.end - i.start)
+                added = True
+        if not added:
+            break
     return out
 
 
@@ -535,7 +589,8 @@ _ORG_LEAD = re.compile(
 )
 # Before a one-word entity: a place preposition ("in Yiwu", "from Ningbo").
 _PLACE_LEAD = re.compile(
-    r"(?:^|\W)(?:in|at|near|from|into|via|inside|outside|fob|cif|exw|ddp|dap|cfr|fca|cpt|cip)\s+$",
+    r"(?:^|\W)(?:in|at|near|from|into|via|inside|outside|fob|cif|exw|ddp|dap|cfr|fca|cpt|cip|"
+    r"eta|etd|pol|pod)\s+$",
     re.IGNORECASE,
 )
 # Right after an entity: a model code, letters and digits mixed ("P30", "XR-9734").
@@ -814,9 +869,12 @@ class SpacyNer:
             ):
                 langs[i] = OTHER_LANGUAGE
         found: list[list[tuple[int, int]]] = [[] for _ in texts]
+        tagged: list[list[tuple[int, int]]] = [[] for _ in texts]
         docs = self.nlp.pipe([seen[i] for i in feed], batch_size=self.batch_size)
         for i, doc in zip(feed, docs, strict=True):
             for e in doc.ents:
+                if e.label_ == "PERSON" or e.label_ in _MISLABELLED:
+                    tagged[i].append((e.start_char, e.end_char))
                 found[i].extend(
                     self._entity_names(
                         seen[i], e.label_, e.start_char, e.end_char, lower[i], langs[i]
@@ -829,6 +887,6 @@ class SpacyNer:
             seeds = spans + [Span(s, e, "PERSON", SCORE, self.name) for s, e in context[i]]
             if seeds:
                 spans += propagate(text, seeds, self.name, SCORE)
-                spans += list_members(seen[i], seeds + spans, self.vocab, lower[i])
+                spans += list_members(seen[i], seeds + spans, self.vocab, lower[i], tagged[i])
             out.append(tuple(_drop_possessive(text, sp) for sp in spans))
         return out

@@ -265,6 +265,8 @@ PHONE_FOUND = [
     ("nl-my-number", "mijn nummer is 612345678", "612345678"),  # Dutch mobile, no trunk 0
     ("tr-my-number", "numaram 532 123 45 67, arayın", "532 123 45 67"),  # Turkish "my number"
     ("pl-phone-label", "nr tel. 512 345 678", "512 345 678"),  # Polish "nr tel."
+    # a German compound phone word; a mobile in 4-4-4 groups with its trunk 0
+    ("de-handynummer", "Handynummer: 0172 3345 6610", "0172 3345 6610"),
 ]
 
 
@@ -354,6 +356,8 @@ PHONE_NOT_FOUND = [
     ("pl-order-number", "mój numer zamówienia to 601 234 567"),
     # a Turkish tracking number after "kargo takip"
     ("tr-tracking", "kargo takip numarası 7281923401, yarın elinizde olur"),
+    # 4-4-4 digits without a trunk 0 are an ID or card fragment, even after a phone word
+    ("four-four-four-no-trunk", "tel ref 2345 6789 0123"),
 ]
 
 

@@ -306,6 +306,27 @@ def test_scan_is_bounded_on_repeated_titles() -> None:
         ("Jag heter Erik Lindqvist, swisha till mig", "Erik Lindqvist"),  # sv "my name is"
         ("Nama saya Budi Santoso, bisa kirim?", "Budi Santoso"),  # id "my name is"
         ("mă numesc andrei popescu", "andrei popescu"),  # ro "my name is", lower case
+        # Family: accented lower-case names after cues that only a person follows.
+        (
+            "pls follow up with józef kowalczyk next week",
+            "józef kowalczyk",
+        ),  # the sentence runs on after the name
+        ("you can talk to ábel szűcs about the invoice", "ábel szűcs"),  # "talk to"
+        # Family: an account name being corrected.
+        ("the name is wrong, please change it to Nadia Okafor", "Nadia Okafor"),  # "change it to"
+        ("Could you update the holder to Ruth Abebe?", "Ruth Abebe"),  # "update the holder to"
+        # Family: recipient and name labels of Turkish and Vietnamese.
+        ("havale yapın, alıcı adı Kerem Aydın", "Kerem Aydın"),  # tr "recipient name"
+        ("Alıcı adı soyadı: Selin Koç", "Selin Koç"),  # tr "recipient name and surname"
+        ("chào shop, mình tên Phạm Minh Anh nha", "Phạm Minh Anh"),  # vi "my name is" (chat)
+        ("tên tôi là Đặng Quốc Bảo", "Đặng Quốc Bảo"),  # vi "my name is"
+        # Family: a writer who opens sentences in lower case writes names in lower case,
+        # even beside a company name copied with its capitals.
+        (
+            "ok. i'm marta kowal, buyer at Nordic Tools AB",
+            "marta kowal",
+        ),  # en "I'm" in lower-case style
+        ("goedemiddag. ik ben joost de graaf, namens Vink Techniek", "joost de graaf"),  # nl
     ],
 )
 def test_finds_name_with_exact_bounds(text: str, name: str) -> None:
@@ -351,6 +372,10 @@ def test_name_does_not_overrun(text: str, not_name: str) -> None:
         "ik ben er morgen, tot dan",  # nl "I am there": Dutch words, not a name
         "jestem zadowolony!",  # pl "I am satisfied": one word after "jestem"
         "bir adım daha kaldı, kargo yolda",  # tr "adım" (a step) inside a clause
+        "talk to the café owner tomorrow",  # accented word after an article: no name
+        "please change it to Express shipping",  # a capitalised option, not a person
+        "Hi, I'm interested in Model X",  # capitalised sentences: "interested" is no name
+        "ok. i'm waiting for Nordic Tools AB to confirm",  # lower-case style, no name after cue
     ],
 )
 def test_finds_no_name_in_other_scripts_and_shapes(text: str) -> None:

@@ -302,6 +302,8 @@ def test_model_load_does_not_import_third_party_spacy_plugins() -> None:
         "Vielen Dank für Ihre Bestellung.",  # a German thank-you
         "pls send it to my Revolut account now",  # a bank or service before "account"
         "Kontakt: Tel 0171 555 1234",  # a one-word identity label
+        "vessel sails March 3, ETA Rotterdam April 9",  # a port after ETA
+        "ETD Ningbo 12/05, ETA Hamburg 20/06",  # ports after ETD and ETA
     ],
 )
 def test_no_person_in_other_languages_and_shapes(ner: SpacyNer, text: str) -> None:
@@ -463,3 +465,40 @@ def test_chat_in_other_languages_keeps_words_and_hides_pii(
         rest = rest.replace(v, " ")
     kept = set(_LETTERS.findall(out))
     assert not [w for w in _LETTERS.findall(rest) if w not in kept], "an ordinary word was redacted"
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        # a first pass adds the members outside the dictionary; with two known names the
+        # dictionary words ("Rose", "Dale") join on the second pass
+        (
+            "The signers were Oyelaran, Rose, Dale and Matsushima.",
+            {"Oyelaran", "Rose", "Dale", "Matsushima"},
+        ),
+        # a surname that is a dictionary word, tagged by the model, beside a known name
+        ("Quotes came from Kowalczyk and Brown yesterday.", {"Kowalczyk", "Brown"}),
+    ],
+)
+def test_list_members_reach_dictionary_words(ner: SpacyNer, text: str, names: set[str]) -> None:
+    """Dictionary-word members of a list of people are names too, given enough evidence."""
+    assert names <= _names(text, ner)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Categories: Garden, Kitchen and Bath",  # a list of dictionary words, no known name
+        "We stock Red, Blue and Green versions",  # colours in a list
+    ],
+)
+def test_lists_without_a_known_name_stay_words(ner: SpacyNer, text: str) -> None:
+    """A list of capitalised dictionary words with no name in it yields no PERSON."""
+    assert _names(text, ner) == set()
+
+
+@pytest.mark.parametrize("label", ["Bill", "Sold", "Ship"])
+def test_to_colon_label_is_no_name(ner: SpacyNer, label: str) -> None:
+    """The first word of an address-block label ("Bill to:") is not a name; the name after it is."""
+    found = _names(f"{label} to: Moreau, 5 avenue Foch, 75116 Paris", ner)
+    assert label not in found and "Moreau" in found

@@ -260,7 +260,7 @@ _ID_SHAPES = re.compile(
     r"|\d{3}\.\d{3}\.\d{3}-\d{2}"  # BR CPF
     r"|\d{2}\.\d{3}\.\d{3}/\d{4}-\d{2}"  # BR CNPJ
     r"|\d{2}-\d{7}"  # US EIN
-    r"|\d{4} \d{4} \d{4}"  # Aadhaar, card fragments
+    r"|[1-9]\d{3} \d{4} \d{4}"  # Aadhaar, card fragments (a leading 0 is a trunk prefix)
 )
 
 # Shapes that only phones use. Each is checked against the regions that write it.
@@ -292,7 +292,7 @@ _PHONE_WORDS = (
     r"telefone|fone|celular|ligue|ligar|liga|contato|contacto|tel[eé]fono|m[oó]vil|"
     r"llam\w*|whats|"
     # German, Dutch
-    r"telefon\w*|handy|mobil\w*|ruf\w*|anruf\w*|erreichbar|telefoon\w*|mobiel|"
+    r"telefon\w*|handy\w*|mobil\w*|ruf\w*|anruf\w*|erreichbar|telefoon\w*|mobiel|"
     r"bel|bellen|"
     # French, Italian
     r"t[eé]l[eé]phone|t[eé]l|portable|appel\w*|joindre|cellulare|chiama\w*|telefono|"

@@ -149,7 +149,7 @@ COMMON_WORDS = frozenset(
     unit units lead quality half notice tracking shipped whats wire insurance national
     total balance deposit refund dispute discount shipping sample confirmed noted
     meu minha seu sua mein meine dein deine mi mis tu su mon ma mes mio mia mijn
-    lol lmao omg btw idk tbh imo fyi asap hmm yeah yep nope app apps paypal whatsapp
+    lol lmao omg btw idk tbh imo fyi asap hmm yeah yep nope app apps paypal whatsapp eta etd
     telegram wechat viber zap pix cpf cnpj
     goedemorgen goedemiddag goedenavond hoi merhaba selam günaydın teşekkürler tesekkurler
     dzień dobry pozdrawiam dziękuję cześć witam privet spasibo xin chào cảm ơn salam shalom
@@ -567,7 +567,7 @@ _STRONG = [
     r"all['’]attenzione\s+di",
     r"in\s+nome\s+di",
     r"odbiorca",
-    r"alıcı",
+    r"alıcı(?:\s+ad[ıi](?:\s+soyad[ıi])?)?",
     r"me\s+chamo",
     r"chamo-me",
     r"titular(?:\s+da\s+conta|\s+de\s+la\s+cuenta)?",
@@ -606,6 +606,7 @@ _STRONG = [
     r"m[ăa]\s+numesc",
     r"nama\s+saya",
     r"nimeni\s+on",
+    r"(?:tên\s+(?:tôi|mình|em|anh|chị)\s+là|(?:tôi|mình|em|anh|chị)\s+tên(?:\s+là)?|họ\s+tên)",
     r"a\s+nevem",
     # Russian / Arabic (space-separated scripts)
     r"меня\s+зовут",
@@ -644,6 +645,8 @@ _WEAK = [
     r"(?:directed|written|produced|composed|performed|sung|painted)\s+by:?",
     r"(?:western\s+union|moneygram|paypal)(?:\s+\w+){0,3}?\s+to",
     r"(?:pay|payment|transfer|remit|wire)(?:\s+(?:it|them|the\s+\w+|money|funds))?\s+to",
+    r"(?:change|changed|correct|corrected|update|updated|rename|renamed)\s+"
+    r"(?:it|the\s+name|my\s+name|the\s+account\s+name|the\s+holder)\s+to",
     r"dear",
     r"hi",
     r"hello",
@@ -763,7 +766,7 @@ _NOT_PERSON_NAME = re.compile(
 # them even in a capitalised message.
 _NAME_PHRASE = re.compile(
     r"name|hei(?:ß|ss)e|llamo|chamo|appelle|chiamo|heet|nome|nombre|nom\b|nazywam|imi[ęe]|"
-    r"ad[ıi]m|ismim|jmenuji|vol[áa]m|heter|hedder|namn|numesc|nama|nimeni|nevem",
+    r"ad[ıi]m|ismim|jmenuji|vol[áa]m|heter|hedder|namn|numesc|nama|nimeni|nevem|tên",
     re.IGNORECASE,
 )
 
@@ -806,7 +809,26 @@ _CJK_CUE = re.compile(
 )
 # Person cues after which a lower-case name with letters outside ASCII is a name even
 # in a capitalised message ("this is tóth levente from ...").
-_DIACRITIC_CUES = ("i am", "i'm", "i’m", "this is", "it's", "it is", "my name")
+_DIACRITIC_CUES = (
+    "i am",
+    "i'm",
+    "i’m",
+    "this is",
+    "it's",
+    "it is",
+    "my name",
+    "speak",
+    "talk",
+    "ask for",
+    "follow up with",
+    "my ",
+)
+# Cues of an account name being corrected ("change it to Nadia Okafor"): they are followed
+# by options and settings as often ("change it to Express"), so the name needs two words.
+_RENAME_CUES = ("change", "correct", "update", "rename")
+# Of these, the cues that can only be followed by a person ("talk to", "my colleague"):
+# an accented lower-case name after them may run on into the sentence.
+_PERSON_CUES = ("speak", "talk", "ask for", "follow up with", "my ")
 
 
 def cue_end(text: str, pos: int) -> int | None:
@@ -856,11 +878,13 @@ def _context_names(text: str) -> list[NameMatch]:
             continue
         nm = scan_name(text, t.end(), lowercase_ok=False)
         if nm is not None:
+            if trig.startswith(_RENAME_CUES) and len(nm.tokens) < 2:
+                continue  # "change it to Express shipping": an option, not an account name
             if not _MODEL_NEXT.match(text, nm.end):
                 found.append(nm)  # ("This is Huawei P30": a brand before a model number)
         else:
             low = scan_name(text, t.end(), lowercase_ok=True, allow_titles=False)
-            if low is None or not _weak_lower_ok(text, low, trig):
+            if low is None:
                 continue
             # Letters outside ASCII in words no language list knows ("tóth levente",
             # "trần văn khoa") are strong name evidence, whatever the case of the message.
@@ -868,6 +892,11 @@ def _context_names(text: str) -> list[NameMatch]:
                 not c.isascii() for tk in low.tokens for c in tk
             )
             cued = accented and trig.startswith(_DIACRITIC_CUES) and 2 <= len(low.tokens) <= 3
+            if cued and trig.startswith(_PERSON_CUES):
+                found.append(low)  # "follow up with monika žilková in May": what follows is free
+                continue
+            if not _weak_lower_ok(text, low, trig):
+                continue
             if cued or (lower_chat and len(low.tokens) <= 2):
                 found.append(low)
     for t in _SAID_TO_RE.finditer(text):
@@ -958,9 +987,19 @@ def _is_upper_chat(text: str) -> bool:
 _ALNUM_WORD = re.compile(r"[^\W_]+")
 
 
+# The first letter of a sentence: at the start of the message or a line, or after
+# sentence punctuation.
+_SENTENCE_START = re.compile(r"(?:^|[.!?]\s+|\n\s*)([^\W\d_])", re.MULTILINE)
+
+
 def is_lower_chat(text: str) -> bool:
-    """True for a message whose words are written without capitals (names in it will be
-    lower case too), codes and acronyms aside: "ik ben jan, iban NL91 ABNA 0417 ..."."""
+    """True for a message typed in lower case, so that names in it may be lower case too.
+
+    Either no word has a capital, codes and acronyms aside ("ik ben jan, iban NL91 ABNA
+    0417 ..."), or no sentence opens with one: a writer who does not capitalise "prima.
+    ik ben ..." does not capitalise names either, even if a company name in the message
+    is copied with its capitals ("... inkoop bij Lumen Interieur BV").
+    """
     cased = False
     for m in _ALNUM_WORD.finditer(text):
         w = m.group()
@@ -968,9 +1007,15 @@ def is_lower_chat(text: str) -> bool:
             continue
         for c in w:
             if c.isupper():
-                return False
+                return _sentences_in_lower_case(text)
             cased = cased or c.islower()
     return cased
+
+
+def _sentences_in_lower_case(text: str) -> bool:
+    starts = [m.group(1) for m in _SENTENCE_START.finditer(text)]
+    cased = [c for c in starts if c.lower() != c.upper()]
+    return bool(cased) and not any(c.isupper() for c in cased)
 
 
 def _plausible_lower(nm: NameMatch) -> bool:
