@@ -68,7 +68,8 @@ async def _load(
     acked: set[str],
     halfway: asyncio.Event | None,
 ) -> dict[str, int]:
-    """Post every batch (CLIENTS at a time); record acknowledged ids; status per id."""
+    """Post every batch (CLIENTS at a time; a shed batch is posted again); record
+    acknowledged ids; status per id."""
     queue = list(batches)
     statuses: dict[str, int] = {}
 
@@ -85,6 +86,9 @@ async def _load(
                     if r.status in (200, 201):
                         acked.update(m["message_id"] for m in batch)
                         statuses.update({m["message_id"]: r.status for m in batch})
+                    elif r.status == 503:  # shed (admission): retry it, as a client must
+                        queue.append(batch)
+                        await asyncio.sleep(0.05)
             except (TimeoutError, aiohttp.ClientError):
                 pass  # the server died under us: not acknowledged
             if halfway is not None and len(acked) >= TOTAL // 2:
