@@ -10,6 +10,10 @@
     POST /v1/cases/{case_id}/close       release its holds    (cases.close)
     POST /v1/erasures                    erase a data subject (erasures.create)
 
+Approve and close check the role's action (``cases.approve``/``cases.close``) before the
+case is read: a role that may not act gets 403 whatever the id, and only a role that may
+learns (404) that a case does not exist.
+
 Every request needs a bearer token (``service.authenticate``); a read also needs
 ``purpose`` and an ``X-Justification`` header. Each decision -- allow or deny -- is
 recorded in the audit trail *before* the answer is sent; when the trail cannot take it the
@@ -473,9 +477,18 @@ async def get_case(request: web.Request) -> web.Response:
     return _json({**case.to_json(), "state": case.state(svc.clock()).value})
 
 
+def _case_ref(request: web.Request) -> str | None:
+    """The path's case id for an audit record, when it is a well-formed id (else None)."""
+    raw = request.match_info["case_id"]
+    return raw if _ID.match(raw) else None
+
+
 async def approve_case(request: web.Request) -> web.Response:
     svc = request.app[POLICY_SERVICE]
     caller = await svc.authenticate(request)
+    # The role first, before the case is read: a role that may not approve gets the same
+    # 403 whether or not the case exists.
+    await _allowed(svc, caller, Action.CASE_APPROVE, "case.refuse", case_id=_case_ref(request))
     case = await _load_case(svc, request)
     now = svc.clock()
     ev: dict[str, Any] = {
@@ -520,6 +533,8 @@ async def approve_case(request: web.Request) -> web.Response:
 async def close_case(request: web.Request) -> web.Response:
     svc = request.app[POLICY_SERVICE]
     caller = await svc.authenticate(request)
+    # The role first, before the case is read (403 whether or not the case exists).
+    d = await _allowed(svc, caller, Action.CASE_CLOSE, "case.close", case_id=_case_ref(request))
     case = await _load_case(svc, request)
     now = svc.clock()
     ev: dict[str, Any] = {
@@ -528,9 +543,6 @@ async def close_case(request: web.Request) -> web.Response:
         "purpose": case.purpose,
         "case_id": case.case_id,
     }
-    d = await _allowed(
-        svc, caller, Action.CASE_CLOSE, "case.close", purpose=case.purpose, case_id=case.case_id
-    )
     if case.status not in (CaseStatus.PENDING, CaseStatus.APPROVED):
         _fail(web.HTTPConflict, f"the case is already {case.status.value}")
     await _record(svc, AuditEvent(kind="case.close", decision=AuditDecision.of(d), **ev))

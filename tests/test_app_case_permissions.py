@@ -60,3 +60,34 @@ async def test_export_of_an_unknown_case_by_an_exporter_is_404(app: Any) -> None
         "/v1/cases/case_doesnotexist/exports", headers=env.auth("compliance_officer")
     )
     assert r.status == 404
+
+
+CASE_ACTIONS = [
+    ("approve", "case.refuse"),  # a role without cases.approve
+    ("close", "case.close"),  # a role without cases.close
+]
+
+
+@pytest.mark.parametrize(("action", "kind"), CASE_ACTIONS, ids=[a for a, _ in CASE_ACTIONS])
+@pytest.mark.parametrize("existing", [True, False], ids=["existing-case", "unknown-case"])
+async def test_case_action_by_a_role_that_cannot_manage_cases_is_403(
+    app: Any, action: str, kind: str, existing: bool
+) -> None:
+    """Approve and close answer a role without the permission 403 for an existing and an
+    unknown case alike (no existence leak), record the refusal and change nothing."""
+    env, client, case_id = app
+    target = case_id if existing else "case_doesnotexist"
+    for role in ("risk_analyst", "dispute_agent", "auditor"):
+        r = await client.post(f"/v1/cases/{target}/{action}", headers=env.auth(role))
+        assert r.status == 403, role
+    assert await _refusals(client, kind) == ["risk_analyst", "dispute_agent", "auditor"]
+    r = await client.get(f"/v1/cases/{case_id}", headers=env.auth("compliance_officer"))
+    assert (await r.json())["status"] == "pending"
+
+
+@pytest.mark.parametrize("action", ["approve", "close"])
+async def test_unknown_case_is_404_for_a_role_that_manages_cases(app: Any, action: str) -> None:
+    """An admin (who may approve and close) learns that a case does not exist."""
+    env, client, _ = app
+    r = await client.post(f"/v1/cases/case_doesnotexist/{action}", headers=env.auth("admin"))
+    assert r.status == 404
