@@ -58,6 +58,7 @@ class Action(StrEnum):
     ERASURE_CREATE = "erasures.create"
     RETENTION_RUN = "retention.run"
     AUDIT_READ = "audit.read"
+    DISCLOSURES_READ = "subjects.disclosures"
     POLICY_EXPLAIN = "policy.explain"
 
 

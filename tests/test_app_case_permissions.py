@@ -91,3 +91,23 @@ async def test_unknown_case_is_404_for_a_role_that_manages_cases(app: Any, actio
     env, client, _ = app
     r = await client.post(f"/v1/cases/case_doesnotexist/{action}", headers=env.auth("admin"))
     assert r.status == 404
+
+
+@pytest.mark.parametrize(
+    ("role", "status"),
+    [
+        ("compliance_officer", 200),  # answers the data subject: the policy grants it
+        ("auditor", 200),
+        ("admin", 200),
+        ("risk_analyst", 403),  # reads messages for risk, not who else read them
+        ("dispute_agent", 403),
+    ],
+)
+async def test_disclosure_report_follows_the_policy(app: Any, role: str, status: int) -> None:
+    """Through the real app and the default policy: the disclosure report is the
+    subjects.disclosures action, which compliance officers hold (not audit.read)."""
+    env, client, _ = app
+    r = await client.get("/v1/subjects/buyer-1/disclosures", headers=env.auth(role))
+    assert r.status == status
+    if status == 403:
+        assert await _refusals(client, "subject.disclosures") == [role]

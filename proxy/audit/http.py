@@ -137,6 +137,9 @@ def _dumps(obj: Any) -> str:
 
 AUDIT_ACTION = "audit.read"
 EXPORT_ACTION = "cases.export"
+# The policy's action for a subject's disclosure report (compliance officers answer the
+# data subject; auditors and admins check the trail).
+DISCLOSURE_ACTION = "subjects.disclosures"
 
 
 async def _require(
@@ -321,7 +324,9 @@ async def disclosures(request: web.Request) -> web.Response:
     svc = request.app[AUDIT_SERVICE]
     trail = request.app[AUDIT_TRAIL]
     actor = await svc.authenticate(request)
-    decision = await _require(svc, trail, actor, "subject.disclosures", DISCLOSURE_READERS)
+    decision = await _require(
+        svc, trail, actor, "subject.disclosures", DISCLOSURE_READERS, action=DISCLOSURE_ACTION
+    )
     ref = svc.hash_subject(request.match_info["subject_id"])
     found: list[dict[str, Any]] = []
     after = -1
