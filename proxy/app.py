@@ -299,6 +299,7 @@ def create_app(
         # Enough requests in flight to keep every detection worker busy.
         floor=2 * max(1, config.redact.workers),
     )
+    app[METRICS].admission_limit.set(app[ADMISSION].limit)
     token_key = ring.hmac_key("token")
     auth = Authenticator(config.auth.tokens, lambda b: crypto.keyed_digest(token_key, b))
     app[AUTHENTICATOR] = auth

@@ -133,6 +133,8 @@ async def test_slow_ingest_lowers_the_limit_and_sheds_then_recovers(tmp_path: Pa
     async with serve(env, Overrides(audit=False, redactor=redactor)) as client:
         adm = client.app[ADMISSION]
         assert (adm.limit, adm.floor) == (8, 2)
+        before = await (await client.get("/metrics")).text()
+        assert "chatwarden_admission_limit 8" in before  # reported before any ingest
         i = 0
         while adm.limit > adm.floor:  # slow requests, one after another
             i += 1
