@@ -206,6 +206,15 @@ def _data_key(r: Sequence[Any]) -> DataKeyRecord:
     )
 
 
+def _unavailable(exc: BaseException) -> StorageUnavailable:
+    """What a failed SQLite operation becomes (the message names no data)."""
+    return StorageUnavailable(
+        "the SQLite database did not complete the operation; check disk space and "
+        "file permissions, then retry",
+        type(exc).__name__,
+    )
+
+
 class SQLiteStorage:
     """:class:`~proxy.storage.base.Storage` on one SQLite file. Build with
     :func:`proxy.storage.open_storage` or ``await SQLiteStorage(path).open()``."""
@@ -243,11 +252,7 @@ class SQLiteStorage:
         try:
             return await loop.run_in_executor(executor or self._executor, fn)
         except (sqlite3.OperationalError, sqlite3.DatabaseError, OSError) as exc:
-            raise StorageUnavailable(
-                "the SQLite database did not complete the operation; check disk space and "
-                "file permissions, then retry",
-                type(exc).__name__,
-            ) from None
+            raise _unavailable(exc) from None
 
     def _c(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -293,11 +298,7 @@ class SQLiteStorage:
         except sqlite3.OperationalError:
             return await self._read(fn)  # locked, or could not open: the thread path
         except (sqlite3.DatabaseError, OSError) as exc:
-            raise StorageUnavailable(
-                "the SQLite database did not complete the operation; check disk space and "
-                "file permissions, then retry",
-                type(exc).__name__,
-            ) from None
+            raise _unavailable(exc) from None
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run a read-only ``fn`` on a reader thread (on the writer without readers)."""
