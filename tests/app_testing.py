@@ -4,8 +4,11 @@ client, and fakes that make storage or detection fail on demand."""
 from __future__ import annotations
 
 import contextlib
+import os
+import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,41 @@ from proxy.storage import Storage, StorageUnavailable, open_storage
 from redact import DetectionFailed, Redactor
 
 CARD = "4111 1111 1111 1111"
+# The local PostgreSQL the backend tests use (a real server, never a mock).
+PG_BASE = os.environ.get("CHATWARDEN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def regulatory_case(
+    authority: str = "Financial regulator", legal_basis: str = "statutory request"
+) -> dict[str, Any]:
+    """A valid ``POST /v1/cases`` body: a regulatory request about buyer-1 over the last
+    30 days, expiring in a week."""
+    now = datetime.now(UTC)
+    return {
+        "purpose": "regulatory_request",
+        "subjects": ["buyer-1"],
+        "since": (now - timedelta(days=30)).isoformat(),
+        "until": now.isoformat(),
+        "authority": authority,
+        "legal_basis": legal_basis,
+        "expires_at": (now + timedelta(days=7)).isoformat(),
+    }
+
+
+@contextlib.asynccontextmanager
+async def postgres_env(tmp_path: Path, prefix: str) -> AsyncIterator[Env]:
+    """An app environment on a PostgreSQL schema of its own, dropped afterwards."""
+    import asyncpg  # type: ignore[import-untyped]  # no stubs published
+
+    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    try:
+        yield make_env(tmp_path, storage={"url": f"{PG_BASE}?schema={schema}"})
+    finally:
+        conn = await asyncpg.connect(PG_BASE)
+        try:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        finally:
+            await conn.close()
 
 
 def message(n: int = 1, **fields: Any) -> dict[str, Any]:

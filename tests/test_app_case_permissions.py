@@ -5,7 +5,6 @@ cases exist; a role with it gets 404 for an unknown case."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,25 +14,17 @@ from aiohttp.test_utils import TestClient
 from proxy.app import Overrides
 from proxy.audit.http import AUDIT_TRAIL
 from proxy.audit.log import AuditQuery
-from tests.app_testing import Env, make_env, serve
+from tests.app_testing import Env, make_env, regulatory_case, serve
 
 
 @pytest.fixture
 async def app(tmp_path: Path) -> AsyncIterator[tuple[Env, TestClient[Any, Any], str]]:
     """A running app with one pending case filed by the compliance officer."""
     env = make_env(tmp_path)
-    now = datetime.now(UTC)
-    case = {
-        "purpose": "regulatory_request",
-        "subjects": ["buyer-1"],
-        "since": (now - timedelta(days=30)).isoformat(),
-        "until": now.isoformat(),
-        "authority": "Financial regulator",
-        "legal_basis": "statutory request",
-        "expires_at": (now + timedelta(days=7)).isoformat(),
-    }
     async with serve(env, Overrides()) as client:
-        r = await client.post("/v1/cases", json=case, headers=env.auth("compliance_officer"))
+        r = await client.post(
+            "/v1/cases", json=regulatory_case(), headers=env.auth("compliance_officer")
+        )
         assert r.status == 201
         yield env, client, (await r.json())["case_id"]
 

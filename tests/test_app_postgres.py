@@ -5,30 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 
 from proxy.app import STORAGE
-from tests.app_testing import CARD, make_env, message, serve
-
-PG_BASE = os.environ.get("CHATWARDEN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+from tests.app_testing import CARD, message, postgres_env, serve
 
 
 @pytest.fixture
 async def pg_env(tmp_path: Path) -> AsyncIterator[Any]:
-    schema = f"cw_app_{uuid.uuid4().hex[:10]}"
-    yield make_env(tmp_path, storage={"url": f"{PG_BASE}?schema={schema}"})
-    conn = await asyncpg.connect(PG_BASE)
-    try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    finally:
-        await conn.close()
+    async with postgres_env(tmp_path, "cw_app") as env:
+        yield env
 
 
 async def test_ingest_replay_and_concurrent_duplicates_on_postgres(pg_env: Any) -> None:

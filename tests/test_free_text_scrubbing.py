@@ -4,10 +4,7 @@ detected value by ``<TYPE>``: on SQLite and on PostgreSQL, through the real app.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg  # type: ignore[import-untyped]  # no stubs published
@@ -17,9 +14,15 @@ from proxy.app import Overrides
 from proxy.cases import CaseStatus, SQLiteCaseStore
 from proxy.scrubbing import redactor_scrubber
 from redact import RedactConfig, Redactor
-from tests.app_testing import BrokenRedactor, Env, make_env, serve
-
-PG_BASE = os.environ.get("CHATWARDEN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+from tests.app_testing import (
+    PG_BASE,
+    BrokenRedactor,
+    Env,
+    make_env,
+    postgres_env,
+    regulatory_case,
+    serve,
+)
 
 NAME = "Maria Kowalczyk"
 EMAIL = "maria.k@example.com"
@@ -57,13 +60,8 @@ async def env(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[E
     if request.param == "sqlite":
         yield make_env(tmp_path)
         return
-    schema = f"cw_scrub_{uuid.uuid4().hex[:10]}"
-    yield make_env(tmp_path, storage={"url": f"{PG_BASE}?schema={schema}"})
-    conn = await asyncpg.connect(PG_BASE)
-    try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    finally:
-        await conn.close()
+    async with postgres_env(tmp_path, "cw_scrub") as pg:
+        yield pg
 
 
 async def _stored_text(env: Env) -> str:
@@ -91,16 +89,7 @@ async def test_names_and_values_in_free_text_never_reach_storage(
 ) -> None:
     """A name with context, an IBAN and an e-mail in the justification, the authority and the
     legal basis are stored as <PERSON>, <IBAN>, <EMAIL> in the audit store and cases table."""
-    now = datetime.now(UTC)
-    case = {
-        "purpose": "regulatory_request",
-        "subjects": ["buyer-1"],
-        "since": (now - timedelta(days=30)).isoformat(),
-        "until": now.isoformat(),
-        "authority": AUTHORITY,
-        "legal_basis": LEGAL_BASIS,
-        "expires_at": (now + timedelta(days=7)).isoformat(),
-    }
+    case = regulatory_case(AUTHORITY, LEGAL_BASIS)
     async with serve(env, Overrides(redactor=redactor)) as client:
         r = await client.post("/v1/cases", json=case, headers=env.auth("compliance_officer"))
         assert r.status == 201
@@ -135,16 +124,7 @@ async def test_failing_redactor_stores_no_free_text(tmp_path: Path) -> None:
     """When detection fails, filing a case and a justified read answer 503 and store nothing."""
     env = make_env(tmp_path)
     broken = BrokenRedactor(RedactConfig(ner=False, workers=0), state_key=b"k" * 32)
-    now = datetime.now(UTC)
-    case = {
-        "purpose": "regulatory_request",
-        "subjects": ["buyer-1"],
-        "since": (now - timedelta(days=30)).isoformat(),
-        "until": now.isoformat(),
-        "authority": AUTHORITY,
-        "legal_basis": LEGAL_BASIS,
-        "expires_at": (now + timedelta(days=7)).isoformat(),
-    }
+    case = regulatory_case(AUTHORITY, LEGAL_BASIS)
     async with serve(env, Overrides(redactor=broken)) as client:
         broken.fail = True
         filed = await client.post("/v1/cases", json=case, headers=env.auth("compliance_officer"))
