@@ -247,13 +247,18 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
         return runner.run(coro)
 
 
-def drive(
-    url: str, token: str, rate: float, seconds: float, body: Callable[[int], tuple[bytes, int]]
-) -> loadgen.Result:
+def ingest_headers(token: str) -> dict[str, str]:
+    """Headers of an ingest request (no token for the baseline)."""
     headers = {"Content-Type": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    return run_async(loadgen.run(url + "/v1/messages", rate, seconds, body, headers))
+    return headers
+
+
+def drive(
+    url: str, token: str, rate: float, seconds: float, body: Callable[[int], tuple[bytes, int]]
+) -> loadgen.Result:
+    return run_async(loadgen.run(url + "/v1/messages", rate, seconds, body, ingest_headers(token)))
 
 
 def measured(r: loadgen.Result, load_before: float) -> dict[str, Any]:
@@ -429,7 +434,7 @@ def soak(
                 plan.fixed_rate,
                 plan.soak_s,
                 body_factory(rows, run_id + "k"),
-                {"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+                ingest_headers(token),
             )
         finally:
             task.cancel()
