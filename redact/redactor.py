@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from redact.engine import Engine
 from redact.operators import ConversationState, OperatorTable
 from redact.registry import RedactConfig, build_engine
+from redact.ner import single_blas_thread
 from redact.resolve import resolve
 from redact.span import Span
 from redact.workers import WorkerPool
@@ -89,6 +90,8 @@ def _worker_init(config: RedactConfig) -> None:
     global _WORKER_ENGINE
     if _WORKER_ENGINE is None:  # inherited from the parent under fork
         _WORKER_ENGINE = build_engine(config)
+    elif _WORKER_ENGINE.ner is not None:
+        single_blas_thread()  # as the parent's loader did; not left to what fork keeps
 
 
 def _worker_analyze(texts: list[str]) -> list[tuple[Span, ...]]:

