@@ -24,9 +24,9 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from redact.engine import Engine
+from redact.ner import single_blas_thread
 from redact.operators import ConversationState, OperatorTable
 from redact.registry import RedactConfig, build_engine
-from redact.ner import single_blas_thread
 from redact.resolve import resolve
 from redact.span import Span
 from redact.workers import WorkerPool
