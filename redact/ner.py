@@ -209,7 +209,7 @@ def single_blas_thread() -> None:
     thread per core in each process, and its idle threads spin: two workers on two cores
     would run four busy threads. Worker processes call this again after the fork.
     """
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]  # no stubs
 
     threadpool_limits(limits=1, user_api="blas")
 
