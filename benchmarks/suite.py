@@ -17,6 +17,7 @@ over time; and the standalone redaction comparison with Presidio (bench_redact).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import json
@@ -582,8 +583,29 @@ def plot(rep: dict[str, Any], path: Path) -> bool:
     return True
 
 
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="chatwarden's latency and throughput suite (see benchmarks/suite.py).",
+    )
+    sub = ap.add_subparsers(dest="command", required=True, metavar="run")
+    run = sub.add_parser(
+        "run",
+        help="run the suite",
+        description="Start chatwarden and the pass-through baseline on free loopback "
+        "ports, drive both, write benchmarks/results/<stamp>.{json,md,png}. Exits 1 "
+        "when a threshold of the full run is missed.",
+    )
+    run.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: under a minute, no thresholds (what CI runs)",
+    )
+    return ap.parse_args(argv)
+
+
 def main(argv: list[str]) -> int:
-    quick = "--quick" in argv
+    quick = parse_args(argv).quick
     plan = QUICK if quick else FULL
     if shutil.which("chatwarden", path=str(Path(sys.executable).parent)) is None:
         print(
