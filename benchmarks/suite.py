@@ -197,7 +197,7 @@ def interleave(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     convs = [sorted(msgs, key=lambda r: r["seq"]) for msgs in by_conv.values()]
     depth = max((len(c) for c in convs), default=1)
     rng = random.Random(20261129)
-    keyed = []
+    keyed: list[tuple[tuple[int, int], dict[str, Any]]] = []
     for i, conv in enumerate(convs):
         offset = rng.randrange(depth)
         keyed.extend(((offset + k, i), msg) for k, msg in enumerate(conv))
