@@ -464,3 +464,35 @@ def test_czech_slovak_postcodes_and_streets_without_type_word(text: str, address
 def test_three_two_digit_groups_without_a_place_are_no_postcode(text: str) -> None:
     """Without a street before and a place after, "NNN NN" is just a number."""
     assert _found(text) == []
+
+
+# The words before an address add 0 to 3 points to its structural evidence; only as many
+# trigger searches run as can decide. Each row sits just at or just below the threshold.
+TRIGGER_TIPS = [
+    # no structure (0), "the corner of" (3): just enough
+    ("Meet me at the corner of Harlow 12 tomorrow", ["the corner of Harlow 12"]),
+    # no structure (0), a trigger (2) and "<Name> and" (1): just enough
+    ("Ship to Leon and Eyrarodda 66 now", ["Leon and Eyrarodda 66"]),
+    # no structure (0), a trigger (2) alone: one short
+    ("ship it to Eyrarodda 66 please", []),
+    # no structure (0), a preposition (1) and "<Name> and" (1): one short
+    ("near Leon and Eyrarodda 66 ok", []),
+    # a one-word street and its number (1), a trigger (2): just enough
+    ("ship it to Árbær 66 please", ["Árbær 66"]),
+    # a one-word street and its number (1), a preposition (1) and "<Name> and" (1)
+    ("We are at Leon and Árbær 66 now", ["Leon and Árbær 66"]),
+    # a one-word street and its number (1), "<Name> and" (1) alone: one short
+    ("Leon and Árbær 66", []),
+    # a one-word street and its number (1), a preposition (1): one short
+    ("It is near Árbær 66 I think", []),
+    # a street without a number needs any trigger: a preposition (1) is enough
+    ("the lab is on Quarry Lane", ["Quarry Lane"]),
+    # a street without a number and no trigger before it
+    ("Quarry Lane is closed", []),
+]
+
+
+@pytest.mark.parametrize(("text", "addresses"), TRIGGER_TIPS)
+def test_trigger_points_tip_the_balance(text: str, addresses: list[str]) -> None:
+    """An address whose evidence only reaches the threshold with its trigger is found."""
+    assert _found(text) == addresses

@@ -408,7 +408,7 @@ def _num_ok(tok: _Tok) -> bool:
     parts = _NUM_SPLIT.split(t)
     if len(parts) > 2:
         return False
-    digits = sum(ch.isdigit() for ch in t)
+    digits = sum(map(str.isdigit, t))
     return digits <= MAX_HOUSE_DIGITS + (2 if len(parts) == 2 else 0)
 
 
@@ -804,22 +804,32 @@ def _evidence(toks: list[_Tok], first: int, last: int) -> _Evidence:
     return ev
 
 
-def _trigger_score(text: str, run_start: int, addr_start: int) -> int:
-    """3 after "corner of", 2 after a trigger phrase, 1 for one nearby or a preposition."""
+def _trigger_reaches(text: str, run_start: int, addr_start: int, need: int) -> bool:
+    """Whether the words before an address give it at least ``need`` points (1 to 3).
+
+    3 after "corner of"; 2 after a trigger phrase, 1 for one nearby or a preposition,
+    each plus 1 after "<Name> and". Most runs need 3, which without a corner or a name
+    no trigger phrase can give: the trigger alternations, the costly searches here, run
+    only when their answer can decide.
+    """
     before = text[max(0, addr_start - TRIGGER_WINDOW) : addr_start]
     if _CORNER_END.search(before) is not None:
-        return 3
+        return True
     # "Leon and Eyrarodda 66": the way people name a corner
     named = _AND_NAME_END.search(before)
     extra = 1 if named is not None and named.group()[0].isupper() else 0
+    if extra >= need:
+        return True
+    if 2 + extra < need:
+        return False
     run_before = text[max(0, run_start - TRIGGER_WINDOW) : run_start]
     if named is not None and extra:
         before = before[: named.start()]
     if _TRIGGER_END.search(before) is not None or _TRIGGER_END.search(run_before) is not None:
-        return 2 + extra
-    if _TRIGGER_NEAR.search(run_before) is not None or _WEAK_PREP_END.search(before) is not None:
-        return 1 + extra
-    return extra
+        return True
+    if 1 + extra < need:
+        return False
+    return _TRIGGER_NEAR.search(run_before) is not None or _WEAK_PREP_END.search(before) is not None
 
 
 def _corner_tail(toks: list[_Tok], after: int, lower_text: bool) -> int:
@@ -938,7 +948,7 @@ def _addressee(text: str, start: int, lower_text: bool) -> tuple[int, int] | Non
 def _latin_addresses(text: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
     """Addresses, and the names of the people they are written to."""
     # one-case text (all lower or all upper): capitals say nothing, prose words decide
-    lower_text = not any(ch.isupper() for ch in text) or not any(ch.islower() for ch in text)
+    lower_text = not any(map(str.isupper, text)) or not any(map(str.islower, text))
     toks = tokenize(text, lower_text)
     ok = _compatible(toks, lower_text)
     found: list[tuple[int, int]] = []
@@ -950,11 +960,15 @@ def _latin_addresses(text: str) -> tuple[list[tuple[int, int]], list[tuple[int, 
         last = _before_phone(toks, first, run.last)
         start, end = toks[first].start, toks[last].end
         ev = _evidence(toks, first, last)
-        trig = _trigger_score(text, toks[run.first].start, start)
-        if not (
-            (ev.has_num and ev.score + trig >= MIN_EVIDENCE) or (ev.street_no_num and trig > 0)
-        ):
-            continue
+        # Kept: a number and enough evidence with the trigger points, or a street named
+        # without a number after any trigger. The trigger (several regex searches) is not
+        # looked for when the structure alone decides.
+        if not (ev.has_num and ev.score >= MIN_EVIDENCE):
+            if not (ev.has_num or ev.street_no_num):
+                continue
+            need = 1 if ev.street_no_num else MIN_EVIDENCE - ev.score
+            if not _trigger_reaches(text, toks[run.first].start, start, need):
+                continue
         place_named = _names_its_place(toks, first, last)
         person = _addressee(text, start, lower_text) if place_named else None
         if person is not None:

@@ -267,7 +267,7 @@ class KeywordIdDetector:
             chars = alnum(tok.text)
             if not self.min_len <= len(chars) <= self.max_len:
                 continue
-            if sum(ch.isdigit() for ch in chars) < self.min_digits or _looks_like_date(tok.text):
+            if sum(map(str.isdigit, chars)) < self.min_digits or _looks_like_date(tok.text):
                 continue
             if is_amount(text, tok.start, tok.end):
                 continue
@@ -441,7 +441,7 @@ class VatEinDetector:
         found: list[Span] = []
         for m in _VAT.finditer(text):
             value = m.group()
-            if sum(ch.isdigit() for ch in value) < 7:
+            if sum(map(str.isdigit, value)) < 7:
                 continue
             context = nearest_context(text, m.start(), TAX_CONTEXT, NEGATIVE)
             if context is False:
