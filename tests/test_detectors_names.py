@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from redact.detectors import names
 from redact.detectors.names import (
     ContextNameDetector,
     context_names,
@@ -404,3 +407,90 @@ def test_finds_no_name_in_other_scripts_and_shapes(text: str) -> None:
 def test_guess_language(text: str, lang: str) -> None:
     """The language guess follows the function words of the message."""
     assert guess_language(text) == lang
+
+
+def _first_literals(pattern: re.Pattern[str]) -> set[str]:
+    """The characters a match of ``pattern`` can open with, read from CPython's regex parser.
+
+    Zero-width assertions are stepped over; an alternative opening with anything but a
+    literal character fails the test, so a new kind of trigger gets looked at.
+    """
+    from re import _constants as sre
+    from re import _parser
+
+    def first(items: list[tuple[object, object]]) -> tuple[set[str], bool]:
+        out: set[str] = set()
+        for op, av in items:
+            if op in (sre.ASSERT, sre.ASSERT_NOT, sre.AT):
+                continue
+            if op is sre.LITERAL:
+                return out | {chr(av)}, False
+            if op is sre.SUBPATTERN:
+                chars, empty = first(list(av[3]))
+            elif op is sre.BRANCH:
+                results = [first(list(alt)) for alt in av[1]]
+                chars = set().union(*(c for c, _ in results))
+                empty = any(e for _, e in results)
+            elif op in (sre.MAX_REPEAT, sre.MIN_REPEAT):
+                chars, empty = first(list(av[2]))
+                empty = empty or av[0] == 0
+            else:
+                raise AssertionError(f"an alternative opens with {op}")
+            out |= chars
+            if not empty:
+                return out, False
+        return out, True
+
+    chars, empty = first(list(_parser.parse(pattern.pattern, pattern.flags)))
+    assert not empty
+    return chars
+
+
+_EVERY_CHARACTER = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "opening"),
+    [
+        (names._STRONG_RE, r"[^\W\d_]"),  # strong triggers ("my name is", "attn.")
+        (names._WEAK_RE, r"[^\W\d_]"),  # weak triggers ("I'm", "this is")
+        (names._CLOSING_RE, r"[^\W\d_]|[-—]"),  # closings, the signature dashes included
+        (names._BLOCK_RE, r"[^\W\d_]"),  # address labels ("Ship to:")
+        (names._PAREN_LEAD_RE, r"[^\W\d_]"),  # payment leads before "(Name)"
+    ],
+)
+def test_trigger_lookahead_changes_no_match(pattern: re.Pattern[str], opening: str) -> None:
+    """Every character that can open a trigger (any case) passes the lookahead before it."""
+    firsts = re.compile("|".join(map(re.escape, sorted(_first_literals(pattern)))), pattern.flags)
+    ahead = re.compile(opening, pattern.flags)
+    openers = {m.group() for m in firsts.finditer(_EVERY_CHARACTER)}
+    assert openers
+    assert [hex(ord(c)) for c in sorted(openers) if not ahead.fullmatch(c)] == []
+
+
+@pytest.mark.parametrize(
+    ("text", "upper"),
+    [
+        ("SEND TO ANNA", True),  # eight capitals, nothing else
+        ("SEND ANA", False),  # seven capitals are too few to tell
+        ("SEND TO ANNa", False),  # one lower-case letter
+        ("ÉCOLE ANNA LI é 12", True),  # letters outside ASCII are not counted
+        ("12 34 56 78 90", False),  # no letters at all
+    ],
+)
+def test_upper_chat(text: str, upper: bool) -> None:
+    """A message in capitals has at least eight ASCII letters and none in lower case."""
+    assert names._is_upper_chat(text) is upper
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("Hello. Anna Li here", "Anna Li"),  # after a sentence, "here" ends the message
+        ("ok!\nBruno Diaz speaking, how can I help", "Bruno Diaz"),  # on a new line
+        ("hi Anna Li  HERE", "Anna Li"),  # any case, any run of spaces before "here"
+    ],
+)
+def test_name_before_here_or_speaking(text: str, name: str) -> None:
+    """A name opening a sentence and followed by "here" or "speaking" is found."""
+    assert name in _found(text)

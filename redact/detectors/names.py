@@ -392,6 +392,9 @@ def _capitalised_next(text: str, end: int) -> bool:
     return nxt is not None and nxt.group()[0].isupper()
 
 
+_NAME_ENDS = re.compile(r"[ \t]*(?:$|[\r\n,.!;)])")
+
+
 def _word_as_name(text: str, tok: str, b: str, t_end: int, names: list[str], caps_ok: bool) -> bool:
     """A capitalised common word next to a real name token, right after a strong cue."""
     if b in FUNCTION_WORDS or len(b) < 3 or not tok[0].isupper() or b not in COMMON_WORDS:
@@ -406,7 +409,7 @@ def _word_as_name(text: str, tok: str, b: str, t_end: int, names: list[str], cap
     ):
         return True  # before a name: "Will Smith" (not "Price Guaranteed")
     # after a name, ending it: "Mark Best."
-    return bool(names) and re.match(r"[ \t]*(?:$|[\r\n,.!;)])", text[t_end : t_end + 3]) is not None
+    return bool(names) and _NAME_ENDS.match(text, t_end, t_end + 3) is not None
 
 
 def scan_name(
@@ -708,9 +711,16 @@ _CLOSINGS = [
     r"--+",
     r"—",
 ]
+# Every trigger, label and closing below opens with a letter (a closing may be a dash),
+# so a lookahead saying so changes no match; it lets the engine step over spaces, digits
+# and punctuation without trying each alternative there, which was most of the time
+# spent scanning (tests/test_detectors_names.py checks the first characters).
+_AT_LETTER = r"(?=[^\W\d_])"
+_AT_LETTER_OR_DASH = r"(?=[^\W\d_]|[-—])"
 # Address labels after which a name stands alone on its line ("Ship to: Ana Dias\n...").
 _BLOCK_RE = re.compile(
-    r"(?<![^\W\d_])(?:(?:billing|shipping|delivery|mailing|postal|return)\s+address|ship\s+to|bill\s+to|"
+    rf"(?<![^\W\d_]){_AT_LETTER}"
+    r"(?:(?:billing|shipping|delivery|mailing|postal|return)\s+address|ship\s+to|bill\s+to|"
     r"deliver\s+to|send\s+to|sold\s+to|lieferadresse|rechnungsadresse|endereço\s+de\s+entrega|"
     r"dirección\s+de\s+envío)\s*:[ \t]*",
     re.IGNORECASE,
@@ -730,13 +740,14 @@ def _alt(parts: Iterable[str]) -> str:
 
 
 _CONNECT = r"(?:\s*[:：=]\s*|\s+(?:is|was|will\s+be|:)\s+|\s+)"
-_STRONG_RE = re.compile(rf"(?<![^\W\d_])(?:{_alt(_STRONG)}){_CONNECT}", re.IGNORECASE)
+_STRONG_RE = re.compile(rf"(?<![^\W\d_]){_AT_LETTER}(?:{_alt(_STRONG)}){_CONNECT}", re.IGNORECASE)
 _SAID_TO_RE = re.compile(
     r"(?<![^\W\d_])said\s+[^\W\d_]+\s+to\s+", re.IGNORECASE
 )  # "said Gladys to Logan"
-_WEAK_RE = re.compile(rf"(?<![^\W\d_'’])(?:{_alt(_WEAK)})[,:]?\s+", re.IGNORECASE)
+_WEAK_RE = re.compile(rf"(?<![^\W\d_'’]){_AT_LETTER}(?:{_alt(_WEAK)})[,:]?\s+", re.IGNORECASE)
 _CLOSING_RE = re.compile(
-    rf"(?<![^\W\d_])(?:{_alt(_CLOSINGS)})\s*[,!.]?[ \t]*(?:\r?\n\s*)?", re.IGNORECASE
+    rf"(?<![^\W\d_]){_AT_LETTER_OR_DASH}(?:{_alt(_CLOSINGS)})\s*[,!.]?[ \t]*(?:\r?\n\s*)?",
+    re.IGNORECASE,
 )
 _HAN_RE = re.compile(rf"(?:{_HAN_TRIGGERS})\s*[:：]?\s*")
 _TITLE_RE = re.compile(
@@ -745,6 +756,10 @@ _TITLE_RE = re.compile(
 )
 # Where "<name> here" may stand: the start of the message or of a sentence or line.
 _HERE_RE = re.compile(r"(?:^|[.!?]\s+|\n)(?:(?:hi|hello|hey|dear\s+\w+)[,!]?\s+)?", re.IGNORECASE)
+_HERE_AFTER = re.compile(r"\s+(?:here|speaking)\b", re.IGNORECASE)
+# A name alone on its line after an address label; a name in parentheses.
+_BLOCK_NAME_END = re.compile(r"[ \t]*(?:\r?\n|,|$)")
+_PAREN_CLOSE = re.compile(r"\s*\)")
 # Titles written in lower case, as chat often is ("my boss mr li said ok").
 _LOWER_TITLE_RE = re.compile(r"(?<![^\W\d_])(?:mr|mrs|ms|miss|dr)\.?\s+(?=[^\W\d_])")
 _MODEL_NEXT = re.compile(r"\s+[^\s]*\d")
@@ -780,7 +795,8 @@ _MAIL_HEADER_RE = re.compile(
 _MAIL_NEXT = re.compile(r"[ \t]*[<(\[][^\s<>()@]{1,64}@")
 # "pay ... to <account> (Name)": a name in parentheses after a payment destination.
 _PAREN_LEAD_RE = re.compile(
-    r"(?<![^\W\d_])(?:pay|paid|payment|transfer|wire|remit|send|account|iban|a/c|acct|"
+    rf"(?<![^\W\d_]){_AT_LETTER}"
+    r"(?:pay|paid|payment|transfer|wire|remit|send|account|iban|a/c|acct|"
     r"beneficiary|conta|cuenta|konto|compte|conto)\b[^()\n]{0,60}?\(\s*",
     re.IGNORECASE,
 )
@@ -914,16 +930,15 @@ def _context_names(text: str) -> list[NameMatch]:
         found.append(nm)
     for t in _BLOCK_RE.finditer(text):
         nm = scan_name(text, t.end(), lowercase_ok=lower_chat or upper_chat)
-        if nm is not None and re.match(r"[ \t]*(?:\r?\n|,|$)", text[nm.end :]):
+        if nm is not None and _BLOCK_NAME_END.match(text, nm.end):
             found.append(nm)
-    for t in _HERE_RE.finditer(text):
-        nm = scan_name(text, t.end(), lowercase_ok=lower_chat, allow_titles=True)
-        if (
-            nm is not None
-            and len(nm.tokens) <= 3
-            and re.match(r"\s+(?:here|speaking)\b", text[nm.end :], re.IGNORECASE)
-        ):
-            found.append(nm)
+    # A name is kept only with "here" or "speaking" after it: without one in the message,
+    # no sentence start needs to be read.
+    if _HERE_AFTER.search(text) is not None:
+        for t in _HERE_RE.finditer(text):
+            nm = scan_name(text, t.end(), lowercase_ok=lower_chat, allow_titles=True)
+            if nm is not None and len(nm.tokens) <= 3 and _HERE_AFTER.match(text, nm.end):
+                found.append(nm)
     if lower_chat:
         for t in _LOWER_TITLE_RE.finditer(text):
             nm = scan_name(text, t.start(), lowercase_ok=True)
@@ -942,7 +957,7 @@ def _context_names(text: str) -> list[NameMatch]:
             found.append(nm)
     for t in _PAREN_LEAD_RE.finditer(text):
         nm = scan_name(text, t.end(), lowercase_ok=False, caps_ok=True)
-        if nm is not None and re.match(r"\s*\)", text[nm.end :]) and _cjk_ok(nm):
+        if nm is not None and _PAREN_CLOSE.match(text, nm.end) and _cjk_ok(nm):
             found.append(nm)
     for t in _CJK_NAME_RE.finditer(text):
         label, colon, run = t.group(1), t.group(2), t.group(3)
@@ -977,9 +992,13 @@ def _cjk_ok(nm: NameMatch) -> bool:
 
 
 def _is_upper_chat(text: str) -> bool:
-    """True for a message written in capitals only (names in it are capitals too)."""
-    letters = [c for c in text if c.isalpha() and c.isascii()]
-    return len(letters) >= 8 and not any(c.islower() for c in letters)
+    """True for a message written in capitals only (names in it are capitals too):
+    at least eight ASCII letters, none of them lower case."""
+    return _ASCII_LOWER.search(text) is None and len(_ASCII_UPPER.findall(text)) >= 8
+
+
+_ASCII_LOWER = re.compile("[a-z]")
+_ASCII_UPPER = re.compile("[A-Z]")
 
 
 # Codes and acronyms in a message: a word with a digit ("PL61", "PO-7781") or in capitals
