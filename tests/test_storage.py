@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from proxy.storage import (
+    ConversationWrite,
     DataKeyRecord,
     InvalidCursor,
     InvalidRecord,
@@ -26,10 +27,10 @@ from proxy.storage import (
     OutboxItem,
     Storage,
     StorageUnavailable,
+    WriteConflict,
     open_storage,
 )
-from proxy.storage.base import StoredMessage
-from proxy.storage.batching import GroupCommitter
+from proxy.storage.batching import GroupCommitter, Put, Result
 from proxy.storage.postgres import PostgresStorage
 from proxy.storage.sqlite import SQLiteStorage
 from proxy.testing import make_message
@@ -406,6 +407,147 @@ async def test_replace_wrapping_is_compare_and_set(store: Storage) -> None:
     assert await store.get_data_key("t1", "c0") == new
 
 
+# ------------------------------------------------ conversation writes within a put
+
+
+def _state(data: bytes, expected: int, cid: str = "c0", **key: Any) -> ConversationWrite:
+    return ConversationWrite("t1", cid, state=data, expected_version=expected, **key)
+
+
+def _transactions(store: Storage) -> int:
+    """Group-commit transactions the store has run (both backends keep a GroupCommitter)."""
+    return int(store._committer.transactions)  # type: ignore[attr-defined]
+
+
+async def test_put_stores_state_and_new_key_with_its_records(store: Storage) -> None:
+    """State (compare-and-set) and a new data key commit in the records' transaction."""
+    before = _transactions(store)
+    [(_, created)] = await store.put_messages(
+        [make_message(0)], conversations=[_state(b"s1", 0, new_key=_dk())]
+    )
+    assert created and _transactions(store) == before + 1
+    state = await store.get_conversation_state("t1", "c0")
+    assert state is not None and (state.data, state.version) == (b"s1", 1)
+    assert await store.get_data_key("t1", "c0") == _dk()
+    await store.put_messages(
+        [make_message(3)], conversations=[_state(b"s2", 1, dek_id=_dk().dek_id)]
+    )
+    state = await store.get_conversation_state("t1", "c0")
+    assert state is not None and (state.data, state.version) == (b"s2", 2)
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        _state(b"mine", 0),  # state: another writer stored version 1 first
+        _state(b"mine", 1, new_key=_dk(dek=2)),  # a new key, but the conversation has one
+        ConversationWrite("t1", "c0", dek_id=_dk(dek=2).dek_id),  # sealed under another key
+    ],
+)
+async def test_a_failed_check_stores_nothing_of_the_put(
+    open_store: Factory, write: ConversationWrite
+) -> None:
+    """When another replica changed the state or key first, the put raises WriteConflict
+    and stores no record, no state and no key."""
+    store, other = await open_store(), await open_store()
+    assert await other.put_conversation_state("t1", "c0", b"theirs", expected_version=0)
+    await other.put_data_key_if_absent(_dk(dek=1))
+    with pytest.raises(WriteConflict) as caught:
+        await store.put_messages([make_message(0)], conversations=[write])
+    assert caught.value.conversation_id == "c0"
+    assert await store.get_message("t1", "m0") is None
+    state = await store.get_conversation_state("t1", "c0")
+    assert state is not None and (state.data, state.version) == (b"theirs", 1)
+    assert await store.get_data_key("t1", "c0") == _dk(dek=1)
+
+
+async def test_records_sealed_under_a_shredded_key_are_refused(store: Storage) -> None:
+    """A put whose records are sealed under a key deleted since (shred) stores nothing."""
+    await store.put_messages([make_message(0)], conversations=[_state(b"s", 0, new_key=_dk())])
+    assert await store.delete_data_key("t1", "c0")
+    with pytest.raises(WriteConflict) as caught:
+        await store.put_messages(
+            [make_message(3)], conversations=[ConversationWrite("t1", "c0", dek_id=_dk().dek_id)]
+        )
+    assert caught.value.kind == "data_key"
+    assert await store.get_message("t1", "m3") is None
+
+
+async def test_a_conflicting_call_does_not_fail_its_group(store: Storage) -> None:
+    """Concurrent puts share one transaction; the one whose state check fails gets
+    WriteConflict, the others (state and keys included) commit in that same transaction."""
+    await store.put_messages([make_message(1)], conversations=[_state(b"v1", 0, cid="c1")])
+    before = _transactions(store)
+    results = await asyncio.gather(
+        store.put_messages([make_message(0)], conversations=[_state(b"a", 0, new_key=_dk())]),
+        store.put_messages([make_message(4)], conversations=[_state(b"stale", 0, cid="c1")]),
+        store.put_messages([make_message(2)], conversations=[_state(b"b", 0, cid="c2")]),
+        return_exceptions=True,
+    )
+    assert isinstance(results[1], WriteConflict) and results[1].kind == "state"
+    assert not isinstance(results[0], BaseException) and not isinstance(results[2], BaseException)
+    assert _transactions(store) == before + 1
+    assert await store.get_message("t1", "m4") is None
+    assert [await store.get_message("t1", m) is not None for m in ("m0", "m2")] == [True, True]
+    states = [await store.get_conversation_state("t1", c) for c in ("c0", "c1", "c2")]
+    assert [(s.data, s.version) for s in states if s] == [(b"a", 1), (b"v1", 1), (b"b", 1)]
+    assert await store.get_data_key("t1", "c0") == _dk()
+
+
+async def test_calls_of_one_group_are_checked_against_each_other(store: Storage) -> None:
+    """Two calls in one group expecting the same state version (or both bringing a new
+    key): the first commits, the second conflicts as if it had come later."""
+    results = await asyncio.gather(
+        store.put_messages([make_message(0)], conversations=[_state(b"a", 0, new_key=_dk())]),
+        store.put_messages([make_message(3)], conversations=[_state(b"b", 0)]),
+        store.put_messages(
+            [make_message(6)], conversations=[ConversationWrite("t1", "c0", new_key=_dk(dek=2))]
+        ),
+        return_exceptions=True,
+    )
+    assert not isinstance(results[0], BaseException)
+    assert [getattr(r, "kind", None) for r in results[1:]] == ["state", "data_key"]
+    state = await store.get_conversation_state("t1", "c0")
+    assert state is not None and (state.data, state.version) == (b"a", 1)
+    assert await store.get_data_key("t1", "c0") == _dk()
+    assert [await store.get_message("t1", m) is None for m in ("m3", "m6")] == [True, True]
+
+
+async def test_a_group_that_fails_stores_no_state_or_key(store: Storage) -> None:
+    """A group failing for another reason (a reused id) is retried call by call: the bad
+    call stores nothing of its own, the good calls' state and keys commit."""
+    await store.put_messages([make_message(1, text_digest=b"\xaa" * 32)])
+    results = await asyncio.gather(
+        store.put_messages([make_message(0)], conversations=[_state(b"a", 0, new_key=_dk())]),
+        store.put_messages(
+            [make_message(1, text_digest=b"\xbb" * 32)],
+            conversations=[_state(b"b", 0, cid="c1", new_key=_dk(cid="c1", dek=2))],
+        ),
+        return_exceptions=True,
+    )
+    assert not isinstance(results[0], BaseException) and isinstance(results[1], MessageIdReused)
+    assert await store.get_conversation_state("t1", "c1") is None
+    assert await store.get_data_key("t1", "c1") is None
+    assert await store.get_data_key("t1", "c0") == _dk()
+
+
+@pytest.mark.parametrize(
+    "writes",
+    [
+        [_state(b"a", 0), _state(b"b", 1)],  # two writes for one conversation
+        [ConversationWrite("t1", "c0", new_key=_dk(cid="c9"))],  # another conversation's key
+        [ConversationWrite("t1", "c0", new_key=_dk(), dek_id=b"\x07" * 16)],  # two keys named
+    ],
+)
+async def test_malformed_conversation_writes_are_refused(
+    store: Storage, writes: list[ConversationWrite]
+) -> None:
+    """Writes that cannot be applied as documented raise InvalidRecord before any write."""
+    with pytest.raises(InvalidRecord):
+        await store.put_messages([make_message(0)], conversations=writes)
+    assert await store.get_message("t1", "m0") is None
+
+
 # --------------------------------------------------------------------------- outbox
 
 
@@ -513,16 +655,20 @@ class _FakeBatch:
         self.gate = asyncio.Event()
         self.gate.set()
 
-    async def __call__(
-        self, records: list[StoredMessage], outbox: list[OutboxItem]
-    ) -> list[tuple[StoredMessage, bool]]:
+    async def __call__(self, puts: list[Put]) -> list[Result | WriteConflict]:
+        records = [r for p in puts for r in p.records]
         self.calls.append([r.message_id for r in records])
         await self.gate.wait()
         if any(r.message_id == "bad" for r in records):
             raise ValueError("a record the fake database rejects")
         if any(r.message_id == "down" for r in records):
             raise StorageUnavailable("fake outage", "Fake")
-        return [(r, True) for r in records]
+        return [
+            WriteConflict("state", p.records[0].conversation_id)
+            if any(r.message_id == "stale" for r in p.records)
+            else [(r, True) for r in p.records]
+            for p in puts
+        ]
 
 
 async def test_calls_queued_during_a_transaction_share_the_next_one() -> None:
@@ -563,6 +709,25 @@ async def test_a_failing_call_does_not_fail_its_group() -> None:
     assert (await good)[0][0].message_id == "m1"
     with pytest.raises(ValueError):
         await bad
+
+
+async def test_a_conflicting_call_fails_alone_without_a_retry() -> None:
+    """A call the batch reports as a write conflict gets it; the group's other calls get
+    their results from the same transaction, and nothing is retried."""
+    fake = _FakeBatch()
+    fake.gate.clear()
+    gc = GroupCommitter(fake)
+    first = asyncio.ensure_future(gc.put([make_message(0)]))
+    await asyncio.sleep(0)
+    good = asyncio.ensure_future(gc.put([make_message(1)]))
+    stale = asyncio.ensure_future(gc.put([make_message(2, message_id="stale")]))
+    await asyncio.sleep(0)
+    fake.gate.set()
+    await first
+    assert (await good)[0][0].message_id == "m1"
+    with pytest.raises(WriteConflict):
+        await stale
+    assert fake.calls == [["m0"], ["m1", "stale"]] and gc.transactions == 2
 
 
 async def test_an_outage_fails_the_whole_group_at_once() -> None:

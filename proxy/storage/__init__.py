@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 from proxy.storage.base import (
     RECORD_SCHEMA_VERSION,
     ConversationState,
+    ConversationWrite,
     DataKeyRecord,
     Entity,
     OutboxItem,
@@ -32,11 +33,13 @@ from proxy.storage.errors import (
     MessageIdReused,
     StorageError,
     StorageUnavailable,
+    WriteConflict,
 )
 
 __all__ = [
     "RECORD_SCHEMA_VERSION",
     "ConversationState",
+    "ConversationWrite",
     "DataKeyRecord",
     "Entity",
     "InvalidCursor",
@@ -50,6 +53,7 @@ __all__ = [
     "StorageError",
     "StorageUnavailable",
     "StoredMessage",
+    "WriteConflict",
     "open_storage",
     "sqlite_path",
 ]

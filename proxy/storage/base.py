@@ -8,7 +8,10 @@ picks one from a URL.
 Contract every backend keeps
 ----------------------------
 * ``put_messages`` runs in ONE transaction and returns only once it is durable (SQLite WAL
-  with ``synchronous=FULL``; PostgreSQL COMMIT). It is idempotent on
+  with ``synchronous=FULL``; PostgreSQL COMMIT). Concurrent calls may share that
+  transaction (group commit, :mod:`proxy.storage.batching`); each call still succeeds or
+  fails as a whole, and one call's conflict or failure never stores or fails another's
+  records. It is idempotent on
   ``(tenant, message_id)``, also for two concurrent puts of the same id: exactly one
   record is created, the other call gets the stored record back with ``created=False``
   (and its ``response`` bytes, so a replayed request answers the same body). A message
@@ -20,6 +23,17 @@ Contract every backend keeps
   ``text_digest`` (:func:`same_message` is false) is not a replay: the put raises
   :class:`~proxy.storage.errors.MessageIdReused` and its transaction stores nothing (a
   tombstone keeps no digest, so a deleted message's id is compared by nothing).
+* A put may carry one :class:`ConversationWrite` per conversation, checked and applied in
+  the same transaction as its records, so that the ingest path makes one durable write
+  per request: the placeholder state as a compare-and-set on the state version, a new
+  data key that the conversation must not have yet, and the id of the data key the
+  records are sealed under, which must be the conversation's stored key when the put
+  commits (a key shredded meanwhile, or another writer's key, fails the check). If any
+  check of a call fails, the call raises :class:`~proxy.storage.errors.WriteConflict` and
+  nothing of it is stored — no record, no state, no key; the other calls of its group
+  commit normally. The caller reads the conversation again and redoes its work.
+  On PostgreSQL a put holds a key-share lock on each data key it checks until it commits,
+  so a concurrent shred waits for it and then destroys the key the put committed under.
 * ``seq`` is assigned by storage in ingest order (monotonic, may have gaps).
 * Purposes are conversation-scoped: a put merges the message's purposes into its
   conversation and stores the union; ``add_conversation_purposes`` re-tags every stored
@@ -50,11 +64,12 @@ from typing import Protocol, runtime_checkable
 
 import msgpack  # type: ignore[import-untyped]  # no stubs published
 
-from proxy.storage.errors import InvalidCursor, InvalidRecord
+from proxy.storage.errors import InvalidCursor, InvalidRecord, WriteConflict
 
 __all__ = [
     "RECORD_SCHEMA_VERSION",
     "ConversationState",
+    "ConversationWrite",
     "DataKeyRecord",
     "Entity",
     "OutboxItem",
@@ -62,7 +77,9 @@ __all__ = [
     "Page",
     "Storage",
     "StoredMessage",
+    "admit",
     "check_record",
+    "check_writes",
     "decode_cursor",
     "decode_entities",
     "decode_purposes",
@@ -166,6 +183,43 @@ class ConversationState:
 
 
 @dataclass(frozen=True, slots=True)
+class ConversationWrite:
+    """What a put checks and stores for one conversation besides its records, in the
+    records' transaction (all or nothing with them; see the contract above).
+
+    * ``state``: the new placeholder state, stored only if the conversation's state
+      version is still ``expected_version`` (0: it has no state yet); the stored version
+      becomes ``expected_version + 1``. None: the state is neither checked nor written.
+    * ``new_key``: a data key made for this put; stored only if the conversation has no
+      data key. None: no key is written.
+    * ``dek_id``: the data key the put's records of this conversation are sealed under;
+      the conversation's stored key (``new_key`` once stored) must carry this id. Taken
+      from ``new_key`` when that is given. None: the key is not checked.
+    """
+
+    tenant: str
+    conversation_id: str
+    state: bytes | None = None
+    expected_version: int = 0
+    new_key: DataKeyRecord | None = None
+    dek_id: bytes | None = None
+
+    @property
+    def sealed_under(self) -> bytes | None:
+        """The data key id the conversation must hold when the put commits."""
+        return self.new_key.dek_id if self.new_key is not None else self.dek_id
+
+    def __repr__(self) -> str:  # the state is opaque bytes: noise in logs and test output
+        return (
+            f"ConversationWrite(tenant={self.tenant!r},"
+            f" conversation_id={self.conversation_id!r},"
+            f" state={'set' if self.state is not None else None},"
+            f" expected_version={self.expected_version}, new_key={self.new_key!r},"
+            f" dek_id={None if self.dek_id is None else self.dek_id.hex()!r})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Page:
     """One page of a query; ``next_cursor`` is None on the last page."""
 
@@ -179,10 +233,16 @@ class Storage(Protocol):
 
     # -- messages
     async def put_messages(
-        self, records: Sequence[StoredMessage], outbox: Sequence[OutboxItem] = ()
+        self,
+        records: Sequence[StoredMessage],
+        outbox: Sequence[OutboxItem] = (),
+        *,
+        conversations: Sequence[ConversationWrite] = (),
     ) -> list[tuple[StoredMessage, bool]]:
-        """Store ``records`` in one durable transaction; return, in input order, each
-        stored record (with ``seq`` and merged purposes) and whether it was created."""
+        """Store ``records`` (and ``conversations``' state and keys, at most one write per
+        conversation) in one durable transaction; return, in input order, each stored
+        record (with ``seq`` and merged purposes) and whether it was created. Raises
+        WriteConflict, storing nothing, when a conversation write's check fails."""
         ...
 
     async def get_message(self, tenant: str, message_id: str) -> StoredMessage | None: ...
@@ -226,16 +286,18 @@ class Storage(Protocol):
         *,
         expected_version: int | None = None,
     ) -> bool:
-        """Store ``data``. With ``expected_version`` (0 = must not exist yet) it is a
-        compare-and-set: False when another writer got there first."""
+        """Store ``data`` in a transaction of its own. With ``expected_version`` (0 = must
+        not exist yet) it is a compare-and-set: False when another writer got there first.
+        (The ingest path writes state with its put instead: :class:`ConversationWrite`.)"""
         ...
 
     # -- data keys
     async def get_data_key(self, tenant: str, conversation_id: str) -> DataKeyRecord | None: ...
 
     async def put_data_key_if_absent(self, record: DataKeyRecord) -> DataKeyRecord:
-        """Store ``record`` unless the conversation already has a key; return the stored
-        one (the winner when two writers race)."""
+        """Store ``record`` in a transaction of its own unless the conversation already has
+        a key; return the stored one (the winner when two writers race). (The ingest path
+        stores a new key with its put instead: :class:`ConversationWrite`.)"""
         ...
 
     async def replace_data_key_wrapping(
@@ -297,6 +359,51 @@ def check_record(rec: StoredMessage) -> None:
         encode_purposes(rec.purposes)
     except ValueError:
         raise InvalidRecord("a purpose name is lower-case letters, digits and _") from None
+
+
+def check_writes(writes: Sequence[ConversationWrite]) -> None:
+    """Raise InvalidRecord unless ``writes`` (of one put) can be applied as documented."""
+    seen: set[tuple[str, str]] = set()
+    for w in writes:
+        key = (w.tenant, w.conversation_id)
+        if key in seen:
+            raise InvalidRecord("one conversation write per conversation and put; merge them")
+        seen.add(key)
+        if w.new_key is not None:
+            if (w.new_key.tenant, w.new_key.conversation_id) != key:
+                raise InvalidRecord("a new data key belongs to the conversation it is written for")
+            if w.dek_id is not None and w.dek_id != w.new_key.dek_id:
+                raise InvalidRecord("dek_id and new_key name different data keys; pass one")
+        if w.expected_version < 0:
+            raise InvalidRecord("expected_version counts state writes; it is 0 or more")
+
+
+def admit(
+    writes: Sequence[ConversationWrite],
+    versions: dict[tuple[str, str], int],
+    keys: dict[tuple[str, str], bytes | None],
+) -> WriteConflict | None:
+    """Check one put's conversation writes against the state versions and data key ids
+    its transaction sees (``versions``: 0 for no state, for every conversation of
+    ``writes``; ``keys``: None for no key, for every conversation whose write has a
+    ``sealed_under``). On success, update both maps as if the writes were applied (so the
+    next call of a group is checked against them) and return None; otherwise leave them
+    unchanged and return the first conflict."""
+    for w in writes:
+        key = (w.tenant, w.conversation_id)
+        if w.state is not None and versions[key] != w.expected_version:
+            return WriteConflict("state", w.conversation_id)
+        if w.new_key is not None and keys[key] is not None:
+            return WriteConflict("data_key", w.conversation_id)
+        if w.dek_id is not None and w.new_key is None and keys[key] != w.dek_id:
+            return WriteConflict("data_key", w.conversation_id)
+    for w in writes:
+        key = (w.tenant, w.conversation_id)
+        if w.state is not None:
+            versions[key] = w.expected_version + 1
+        if w.new_key is not None:
+            keys[key] = w.new_key.dek_id
+    return None
 
 
 def same_message(stored: StoredMessage, conversation_id: str, text_digest: bytes | None) -> bool:

@@ -10,7 +10,22 @@ and the commit cost is shared; an idle system still commits each call at once.
 Semantics per call are unchanged: its records are idempotent on ``(tenant, message_id)``
 across and within calls (a later call in the same group that repeats an id gets
 ``created=False`` and the first call's record), results come back in input order, and a
-call returns only after the commit that holds its records. If a group's transaction fails
+call returns only after the commit that holds its records.
+
+A call may carry conversation writes (placeholder state compare-and-set, a new data key,
+the data key its records are sealed under: :class:`~proxy.storage.base.ConversationWrite`).
+The batch function checks them first, call by call in queue order, under the
+transaction's locks and against the effect of the calls admitted before it
+(:func:`~proxy.storage.base.admit`); a call whose check fails is left out of the
+transaction — none of its records, state or keys are written — and gets its
+:class:`~proxy.storage.errors.WriteConflict` as its outcome, while the rest of the group
+commits in the same transaction. That is why the batch function sees the calls, not one
+flat list: a lost compare-and-set (another replica numbered the conversation first) is an
+expected outcome, not a failure, and costs the group neither a rollback nor a retry.
+(Per-call SAVEPOINTs would do the same on SQLite, but on PostgreSQL each one is a round
+trip, and the put writes a whole group in a constant number of round trips.)
+
+If a group's transaction fails
 with StorageUnavailable (the database is unreachable or refused the commit), every call of
 the group fails with it at once — retrying each alone against a dead server would only
 make the last caller wait longer. Any other failure (a record the database rejects, a
@@ -25,24 +40,35 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from proxy.storage.base import OutboxItem, StoredMessage
-from proxy.storage.errors import StorageUnavailable
+from proxy.storage.base import ConversationWrite, OutboxItem, StoredMessage
+from proxy.storage.errors import StorageUnavailable, WriteConflict
 
-__all__ = ["GroupCommitter", "PutBatch"]
+__all__ = ["GroupCommitter", "Put", "PutBatch", "Result"]
 
 Result = list[tuple[StoredMessage, bool]]
-PutBatch = Callable[[list[StoredMessage], list[OutboxItem]], Awaitable[Result]]
+
+
+@dataclass(frozen=True, slots=True)
+class Put:
+    """One ``put_messages`` call as the batch function sees it."""
+
+    records: list[StoredMessage]
+    outbox: list[OutboxItem]
+    conversations: list[ConversationWrite]
+
+
+PutBatch = Callable[[list[Put]], Awaitable[list[Result | WriteConflict]]]
+"""Runs one transaction over ``puts``; per put, in order, its results or its conflict."""
 
 
 @dataclass(slots=True)
 class _Call:
-    records: list[StoredMessage]
-    outbox: list[OutboxItem]
+    put: Put
     future: asyncio.Future[Result]
 
 
 class GroupCommitter:
-    """Runs ``put_batch`` over the records of all calls queued since the last transaction.
+    """Runs ``put_batch`` over all calls queued since the last transaction.
 
     ``max_records`` bounds one transaction; ``parallel`` is how many transactions may be in
     flight at once (1 for SQLite's single writer; a few for PostgreSQL).
@@ -58,11 +84,17 @@ class GroupCommitter:
         self.transactions = 0  # for tests and metrics: transactions run so far
 
     async def put(
-        self, records: Sequence[StoredMessage], outbox: Sequence[OutboxItem] = ()
+        self,
+        records: Sequence[StoredMessage],
+        outbox: Sequence[OutboxItem] = (),
+        conversations: Sequence[ConversationWrite] = (),
     ) -> Result:
-        if not records:
+        if not records and not conversations:
             return []
-        call = _Call(list(records), list(outbox), asyncio.get_running_loop().create_future())
+        call = _Call(
+            Put(list(records), list(outbox), list(conversations)),
+            asyncio.get_running_loop().create_future(),
+        )
         # If the caller was cancelled, nobody reads the outcome: mark it retrieved.
         call.future.add_done_callback(lambda f: f.cancelled() or f.exception())
         self._queue.append(call)
@@ -79,10 +111,10 @@ class GroupCommitter:
     def _take(self) -> list[_Call]:
         group: list[_Call] = []
         n = 0
-        while self._queue and (not group or n + len(self._queue[0].records) <= self._max):
+        while self._queue and (not group or n + len(self._queue[0].put.records) <= self._max):
             call = self._queue.popleft()
             group.append(call)
-            n += len(call.records)
+            n += len(call.put.records)
         return group
 
     async def _drain(self) -> None:
@@ -93,11 +125,9 @@ class GroupCommitter:
             self._active -= 1
 
     async def _run(self, group: list[_Call]) -> None:
-        records = [r for c in group for r in c.records]
-        outbox = [o for c in group for o in c.outbox]
         try:
             self.transactions += 1
-            results = await self._put_batch(records, outbox)
+            outcomes = await self._put_batch([c.put for c in group])
         except BaseException as exc:
             if isinstance(exc, asyncio.CancelledError):  # the loop is shutting down
                 for c in group:
@@ -111,9 +141,10 @@ class GroupCommitter:
             for c in group:  # isolate the failing call: each alone, once
                 await self._run([c])
             return
-        i = 0
-        for c in group:
-            part = results[i : i + len(c.records)]
-            i += len(c.records)
-            if not c.future.done():
-                c.future.set_result(part)
+        for c, outcome in zip(group, outcomes, strict=True):
+            if c.future.done():
+                continue
+            if isinstance(outcome, WriteConflict):
+                c.future.set_exception(outcome)
+            else:
+                c.future.set_result(outcome)

@@ -44,6 +44,22 @@ class MessageIdReused(ConflictingRecord):
         self.message_id = message_id
 
 
+class WriteConflict(StorageError):
+    """Another writer changed a conversation's placeholder state or data key since the
+    caller read them, so a put's compare-and-set check failed (see
+    :class:`~proxy.storage.base.ConversationWrite`). Nothing of the put was stored; the
+    caller reads the conversation again and redoes its work. ``kind`` is ``"state"`` or
+    ``"data_key"``; ``conversation_id`` names the conversation (ids only, no content)."""
+
+    def __init__(self, kind: str, conversation_id: str) -> None:
+        super().__init__(
+            f"conversation {kind.replace('_', ' ')} changed since it was read; "
+            "read the conversation again and retry"
+        )
+        self.kind = kind
+        self.conversation_id = conversation_id
+
+
 class InvalidCursor(StorageError, UsageError):
     """A query cursor that this service did not issue (or that was altered)."""
 

@@ -28,9 +28,13 @@ seq``. Two concurrent puts of one id: the second blocks on the first's unique-in
 until it commits, then inserts nothing and reads the committed record back.
 
 Lock order (no deadlocks): a put first locks its conversations' rows in sorted order
-(``SELECT ... FOR UPDATE``), then inserts message ids in sorted order. Re-tagging takes the
-same conversation row lock, so a message stored concurrently with a re-tag always ends up
-with the widened purposes.
+(``SELECT ... FOR UPDATE``), then the data keys its records are sealed under in sorted
+order (``FOR KEY SHARE``: a shred's DELETE waits for the put's commit; a rewrap's UPDATE
+does not), then inserts message ids in sorted order. Re-tagging takes the same
+conversation row lock, so a message stored concurrently with a re-tag always ends up with
+the widened purposes. The placeholder state compare-and-set and a new data key of a put
+(:class:`~proxy.storage.base.ConversationWrite`) are checked and written under these
+locks, in the put's transaction.
 
 Crypto-shredding here deletes the ``data_keys`` row; the old tuple stays in the heap until
 autovacuum reuses its space, and in WAL archives and backups. Those copies are wrapped under
@@ -55,12 +59,15 @@ from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
 
 from proxy.storage.base import (
     ConversationState,
+    ConversationWrite,
     DataKeyRecord,
     OutboxItem,
     OutboxRow,
     Page,
     StoredMessage,
+    admit,
     check_record,
+    check_writes,
     decode_cursor,
     decode_entities,
     decode_purposes,
@@ -71,8 +78,13 @@ from proxy.storage.base import (
     same_message,
     utc,
 )
-from proxy.storage.batching import GroupCommitter
-from proxy.storage.errors import InvalidStorageUrl, MessageIdReused, StorageUnavailable
+from proxy.storage.batching import GroupCommitter, Put, Result
+from proxy.storage.errors import (
+    InvalidStorageUrl,
+    MessageIdReused,
+    StorageUnavailable,
+    WriteConflict,
+)
 
 __all__ = ["PostgresStorage", "month_start", "partition_name", "widen_conversations"]
 
@@ -421,17 +433,22 @@ class PostgresStorage:
 
     # -- messages
     async def put_messages(
-        self, records: Sequence[StoredMessage], outbox: Sequence[OutboxItem] = ()
+        self,
+        records: Sequence[StoredMessage],
+        outbox: Sequence[OutboxItem] = (),
+        *,
+        conversations: Sequence[ConversationWrite] = (),
     ) -> list[tuple[StoredMessage, bool]]:
         for r in records:
             check_record(r)
-        return await self._committer.put(records, outbox)
+        check_writes(conversations)
+        return await self._committer.put(records, outbox, conversations)
 
-    async def _put_batch(
-        self, records: list[StoredMessage], outbox: list[OutboxItem]
-    ) -> list[tuple[StoredMessage, bool]]:
-        await self._guard(lambda: self._ensure_partitions(r.sent_at for r in records))
-        return await self._with_conn(lambda c: self._put(c, records, outbox), tx=True)
+    async def _put_batch(self, puts: list[Put]) -> list[Result | WriteConflict]:
+        await self._guard(
+            lambda: self._ensure_partitions(r.sent_at for p in puts for r in p.records)
+        )
+        return await self._with_conn(lambda c: self._put_group(c, puts), tx=True)
 
     async def _lock_conversation(self, conn: Any, tenant: str, cid: str) -> frozenset[str]:
         await conn.execute(
@@ -451,12 +468,15 @@ class PostgresStorage:
     async def _widen_many(self, conn: Any, changed: dict[tuple[str, str], frozenset[str]]) -> None:
         await _widen_many(conn, changed)
 
-    async def _put(
-        self, conn: Any, records: list[StoredMessage], outbox: list[OutboxItem]
-    ) -> list[tuple[StoredMessage, bool]]:
-        """One batch in a constant number of round trips (arrays via ``unnest``)."""
-        # 1. Lock the batch's conversations, in sorted order (the lock order of every writer).
-        keys = sorted({(r.tenant, r.conversation_id) for r in records})
+    async def _put_group(self, conn: Any, puts: list[Put]) -> list[Result | WriteConflict]:
+        """One group in a constant number of round trips (arrays via ``unnest``): lock,
+        admit each call's conversation writes (:func:`admit`), write the admitted ones,
+        then put the admitted calls' records."""
+        # 1. Lock the group's conversations, in sorted order (the lock order of every writer).
+        keys = sorted(
+            {(r.tenant, r.conversation_id) for p in puts for r in p.records}
+            | {(w.tenant, w.conversation_id) for p in puts for w in p.conversations}
+        )
         kt, kc = [k[0] for k in keys], [k[1] for k in keys]
         await conn.execute(
             "INSERT INTO conversations (tenant, conversation_id)"
@@ -465,15 +485,96 @@ class PostgresStorage:
             kt, kc,
         )
         rows = await conn.fetch(
-            "SELECT x.tenant, x.conversation_id, x.purposes FROM conversations x"
-            " JOIN unnest($1::text[], $2::text[]) AS u(t, c)"
+            "SELECT x.tenant, x.conversation_id, x.purposes, x.state_version"
+            " FROM conversations x JOIN unnest($1::text[], $2::text[]) AS u(t, c)"
             " ON x.tenant = u.t AND x.conversation_id = u.c"
             " ORDER BY x.tenant, x.conversation_id FOR UPDATE OF x",
             kt, kc,
         )
         before = {(r["tenant"], r["conversation_id"]): decode_purposes(r["purposes"])
                   for r in rows}
-        # 2. Claim message ids: seqs follow input order, inserts go in sorted order.
+        versions = {(r["tenant"], r["conversation_id"]): r["state_version"] for r in rows}
+        # 2. The data keys the calls seal under: read and key-share locked until the commit,
+        # so a concurrent shred (DELETE) waits for it and cannot slip in between.
+        checked = sorted({(w.tenant, w.conversation_id) for p in puts for w in p.conversations
+                          if w.sealed_under is not None})
+        dek_ids: dict[tuple[str, str], bytes | None] = dict.fromkeys(checked)
+        if checked:
+            for r in await conn.fetch(
+                "SELECT k.tenant, k.conversation_id, k.dek_id FROM data_keys k"
+                " JOIN unnest($1::text[], $2::text[]) AS u(t, c)"
+                " ON k.tenant = u.t AND k.conversation_id = u.c"
+                " ORDER BY k.tenant, k.conversation_id FOR KEY SHARE OF k",
+                [k[0] for k in checked], [k[1] for k in checked],
+            ):
+                dek_ids[(r["tenant"], r["conversation_id"])] = bytes(r["dek_id"])
+        # 3. Admit the calls in queue order; a call whose checks fail is left out whole.
+        outcomes: list[Result | WriteConflict] = []
+        admitted: list[Put] = []
+        states: dict[tuple[str, str], ConversationWrite] = {}
+        new_keys: list[DataKeyRecord] = []
+        for p in puts:
+            conflict = admit(p.conversations, versions, dek_ids)
+            outcomes.append(conflict if conflict is not None else [])
+            if conflict is not None:
+                continue
+            admitted.append(p)
+            for w in p.conversations:
+                if w.state is not None:
+                    states[(w.tenant, w.conversation_id)] = w  # a later call's write wins
+                if w.new_key is not None:
+                    new_keys.append(w.new_key)
+        if states:
+            sk = sorted(states)
+            await conn.execute(
+                "UPDATE conversations x SET state = u.s, state_version = u.v"
+                " FROM unnest($1::text[], $2::text[], $3::bytea[], $4::integer[])"
+                " AS u(t, c, s, v) WHERE x.tenant = u.t AND x.conversation_id = u.c",
+                [k[0] for k in sk], [k[1] for k in sk], [states[k].state for k in sk],
+                [versions[k] for k in sk],
+            )
+        if new_keys:
+            new_keys.sort(key=lambda d: (d.tenant, d.conversation_id))
+            inserted = await conn.fetch(
+                f"INSERT INTO data_keys ({_DK_COLUMNS}) SELECT * FROM unnest($1::text[],"
+                " $2::text[], $3::text[], $4::bytea[], $5::text[], $6::bytea[],"
+                " $7::timestamptz[]) ON CONFLICT DO NOTHING RETURNING tenant, conversation_id",
+                [d.tenant for d in new_keys], [d.conversation_id for d in new_keys],
+                [d.region for d in new_keys], [d.dek_id for d in new_keys],
+                [d.key_id for d in new_keys], [d.wrapped for d in new_keys],
+                [utc(d.created_at) for d in new_keys],
+            )
+            if len(inserted) != len(new_keys):
+                # A writer that does not lock the conversation (put_data_key_if_absent)
+                # stored a key since step 2: fail the group; each call is retried alone.
+                lost = {(d.tenant, d.conversation_id) for d in new_keys} - {
+                    (r["tenant"], r["conversation_id"]) for r in inserted
+                }
+                raise WriteConflict("data_key", min(lost)[1])
+        results = await self._put_records(
+            conn,
+            [r for p in admitted for r in p.records],
+            [o for p in admitted for o in p.outbox],
+            before,
+        )
+        at = 0
+        for i, outcome in enumerate(outcomes):
+            if isinstance(outcome, WriteConflict):
+                continue
+            n = len(puts[i].records)
+            outcomes[i] = results[at : at + n]
+            at += n
+        return outcomes
+
+    async def _put_records(
+        self,
+        conn: Any,
+        records: list[StoredMessage],
+        outbox: list[OutboxItem],
+        before: dict[tuple[str, str], frozenset[str]],
+    ) -> list[tuple[StoredMessage, bool]]:
+        """Put ``records`` (their conversations locked, with purposes ``before``)."""
+        # 4. Claim message ids: seqs follow input order, inserts go in sorted order.
         first: dict[tuple[str, str], int] = {}
         for i, r in enumerate(records):
             first.setdefault((r.tenant, r.message_id), i)
@@ -493,7 +594,7 @@ class PostgresStorage:
         )
         created_keys = {(r["tenant"], r["message_id"]) for r in claimed}
         new = [i for i in uniq if (records[i].tenant, records[i].message_id) in created_keys]
-        # 3. Purposes: conversation-scoped, so merge before inserting.
+        # 5. Purposes: conversation-scoped, so merge before inserting.
         after = dict(before)
         for i in new:
             k = (records[i].tenant, records[i].conversation_id)
@@ -525,7 +626,7 @@ class PostgresStorage:
                 *cols,
             )
         await self._widen_many(conn, {k: v for k, v in after.items() if v != before[k]})
-        # 4. Records that already existed (replays, or lost races): read them back.
+        # 6. Records that already existed (replays, or lost races): read them back.
         old = {(r.tenant, r.message_id) for r in records} - created_keys
         if old:
             ot = sorted(old)
@@ -554,7 +655,7 @@ class PostgresStorage:
                 continue
             if not same_message(stored[key], rec.conversation_id, rec.text_digest):
                 raise MessageIdReused(rec.message_id)
-        # 5. Outbox rows for created messages only.
+        # 7. Outbox rows for created messages only.
         items = [it for it in outbox if (it.tenant, it.message_id) in created_keys]
         if items:
             await conn.execute(

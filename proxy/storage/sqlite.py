@@ -19,6 +19,7 @@ Tables::
                    retry is answered with the original response and never stores it again
     conversations  (tenant, conversation_id) -> purposes, placeholder state + version
     data_keys      (tenant, conversation_id) -> region, dek_id, key_id, wrapped, created_at
+                   (the ingest path writes both within its put: see _put_group)
     outbox         id, tenant, message_id, destination, payload, attempts, next_at, last_error
 
 Invariant: a stored message's ``purposes`` equal its conversation's purposes (a put or
@@ -38,12 +39,15 @@ from typing import Any, TypeVar
 
 from proxy.storage.base import (
     ConversationState,
+    ConversationWrite,
     DataKeyRecord,
     OutboxItem,
     OutboxRow,
     Page,
     StoredMessage,
+    admit,
     check_record,
+    check_writes,
     decode_cursor,
     decode_entities,
     decode_purposes,
@@ -53,8 +57,8 @@ from proxy.storage.base import (
     purpose_pattern,
     same_message,
 )
-from proxy.storage.batching import GroupCommitter
-from proxy.storage.errors import MessageIdReused, StorageUnavailable
+from proxy.storage.batching import GroupCommitter, Put, Result
+from proxy.storage.errors import MessageIdReused, StorageUnavailable, WriteConflict
 
 __all__ = ["SQLiteStorage", "merge_purposes"]
 
@@ -362,16 +366,79 @@ class SQLiteStorage:
 
     # -- messages
     async def put_messages(
-        self, records: Sequence[StoredMessage], outbox: Sequence[OutboxItem] = ()
+        self,
+        records: Sequence[StoredMessage],
+        outbox: Sequence[OutboxItem] = (),
+        *,
+        conversations: Sequence[ConversationWrite] = (),
     ) -> list[tuple[StoredMessage, bool]]:
         for r in records:
             check_record(r)
-        return await self._committer.put(records, outbox)
+        check_writes(conversations)
+        return await self._committer.put(records, outbox, conversations)
 
-    async def _put_batch(
-        self, records: list[StoredMessage], outbox: list[OutboxItem]
-    ) -> list[tuple[StoredMessage, bool]]:
-        return await self._run(lambda: self._write(lambda c: self._put(c, records, outbox)))
+    async def _put_batch(self, puts: list[Put]) -> list[Result | WriteConflict]:
+        return await self._run(lambda: self._write(lambda c: self._put_group(c, puts)))
+
+    def _put_group(self, c: sqlite3.Connection, puts: list[Put]) -> list[Result | WriteConflict]:
+        """The group's transaction: each call's conversation writes are checked and applied
+        in queue order (the single writer holds the database, so what it reads is what it
+        commits); the records of the admitted calls are then put together."""
+        outcomes: list[Result | WriteConflict] = []
+        admitted: list[int] = []
+        for i, p in enumerate(puts):
+            conflict = self._write_conversations(c, p.conversations)
+            outcomes.append(conflict if conflict is not None else [])
+            if conflict is None:
+                admitted.append(i)
+        records = [r for i in admitted for r in puts[i].records]
+        results = self._put(c, records, [o for i in admitted for o in puts[i].outbox])
+        at = 0
+        for i in admitted:
+            n = len(puts[i].records)
+            outcomes[i] = results[at : at + n]
+            at += n
+        return outcomes
+
+    @staticmethod
+    def _write_conversations(
+        c: sqlite3.Connection, writes: Sequence[ConversationWrite]
+    ) -> WriteConflict | None:
+        """Check one call's conversation writes and, if all hold, apply them."""
+        if not writes:
+            return None
+        versions: dict[tuple[str, str], int] = {}
+        keys: dict[tuple[str, str], bytes | None] = {}
+        for w in writes:
+            k = (w.tenant, w.conversation_id)
+            row = c.execute(
+                "SELECT state_version FROM conversations WHERE tenant = ? AND conversation_id = ?",
+                k,
+            ).fetchone()
+            versions[k] = row[0] if row else 0
+            row = c.execute(
+                "SELECT dek_id FROM data_keys WHERE tenant = ? AND conversation_id = ?", k
+            ).fetchone()
+            keys[k] = None if row is None else bytes(row[0])
+        conflict = admit(writes, versions, keys)
+        if conflict is not None:
+            return conflict
+        for w in writes:
+            if w.state is not None:
+                c.execute(
+                    "INSERT INTO conversations (tenant, conversation_id, state, state_version)"
+                    " VALUES (?, ?, ?, ?) ON CONFLICT (tenant, conversation_id) DO UPDATE"
+                    " SET state = excluded.state, state_version = excluded.state_version",
+                    (w.tenant, w.conversation_id, w.state, w.expected_version + 1),
+                )
+            if (new := w.new_key) is not None:
+                c.execute(
+                    "INSERT INTO data_keys (tenant, conversation_id, region, dek_id, key_id,"
+                    " wrapped, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (new.tenant, new.conversation_id, new.region, new.dek_id, new.key_id,
+                     new.wrapped, to_us(new.created_at)),
+                )
+        return None
 
     def _put(
         self, c: sqlite3.Connection, records: list[StoredMessage], outbox: list[OutboxItem]
