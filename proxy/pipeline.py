@@ -17,9 +17,11 @@ Per request (:meth:`Ingestor.ingest`):
    the conversation already has. Storage widens the conversation (re-tagging its earlier
    messages) in the same transaction as the put.
 5. **Seal** each original (UTF-8 text) with the :class:`Sealer`.
-6. **Save** placeholder state when new numbers were given (compare-and-set; a lost race
-   with another replica redoes steps 2-5 for that request), then **put** records (+
-   outbox rows) in one transaction.
+6. **Put** records, outbox rows and, when new numbers were given, the placeholder state
+   in ONE durable transaction (shared with concurrent requests by the group commit). The
+   state is a compare-and-set on the version read in step 2: if another replica changed
+   it meanwhile, nothing of the request is stored (the other requests of the group commit
+   normally) and steps 2-5 are redone for it.
 
 Any failure before the put leaves nothing stored: detection, tagging, keys and storage
 errors propagate and the error middleware answers 503 (fail closed). The original text
@@ -44,8 +46,14 @@ from policies.tagging import PurposeTagger, TagInput
 from proxy.handlers.errors import Unavailable
 from proxy.handlers.validation import IngestMessage
 from proxy.sealing import SealContext, Sealer
-from proxy.storage.base import OutboxItem, Storage, StoredMessage, same_message
-from proxy.storage.errors import MessageIdReused
+from proxy.storage.base import (
+    ConversationWrite,
+    OutboxItem,
+    Storage,
+    StoredMessage,
+    same_message,
+)
+from proxy.storage.errors import MessageIdReused, WriteConflict
 from redact import ConversationState, Message, Redaction, Redactor
 from redact.engine import WINDOW_CHARS
 
@@ -104,7 +112,8 @@ async def open_original(sealer: Sealer, rec: StoredMessage) -> str:
 
 
 class _LostRace(Exception):
-    """Another writer updated a conversation's placeholder state first: redo."""
+    """Another writer changed a conversation's placeholder state first (the put's
+    compare-and-set failed and stored nothing): redo."""
 
 
 class _Window:
@@ -300,16 +309,20 @@ class Ingestor:
                 outbox.append(
                     OutboxItem(tenant, m.message_id, self.upstream_url, upstream_payload(rec))
                 )
-        # 6. state (compare-and-set), then the one durable transaction
-        for cid in cids:
-            if states[cid].to_dict() == before[cid]:
-                continue  # no new placeholder numbers: nothing to save (and no race to lose)
-            ok = await self.storage.put_conversation_state(
-                tenant, cid, self._encode_state(states[cid]), expected_version=versions[cid]
+        # 6. the one durable transaction: records, outbox and the new placeholder state
+        # (compare-and-set against the version read in step 2)
+        writes = [
+            ConversationWrite(
+                tenant, cid, state=self._encode_state(states[cid]), expected_version=versions[cid]
             )
-            if not ok:
-                raise _LostRace()
-        stored = await self.storage.put_messages(records, outbox)
+            for cid in cids
+            # no new placeholder numbers: nothing to save (and no race to lose)
+            if states[cid].to_dict() != before[cid]
+        ]
+        try:
+            stored = await self.storage.put_messages(records, outbox, conversations=writes)
+        except WriteConflict:
+            raise _LostRace() from None
         for m, (_, created) in zip(msgs, stored, strict=True):
             if created:  # a lost duplicate race must not feed another conversation's window
                 self._window.put(m.conversation_id, m.text)
