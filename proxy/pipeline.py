@@ -16,16 +16,24 @@ Per request (:meth:`Ingestor.ingest`):
 4. **Tag** purposes with the policy's :class:`PurposeTagger`; union with the purposes
    the conversation already has. Storage widens the conversation (re-tagging its earlier
    messages) in the same transaction as the put.
-5. **Seal** each original (UTF-8 text) with the :class:`Sealer`.
-6. **Put** records, outbox rows and, when new numbers were given, the placeholder state
-   in ONE durable transaction (shared with concurrent requests by the group commit). The
-   state is a compare-and-set on the version read in step 2: if another replica changed
-   it meanwhile, nothing of the request is stored (the other requests of the group commit
-   normally) and steps 2-5 are redone for it.
+5. **Seal** each original (UTF-8 text) with its conversation's data key from the
+   :class:`Sealer` (:meth:`~Sealer.key_for_put`): the stored key, or for a conversation
+   without one a fresh key that is not stored yet.
+6. **Put** records, outbox rows, the placeholder state when new numbers were given, and
+   a fresh data key in ONE durable transaction (shared with concurrent requests by the
+   group commit): the only write of the request. The put checks, under its locks, that
+   the state version is still the one read in step 2 (compare-and-set), that a fresh
+   key's conversation still has no key, and that the records' key is the conversation's
+   stored key (not shredded meanwhile). If another replica got there first, nothing of
+   the request is stored (the other requests of the group commit normally), the sealer
+   forgets the conversation's key, and steps 2-5 are redone: with the other replica's
+   numbering and its key (or a new key after a shred). A fresh key enters the sealer's
+   cache only once the put committed.
 
-Any failure before the put leaves nothing stored: detection, tagging, keys and storage
-errors propagate and the error middleware answers 503 (fail closed). The original text
-only ever leaves this module sealed.
+Any failure leaves nothing of the request stored — no record, no state, no data key:
+everything is written by the one put, which is all or nothing. Detection, tagging, keys
+and storage errors propagate and the error middleware answers 503 (fail closed). The
+original text only ever leaves this module sealed.
 """
 
 from __future__ import annotations
@@ -45,7 +53,7 @@ import msgpack  # type: ignore[import-untyped]  # no stubs published
 from policies.tagging import PurposeTagger, TagInput
 from proxy.handlers.errors import Unavailable
 from proxy.handlers.validation import IngestMessage
-from proxy.sealing import SealContext, Sealer
+from proxy.sealing import ConversationKey, SealContext, Sealer
 from proxy.storage.base import (
     ConversationWrite,
     OutboxItem,
@@ -112,8 +120,8 @@ async def open_original(sealer: Sealer, rec: StoredMessage) -> str:
 
 
 class _LostRace(Exception):
-    """Another writer changed a conversation's placeholder state first (the put's
-    compare-and-set failed and stored nothing): redo."""
+    """Another writer changed a conversation's placeholder state or data key first (the
+    put's check failed and stored nothing): redo."""
 
 
 class _Window:
@@ -222,7 +230,7 @@ class Ingestor:
                         break
                     except _LostRace:
                         if attempt == _CAS_ATTEMPTS - 1:
-                            raise TimeoutError("placeholder state kept changing") from None
+                            raise TimeoutError("conversation state kept changing") from None
             for i, r in zip(fresh, results, strict=True):
                 out[i] = r
         return [o for o in out if o is not None]
@@ -275,14 +283,19 @@ class Ingestor:
         conv_purposes: dict[str, frozenset[str]] = dict(known)
         for m, p in zip(msgs, tagged, strict=True):
             conv_purposes[m.conversation_id] = conv_purposes[m.conversation_id] | frozenset(p)
-        # 5. seal and build records
+        # 5. seal (one data key per conversation; a new one is stored by the put) and build
+        # records
         now = self.clock()
         records: list[StoredMessage] = []
         outbox: list[OutboxItem] = []
+        keys: dict[str, ConversationKey] = {}
         for m, r in zip(msgs, redactions, strict=True):
             purposes = conv_purposes[m.conversation_id]
             ctx = SealContext(tenant, m.conversation_id, m.message_id, m.region)
-            sealed = await self.sealer.seal(ctx, m.text.encode("utf-8"))
+            key = keys.get(m.conversation_id)
+            if key is None:
+                key = keys[m.conversation_id] = await self.sealer.key_for_put(ctx)
+            sealed = self.sealer.seal_with(key, ctx, m.text.encode("utf-8"))
             rec = StoredMessage(
                 tenant=tenant,
                 message_id=m.message_id,
@@ -309,20 +322,31 @@ class Ingestor:
                 outbox.append(
                     OutboxItem(tenant, m.message_id, self.upstream_url, upstream_payload(rec))
                 )
-        # 6. the one durable transaction: records, outbox and the new placeholder state
-        # (compare-and-set against the version read in step 2)
-        writes = [
-            ConversationWrite(
-                tenant, cid, state=self._encode_state(states[cid]), expected_version=versions[cid]
+        # 6. the one durable transaction: records, outbox, the new placeholder state
+        # (compare-and-set against the version read in step 2; no new numbers: nothing to
+        # save and no race to lose), a new data key (only if the conversation still has
+        # none), and the check that the records' data key is the stored one
+        writes: list[ConversationWrite] = []
+        for cid in cids:
+            changed = states[cid].to_dict() != before[cid]
+            writes.append(
+                ConversationWrite(
+                    tenant,
+                    cid,
+                    state=self._encode_state(states[cid]) if changed else None,
+                    expected_version=versions[cid],
+                    new_key=keys[cid].new,
+                    dek_id=keys[cid].dek_id,
+                )
             )
-            for cid in cids
-            # no new placeholder numbers: nothing to save (and no race to lose)
-            if states[cid].to_dict() != before[cid]
-        ]
         try:
             stored = await self.storage.put_messages(records, outbox, conversations=writes)
-        except WriteConflict:
+        except WriteConflict as exc:
+            if exc.kind == "data_key":  # stored by another replica, or shredded: read again
+                self.sealer.forget(tenant, exc.conversation_id)
             raise _LostRace() from None
+        for key in keys.values():
+            self.sealer.committed(key)
         for m, (_, created) in zip(msgs, stored, strict=True):
             if created:  # a lost duplicate race must not feed another conversation's window
                 self._window.put(m.conversation_id, m.text)

@@ -1,10 +1,26 @@
 """Sealing originals on the ingest path: one data key per conversation, crypto-shredding.
 
-:class:`Sealer` gets (or creates, exactly once even under races) the conversation's data
-key from storage, where it lives only wrapped by the region's KEK through a
+A conversation's data key lives in storage only wrapped by the region's KEK through a
 :class:`~proxy.keys.KeyStore`. The sealed blob is :mod:`proxy.crypto` format 2: it names the
 data key by id and binds tenant, conversation, message id and schema version as associated
 data, so a blob moved to another record does not open.
+
+Two ways to get a conversation's key, both creating it exactly once even under races:
+
+* The ingest path (:mod:`proxy.pipeline`) writes nothing here. :meth:`Sealer.key_for_put`
+  returns the cached or stored key, or, for a conversation without one, a fresh key
+  (wrapped) that is *not stored yet*: the pipeline seals with it and hands its record to
+  the put (:class:`~proxy.storage.base.ConversationWrite`), which stores it in the same
+  transaction as the sealed records, only if the conversation still has no key. Every put
+  also names the key its records are sealed under, and storage refuses it
+  (``WriteConflict``, nothing stored) unless that is the conversation's stored key at
+  commit: a blob is never committed under a key that is not stored, nor under another
+  one. After a refusal the pipeline calls :meth:`Sealer.forget` and redoes the request,
+  which then seals with the key another replica stored (or, after a shred, a new one).
+  A fresh key enters the cache only through :meth:`Sealer.committed`, after the put
+  committed: the cache never hands out a key that was not stored.
+* :meth:`Sealer.seal` (tools, tests, benchmarks) stores a new key in a transaction of its
+  own (``put_data_key_if_absent``, which returns the winner of a race) before sealing.
 
 Wrapping AAD: ``tenant | conversation_id | region`` (plus the DEK id and KEK key id, which
 the crypto layer adds). The message id cannot be in it: one data key serves every message
@@ -16,8 +32,10 @@ wrapped key in backups become useless once its KEK version is retired (``keys re
 
 Unwrapped data keys are cached in a bounded LRU for ``cache_ttl`` seconds. ``open`` always
 reads the stored wrapped key first (so a shred by another replica takes effect at once for
-reads); ``seal`` trusts the cache, so on *another* replica a message may be sealed under a
-just-shredded key for at most ``cache_ttl`` seconds (default 30).
+reads). ``key_for_put`` trusts the cache, but the put checks the key it was sealed under,
+so a message sealed on *another* replica under a just-shredded key is refused and redone
+under a new key. ``seal`` trusts the cache without such a check: there a message may be
+sealed under a just-shredded key for at most ``cache_ttl`` seconds (default 30).
 """
 
 from __future__ import annotations
@@ -26,7 +44,7 @@ import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import NoReturn
 
@@ -36,7 +54,14 @@ from proxy.errors import DecryptionError
 from proxy.keys import KeyStore
 from proxy.storage.base import RECORD_SCHEMA_VERSION, DataKeyRecord, Storage
 
-__all__ = ["RewrapReport", "SealContext", "Sealer", "rewrap_data_keys", "wrap_aad"]
+__all__ = [
+    "ConversationKey",
+    "RewrapReport",
+    "SealContext",
+    "Sealer",
+    "rewrap_data_keys",
+    "wrap_aad",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +77,20 @@ class SealContext:
     @property
     def aad(self) -> RecordAad:
         return RecordAad(self.tenant, self.conversation_id, self.message_id, self.schema_version)
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationKey:
+    """A conversation's data key as :meth:`Sealer.key_for_put` hands it to the ingest
+    path. ``new`` is set when the key was made for this put and is not stored yet: it is
+    the record the put must store (it becomes the conversation's key only if that put
+    commits); None for the conversation's stored key. Not picklable (holds the key)."""
+
+    tenant: str
+    conversation_id: str
+    dek_id: bytes
+    key: AeadKey = field(repr=False)
+    new: DataKeyRecord | None = field(default=None, repr=False)
 
 
 def wrap_aad(tenant: str, conversation_id: str, region: str) -> bytes:
@@ -120,8 +159,55 @@ class Sealer:
         aad = wrap_aad(rec.tenant, rec.conversation_id, rec.region)
         return await self._keys.unwrap(rec.key_id, rec.dek_id, rec.wrapped, aad)
 
+    async def _new_key(self, ctx: SealContext) -> tuple[AeadKey, DataKeyRecord]:
+        """A fresh data key and its wrapped record; nothing is stored."""
+        dek = crypto.new_data_key()
+        aad = wrap_aad(ctx.tenant, ctx.conversation_id, ctx.region)
+        key_id, wrapped = await self._keys.wrap(ctx.region, dek, aad)
+        return dek, DataKeyRecord(
+            tenant=ctx.tenant,
+            conversation_id=ctx.conversation_id,
+            region=ctx.region,
+            dek_id=bytes.fromhex(dek.key_id),
+            key_id=key_id,
+            wrapped=wrapped,
+            created_at=self._clock(),
+        )
+
+    async def key_for_put(self, ctx: SealContext) -> ConversationKey:
+        """The key to seal ``ctx``'s conversation with on the ingest path; writes nothing.
+
+        The cached or stored key, or a fresh one (``new`` set) that the caller's put must
+        store; report that put's commit with :meth:`committed`. Until then the fresh key
+        is not cached: a second call makes another one (the pipeline asks once per
+        conversation and request, under its per-conversation lock)."""
+        tenant, cid = ctx.tenant, ctx.conversation_id
+        key = self._cached(tenant, cid)
+        if key is not None:
+            return ConversationKey(tenant, cid, self._cache[(tenant, cid)][0], key)
+        rec = await self._storage.get_data_key(tenant, cid)
+        if rec is None:
+            dek, mine = await self._new_key(ctx)
+            return ConversationKey(tenant, cid, mine.dek_id, dek, mine)
+        key = await self._unwrap(rec)
+        self._remember(tenant, cid, rec.dek_id, key)
+        return ConversationKey(tenant, cid, rec.dek_id, key)
+
+    def seal_with(self, key: ConversationKey, ctx: SealContext, plaintext: bytes) -> bytes:
+        """Encrypt ``plaintext`` for the record ``ctx`` under ``key`` (crypto format 2)."""
+        if (key.tenant, key.conversation_id) != (ctx.tenant, ctx.conversation_id):
+            raise ValueError("a conversation key seals its own conversation's records only")
+        return crypto.seal_with_data_key(key.key, plaintext, ctx.aad)
+
+    def committed(self, key: ConversationKey) -> None:
+        """The put that carried ``key`` committed: a fresh key is now the conversation's
+        stored key and may be cached."""
+        if key.new is not None:
+            self._remember(key.tenant, key.conversation_id, key.dek_id, key.key)
+
     async def data_key(self, ctx: SealContext) -> AeadKey:
-        """The conversation's data key, created and stored on first use."""
+        """The conversation's data key, created and stored (in a transaction of its own)
+        on first use. The ingest path uses :meth:`key_for_put` instead."""
         key = self._cached(ctx.tenant, ctx.conversation_id)
         if key is not None:
             return key
@@ -134,18 +220,7 @@ class Sealer:
                     return key
                 rec = await self._storage.get_data_key(ctx.tenant, ctx.conversation_id)
                 if rec is None:
-                    dek = crypto.new_data_key()
-                    aad = wrap_aad(ctx.tenant, ctx.conversation_id, ctx.region)
-                    key_id, wrapped = await self._keys.wrap(ctx.region, dek, aad)
-                    mine = DataKeyRecord(
-                        tenant=ctx.tenant,
-                        conversation_id=ctx.conversation_id,
-                        region=ctx.region,
-                        dek_id=bytes.fromhex(dek.key_id),
-                        key_id=key_id,
-                        wrapped=wrapped,
-                        created_at=self._clock(),
-                    )
+                    dek, mine = await self._new_key(ctx)
                     rec = await self._storage.put_data_key_if_absent(mine)
                     # Another replica may have won the race: use the stored key.
                     key = dek if rec.dek_id == mine.dek_id else await self._unwrap(rec)
@@ -159,7 +234,8 @@ class Sealer:
 
     # -- public API
     async def seal(self, ctx: SealContext, plaintext: bytes) -> bytes:
-        """Encrypt ``plaintext`` for the record ``ctx`` (crypto format 2)."""
+        """Encrypt ``plaintext`` for the record ``ctx`` (crypto format 2), storing a new
+        data key first if the conversation has none."""
         return crypto.seal_with_data_key(await self.data_key(ctx), plaintext, ctx.aad)
 
     async def open(self, ctx: SealContext, blob: bytes) -> bytes:

@@ -13,11 +13,15 @@ from typing import Any
 
 import pytest
 
-from proxy.app import Overrides
+from proxy import crypto
+from proxy.app import SEALER, Overrides
+from proxy.errors import DecryptionError
+from proxy.pipeline import open_original
+from proxy.sealing import SealContext, Sealer
 from proxy.storage import Storage, open_storage
 from proxy.storage.postgres import PostgresStorage
 from proxy.storage.sqlite import SQLiteStorage
-from tests.app_testing import Env, make_env, message, postgres_env, serve
+from tests.app_testing import CARD, Env, make_env, message, postgres_env, serve
 
 OTHER_CARD = "5500 0000 0000 0004"
 
@@ -205,3 +209,109 @@ async def bump_state(storage: Storage, tenant: str, cid: str, data: bytes) -> in
             )
         )
     )
+
+
+async def opens(env: Env, storage: Storage, message_id: str) -> str:
+    """The original of a stored message, opened by a fresh sealer (no cache: the stored
+    data key decides)."""
+    rec = await storage.get_message(env.config.tenant, message_id)
+    assert rec is not None
+    return await open_original(Sealer(env.ring, storage), rec)
+
+
+async def test_new_conversation_with_new_numbers_is_one_write(env: Env) -> None:
+    """The first message of a conversation, with PII: its data key, its placeholder
+    state and the record commit in one write transaction, and the record opens."""
+    tenant = env.config.tenant
+    async with replica(env) as (client, storage, counter):
+        # Another conversation first: on PostgreSQL the month's partition is created once.
+        warm_up = message(9, conversation_id="c-0", text="hello")
+        assert (await post(client, env, warm_up)).status == 201
+        writes, groups = counter.writes, counter.transactions
+        assert (await post(client, env, message(1))).status == 201
+        assert (counter.writes - writes, counter.transactions - groups) == (1, 1)
+        rec = await storage.get_message(tenant, "m-1")
+        key = await storage.get_data_key(tenant, "c-1")
+        state = await storage.get_conversation_state(tenant, "c-1")
+        assert rec is not None and key is not None and state is not None
+        assert crypto.blob_data_key_id(rec.sealed) == key.dek_id and state.version == 1
+        assert CARD in await opens(env, storage, "m-1")
+
+
+async def test_data_key_race_ends_with_every_blob_under_the_stored_key(env: Env) -> None:
+    """Another writer stores a different key for the new conversation between this
+    request's read and its put: the put stores nothing, the redo seals with the stored
+    key, and every committed blob opens under it."""
+    tenant = env.config.tenant
+    async with replica(env) as (client, storage, counter):
+        raced: list[bytes] = []
+
+        async def before_put(records: Sequence[Any]) -> None:
+            if not raced:
+                other = Sealer(env.ring, storage.inner)  # another replica's sealer
+                await other.data_key(SealContext(tenant, "c-1", "x", "default"))
+                stored = await storage.get_data_key(tenant, "c-1")
+                assert stored is not None
+                raced.append(stored.dek_id)
+
+        storage.before_put = before_put
+        groups = counter.transactions
+        batch = [message(1), message(2, text="hello again"), message(3, conversation_id="c-2")]
+        assert (await post(client, env, {"messages": batch})).status == 201
+        assert counter.transactions - groups == 2  # the refused put and the redo
+        for mid in ("m-1", "m-2"):
+            rec = await storage.get_message(tenant, mid)
+            assert rec is not None and crypto.blob_data_key_id(rec.sealed) == raced[0]
+        assert [await opens(env, storage, m) for m in ("m-1", "m-2")] == [
+            f"card {CARD} please", "hello again"
+        ]
+        assert CARD in await opens(env, storage, "m-3")
+        # The replica's sealer went on with the stored key, not its own refused one.
+        storage.before_put = None
+        assert (await post(client, env, message(4))).status == 201
+        rec = await storage.get_message(tenant, "m-4")
+        assert rec is not None and crypto.blob_data_key_id(rec.sealed) == raced[0]
+
+
+async def test_failed_put_leaves_no_state_key_or_message(env: Env) -> None:
+    """A storage failure inside the put's transaction (after the state and key were
+    written in it) rolls all of it back; the sealer caches no key; a retry stores all."""
+    tenant = env.config.tenant
+    async with replica(env) as (client, storage, _):
+        inner: Any = storage.inner
+        name = "_put" if isinstance(inner, SQLiteStorage) else "_put_records"
+        real = getattr(inner, name)
+
+        def failing(*args: Any) -> Any:
+            raise OSError("disk gone (test fault)")
+
+        setattr(inner, name, failing)
+        resp = await post(client, env, message(1))
+        assert resp.status == 503 and (await resp.json())["error"]["kind"] == "storage"
+        assert await storage.get_message(tenant, "m-1") is None
+        assert await storage.get_conversation_state(tenant, "c-1") is None
+        assert await storage.get_data_key(tenant, "c-1") is None
+        assert repr(client.app[SEALER]) == "Sealer(cached_keys=0)"
+        setattr(inner, name, real)
+        assert (await post(client, env, message(1))).status == 201
+        assert CARD in await opens(env, storage, "m-1")
+
+
+async def test_message_after_a_shred_on_another_replica_gets_a_new_key(env: Env) -> None:
+    """A replica still caching a conversation's key that another replica shredded does
+    not commit a message under it: the put is refused and redone under a new key."""
+    tenant = env.config.tenant
+    async with replica(env) as (client, storage, _), replica(env) as (other, _, _):
+        assert (await post(other, env, message(1))).status == 201  # `other` caches the key
+        assert await client.app[SEALER].shred(tenant, "c-1")
+        assert (await post(other, env, message(2))).status == 201
+        assert (await post(client, env, message(3))).status == 201
+        old = await storage.get_message(tenant, "m-1")
+        new = [await storage.get_message(tenant, m) for m in ("m-2", "m-3")]
+        key = await storage.get_data_key(tenant, "c-1")
+        assert old is not None and key is not None
+        assert [crypto.blob_data_key_id(r.sealed) for r in new if r] == [key.dek_id] * 2
+        assert crypto.blob_data_key_id(old.sealed) != key.dek_id
+        assert [CARD in await opens(env, storage, m) for m in ("m-2", "m-3")] == [True, True]
+        with pytest.raises(DecryptionError):
+            await opens(env, storage, "m-1")

@@ -211,3 +211,54 @@ async def test_shredded_key_bytes_leave_the_sqlite_files(tmp_path: Path) -> None
         assert files and not any(rec.wrapped in p.read_bytes() for p in files)
     finally:
         await storage.close()
+
+
+# ------------------------------------------------------------- the ingest path's keys
+
+
+async def test_key_for_put_stores_and_caches_nothing_until_committed(
+    keys: FakeKeyStore, storage: Storage
+) -> None:
+    """A fresh key for the put is neither stored nor cached: asked again before its put
+    committed, the sealer makes another key; after committed() it hands out that one."""
+    sealer = Sealer(keys, storage)
+    first = await sealer.key_for_put(CTX)
+    assert first.new is not None and first.new.dek_id == first.dek_id
+    assert await storage.get_data_key("t1", "c1") is None
+    assert repr(sealer) == "Sealer(cached_keys=0)"
+    second = await sealer.key_for_put(CTX)
+    assert second.dek_id != first.dek_id
+    sealer.committed(second)
+    again = await sealer.key_for_put(CTX)
+    assert (again.dek_id, again.new) == (second.dek_id, None)
+
+
+async def test_key_for_put_hands_out_the_stored_key(keys: FakeKeyStore, storage: Storage) -> None:
+    """For a conversation with a stored key, the put is given that key, marked not new,
+    and a blob sealed with it opens."""
+    blob = await Sealer(keys, storage).seal(CTX, b"x")
+    sealer = Sealer(keys, storage)
+    key = await sealer.key_for_put(SealContext("t1", "c1", "m2", "eu"))
+    assert key.new is None and key.dek_id == crypto.blob_data_key_id(blob)
+    later = SealContext("t1", "c1", "m2", "eu")
+    assert await sealer.open(later, sealer.seal_with(key, later, b"y")) == b"y"
+
+
+async def test_a_conversation_key_seals_only_its_conversation(
+    keys: FakeKeyStore, storage: Storage
+) -> None:
+    """seal_with refuses a record of another conversation."""
+    sealer = Sealer(keys, storage)
+    key = await sealer.key_for_put(CTX)
+    with pytest.raises(ValueError):
+        sealer.seal_with(key, SealContext("t1", "c2", "m1", "eu"), b"x")
+
+
+async def test_conversation_key_refuses_pickling(keys: FakeKeyStore, storage: Storage) -> None:
+    """A conversation key holds key material: no pickling, no key bytes in its repr."""
+    import pickle
+
+    key = await Sealer(keys, storage).key_for_put(CTX)
+    with pytest.raises(TypeError):
+        pickle.dumps(key)
+    assert "key=" not in repr(key) and "new=" not in repr(key)

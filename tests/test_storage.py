@@ -1034,3 +1034,51 @@ async def test_records_of_an_older_schema_stay_readable(open_store: Factory) -> 
     await store.put_messages([make_message(2, text_digest=DIGEST_B)])
     new = await store.get_message("t1", "m2")
     assert new is not None and new.text_digest == DIGEST_B
+
+
+async def test_postgres_key_stored_during_the_put_is_a_conflict(tmp_path: Path) -> None:
+    """A writer that does not lock the conversation (put_data_key_if_absent) inserting a
+    key while a put bringing a new key runs: the put waits for it, then raises
+    WriteConflict and stores nothing; the other writer's key stays."""
+    import asyncpg
+
+    schema = f"cw_test_{RUN}_{next(_counter)}"
+    try:
+        store = await open_storage(f"{PG_BASE}?schema={schema}")
+    except StorageUnavailable as exc:
+        pytest.fail(f"PostgreSQL at {PG_BASE} is not reachable ({exc.cause})")
+    other = await asyncpg.connect(PG_BASE, server_settings={"search_path": schema})
+    try:
+        await store.put_messages([make_message(1)])  # creates the month's partition
+        tx = other.transaction()
+        await tx.start()
+        await other.execute(
+            "INSERT INTO data_keys (tenant, conversation_id, region, dek_id, key_id, wrapped,"
+            " created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "t1", "c0", "eu", _dk(dek=1).dek_id, "eu:1", _dk(dek=1).wrapped, T0,
+        )
+        put = asyncio.ensure_future(
+            store.put_messages(
+                [make_message(0)],
+                conversations=[ConversationWrite("t1", "c0", new_key=_dk(dek=2))],
+            )
+        )
+        for _ in range(3000):  # until the put waits on the uncommitted key (bounded)
+            waiting = await other.fetchval(
+                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
+                " WHERE NOT l.granted AND a.application_name = 'chatwarden'"
+                " AND a.query LIKE 'INSERT INTO data_keys%'"
+            )
+            if waiting or put.done():
+                break
+            await asyncio.sleep(0.01)
+        assert waiting, put.done() and put.exception()  # the put waits at its key insert
+        await tx.commit()
+        with pytest.raises(WriteConflict):
+            await put
+        assert await store.get_message("t1", "m0") is None
+        assert await store.get_data_key("t1", "c0") == _dk(dek=1)
+    finally:
+        await store.close()
+        await other.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await other.close()
