@@ -22,8 +22,10 @@ transaction — none of its records, state or keys are written — and gets its
 commits in the same transaction. That is why the batch function sees the calls, not one
 flat list: a lost compare-and-set (another replica numbered the conversation first) is an
 expected outcome, not a failure, and costs the group neither a rollback nor a retry.
-(Per-call SAVEPOINTs would do the same on SQLite, but on PostgreSQL each one is a round
-trip, and the put writes a whole group in a constant number of round trips.)
+(Raising it would roll the group back and retry every call alone, below: N + 1
+transactions for one lost race. Per-call SAVEPOINTs would avoid that on SQLite, but on
+PostgreSQL each one is a round trip, and the put writes a whole group in a constant
+number of round trips.)
 
 If a group's transaction fails
 with StorageUnavailable (the database is unreachable or refused the commit), every call of
