@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from redact import Redactor
-from redact.detectors.address import AddressDetector, detectors
+from redact.detectors.address import AddressDetector, detectors, tokenize
 from redact.redactor import Message
 from redact.registry import pattern_detectors
 
@@ -496,3 +496,31 @@ TRIGGER_TIPS = [
 def test_trigger_points_tip_the_balance(text: str, addresses: list[str]) -> None:
     """An address whose evidence only reaches the threshold with its trigger is found."""
     assert _found(text) == addresses
+
+
+@pytest.mark.parametrize(
+    ("word", "cap"),
+    [
+        ("Birch", True),  # a capital first letter
+        ("birch", False),  # a lower-case first letter
+        ("∆Birch", True),  # a word character that is no letter comes first: the letter decides
+        ("∆birch", False),  # the same, lower case
+    ],
+)
+def test_tokenize_reads_capitals_from_the_first_letter(word: str, cap: bool) -> None:
+    """A word is capitalised when its first letter is upper case."""
+    (tok,) = tokenize(word)
+    assert tok.cap is cap
+
+
+@pytest.mark.parametrize(
+    ("text", "pieces"),
+    [
+        ("St. 5", ["St.", " ", "5"]),  # an abbreviation takes its dot along
+        ("St.. 5", ["St.", ".", " ", "5"]),  # only the first dot
+        ("end. 5", ["end", ".", " ", "5"]),  # a sentence's dot stays a token
+    ],
+)
+def test_tokenize_abbreviation_dots(text: str, pieces: list[str]) -> None:
+    """The dot after an abbreviation belongs to the word, no separate dot token is left."""
+    assert [t.text for t in tokenize(text)] == pieces

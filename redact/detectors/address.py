@@ -311,7 +311,9 @@ _KO_ADDRESS = re.compile(
 _PREFILTER = re.compile(r"\d|(?i:street|road|avenue|lane|drive|boulevard)")
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a message has dozens of tokens and a frozen dataclass is built three times
+# slower (each field set through object.__setattr__). Nothing changes a token once built.
+@dataclass(slots=True)
 class _Tok:
     kind: int
     start: int
@@ -366,14 +368,17 @@ def tokenize(text: str, lower_text: bool = False) -> list[_Tok]:
     """Cut normalised text into address tokens (abbreviation dots stay on their word)."""
     toks: list[_Tok] = []
     n = len(text)
+    hangul = _HANGUL.search(text) is not None  # (asked of each word only if the text has any)
     for m in (_TOKEN_ANY_CASE if lower_text else _TOKEN).finditer(text):
         kind = _KIND[m.lastgroup or "other"]
         start, end = m.span()
         if kind != WORD:
+            if kind == DOT and toks and toks[-1].end == end and toks[-1].kind == WORD:
+                continue  # an abbreviation swallowed this dot
             toks.append(_Tok(kind, start, end, m.group()))
             continue
         word = m.group()
-        if _HANGUL.search(word) is not None:  # Korean addresses have their own pattern
+        if hangul and _HANGUL.search(word) is not None:  # Korean addresses have their own pattern
             toks.append(_Tok(OTHER, start, end, word))
             continue
         low = word.lower()
@@ -381,7 +386,14 @@ def tokenize(text: str, lower_text: bool = False) -> list[_Tok]:
         wclass = _word_class(low)
         if dotted and low.endswith("str") and len(low) > 5:  # "Ziegertstr. 857"
             wclass = W_SUFFIX
-        cap = lower_text or next((ch.isupper() for ch in word if ch.isalpha()), False)
+        # capitalised: its first letter is upper case (nearly always the word's first character)
+        head = word[0]
+        if lower_text:
+            cap = True
+        elif head.isalpha():
+            cap = head.isupper()
+        else:
+            cap = next((ch.isupper() for ch in word if ch.isalpha()), False)
         if low in WORDLIKE_PREFIX and not cap and not dotted:
             wclass = W_PLAIN  # "valida fino al 09/27": the Italian "al", not Polish "al."
         abbreviation = low in ABBREVIATIONS and (
@@ -391,13 +403,7 @@ def tokenize(text: str, lower_text: bool = False) -> list[_Tok]:
             toks.append(_Tok(WORD, start, end + 1, word + ".", low, wclass, cap))
         else:
             toks.append(_Tok(WORD, start, end, word, low, wclass, cap))
-    # an abbreviation swallowed the following dot: drop that dot token
-    out: list[_Tok] = []
-    for t in toks:
-        if out and t.kind == DOT and out[-1].kind == WORD and out[-1].end == t.end:
-            continue
-        out.append(t)
-    return out
+    return toks
 
 
 def _num_ok(tok: _Tok) -> bool:
@@ -554,7 +560,7 @@ def _word_ok(toks: list[_Tok], i: int, lower_text: bool) -> bool:
 _PROSE_ENDING = re.compile(r"(?:ed|ing|ly)$")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen, as _Tok
 class _Run:
     first: int  # token indices, inclusive, of the first and last content token
     last: int
