@@ -694,18 +694,26 @@ async def test_each_call_gets_its_own_results() -> None:
     assert ([m.message_id for m, _ in a], [m.message_id for m, _ in b]) == (["m1", "m2"], ["m3"])
 
 
-async def test_a_failing_call_does_not_fail_its_group() -> None:
-    """When a shared transaction fails, each call is retried alone; only the bad one fails."""
-    fake = _FakeBatch()
+async def _group_behind_a_transaction(
+    fake: _FakeBatch, other_id: str
+) -> tuple[GroupCommitter, asyncio.Future[Any], asyncio.Future[Any]]:
+    """A call "m1" and a call ``other_id`` queued while a first transaction is held open,
+    so that they form the next group; returned once that first transaction is done."""
     fake.gate.clear()
     gc = GroupCommitter(fake)
     first = asyncio.ensure_future(gc.put([make_message(0)]))
     await asyncio.sleep(0)
     good = asyncio.ensure_future(gc.put([make_message(1)]))
-    bad = asyncio.ensure_future(gc.put([make_message(2, message_id="bad")]))
+    other = asyncio.ensure_future(gc.put([make_message(2, message_id=other_id)]))
     await asyncio.sleep(0)
     fake.gate.set()
     await first
+    return gc, good, other
+
+
+async def test_a_failing_call_does_not_fail_its_group() -> None:
+    """When a shared transaction fails, each call is retried alone; only the bad one fails."""
+    _, good, bad = await _group_behind_a_transaction(_FakeBatch(), "bad")
     assert (await good)[0][0].message_id == "m1"
     with pytest.raises(ValueError):
         await bad
@@ -715,15 +723,7 @@ async def test_a_conflicting_call_fails_alone_without_a_retry() -> None:
     """A call the batch reports as a write conflict gets it; the group's other calls get
     their results from the same transaction, and nothing is retried."""
     fake = _FakeBatch()
-    fake.gate.clear()
-    gc = GroupCommitter(fake)
-    first = asyncio.ensure_future(gc.put([make_message(0)]))
-    await asyncio.sleep(0)
-    good = asyncio.ensure_future(gc.put([make_message(1)]))
-    stale = asyncio.ensure_future(gc.put([make_message(2, message_id="stale")]))
-    await asyncio.sleep(0)
-    fake.gate.set()
-    await first
+    gc, good, stale = await _group_behind_a_transaction(fake, "stale")
     assert (await good)[0][0].message_id == "m1"
     with pytest.raises(WriteConflict):
         await stale
