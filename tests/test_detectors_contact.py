@@ -239,6 +239,14 @@ PHONE_FOUND = [
     ("spelled-zh", "电话一三九一二三四五六七八", "一三九一二三四五六七八"),
     # digits and digit words mixed
     ("spelled-mixed", "call 0161 four nine six 0000", "0161 four nine six 0000"),
+    # Chinese numerals in spaced groups: three in a row somewhere are enough of a hint
+    ("spelled-zh-groups", "电话 一三九 一二三四 五六七八", "一三九 一二三四 五六七八"),
+    # "oh" for zero, groups split by commas
+    (
+        "spelled-oh-commas",
+        "tel: oh one six one, four nine six, oh oh oh oh",
+        "oh one six one, four nine six, oh oh oh oh",
+    ),
     # a compact number admitted because an e-mail address stands next to it
     ("beside-email", "I'm on 02079460958 or nora@example.com", "02079460958"),
     # a context phrase after the number

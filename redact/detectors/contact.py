@@ -650,7 +650,11 @@ class PhoneDetector:
     entity_types: frozenset[str] = field(default=frozenset({"PHONE"}))
 
     def detect(self, text: str) -> tuple[Span, ...]:
-        spelled = _spelled_phones(text, self.name) if _SPELLED_HINT.search(text) else []
+        # The hint (a digit word, or three Chinese digits in a row) takes longer to search
+        # for than the spelled-out numbers themselves: it is asked only when there are some.
+        spelled = _spelled_phones(text, self.name)
+        if spelled and _SPELLED_HINT.search(text) is None:
+            spelled = []
         # map() counts in C; the generator it replaces cost a Python frame per character
         if sum(map(str.isdigit, text)) < _MIN_DIGITS:
             return tuple(spelled)
