@@ -445,25 +445,30 @@ class SQLiteStorage:
     ) -> list[tuple[StoredMessage, bool]]:
         results: list[tuple[StoredMessage, bool]] = []
         created_ids: dict[tuple[str, str], datetime] = {}
+        # Purposes each conversation has after this put's merges (read back only for
+        # conversations of replays alone).
+        merged: dict[tuple[str, str], frozenset[str]] = {}
         for rec in records:
-            row = c.execute(
-                f"SELECT {_COLUMNS} FROM messages WHERE tenant = ? AND message_id = ?",
-                (rec.tenant, rec.message_id),
-            ).fetchone()
-            if row is not None:
-                stored = _message(row)
-                if not same_message(stored, rec.conversation_id, rec.text_digest):
-                    raise MessageIdReused(rec.message_id)  # rolls the whole put back
-                results.append((stored, False))
-                continue
-            gone = c.execute(
+            # message_ids holds every id ever stored (written with the message, kept when
+            # the message is deleted): one look-up tells a new message from a replay.
+            known = c.execute(
                 "SELECT seq, response FROM message_ids WHERE tenant = ? AND message_id = ?",
                 (rec.tenant, rec.message_id),
             ).fetchone()
-            if gone is not None:  # stored once, since deleted (retention, erasure)
-                results.append((_replace(rec, seq=gone[0], response=bytes(gone[1])), False))
+            if known is not None:
+                row = c.execute(
+                    f"SELECT {_COLUMNS} FROM messages WHERE seq = ?", (known[0],)
+                ).fetchone()
+                if row is not None:
+                    stored = _message(row)
+                    if not same_message(stored, rec.conversation_id, rec.text_digest):
+                        raise MessageIdReused(rec.message_id)  # rolls the whole put back
+                    results.append((stored, False))
+                else:  # stored once, since deleted (retention, erasure)
+                    results.append((_replace(rec, seq=known[0], response=bytes(known[1])), False))
                 continue
             purposes = self._merge_purposes(c, rec.tenant, rec.conversation_id, rec.purposes)
+            merged[(rec.tenant, rec.conversation_id)] = purposes
             cur = c.execute(
                 f"INSERT INTO messages ({_COLUMNS}) VALUES "
                 "(NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -508,7 +513,7 @@ class SQLiteStorage:
                 )
         # Every message of a conversation carries the conversation's (final) purposes.
         convs = {(m.tenant, m.conversation_id) for m, _ in results}
-        final = {k: self._purposes_sync(c, *k) for k in convs}
+        final = {k: merged[k] if k in merged else self._purposes_sync(c, *k) for k in convs}
         return [
             (_replace(m, purposes=final[(m.tenant, m.conversation_id)]), created)
             for m, created in results
@@ -751,8 +756,14 @@ def merge_purposes(
 ) -> frozenset[str]:
     """Add ``add`` to the conversation (creating it); re-tag its messages if widened. Runs
     in the caller's transaction (the case store's approval uses it too)."""
-    old = SQLiteStorage._purposes_sync(c, tenant, cid)
+    row = c.execute(
+        "SELECT purposes FROM conversations WHERE tenant = ? AND conversation_id = ?",
+        (tenant, cid),
+    ).fetchone()
+    old = decode_purposes(row[0] if row else None)
     new = old | frozenset(add)
+    if row is not None and new == old:
+        return old  # nothing to write (most messages of a known conversation)
     enc = encode_purposes(new)
     c.execute(
         "INSERT INTO conversations (tenant, conversation_id, purposes) VALUES (?, ?, ?)"
