@@ -402,6 +402,8 @@ def test_finds_no_name_in_other_scripts_and_shapes(text: str) -> None:
         ("dzień dobry, czy rower jest jeszcze dostępny?", "pl"),  # Polish chat
         ("rua olmos 44 na praia, belfast", ""),  # one foreign word proves nothing
         ("12345", ""),  # no words
+        ("ja, alles hier", "de"),  # words German and Dutch share count for both; German first
+        ("pedido pronto, boa tarde", "pt"),  # "pedido" and "tarde" are Spanish too
     ],
 )
 def test_guess_language(text: str, lang: str) -> None:
@@ -494,3 +496,22 @@ def test_upper_chat(text: str, upper: bool) -> None:
 def test_name_before_here_or_speaking(text: str, name: str) -> None:
     """A name opening a sentence and followed by "here" or "speaking" is found."""
     assert name in _found(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "lower"),
+    [
+        ("ok thanks, see you", True),  # no capital anywhere
+        ("prima. ik ben jan, inkoop bij Lumen Interieur BV", True),  # no sentence opens with one
+        ("Prima. ik ben jan", False),  # the first sentence opens with a capital
+        ("prima. Ik ben jan", False),  # a later sentence does
+        ("ok.\nAnna", False),  # a line opens with a capital
+        ("12 pcs. 40 EUR", True),  # codes and acronyms aside, no capital
+        ("12 34, 56", False),  # no letters at all
+        ("ok, NL91 ABNA. Sent", False),  # a sentence after the codes opens with a capital
+        ("ok, send it to Anna", True),  # a capital inside a sentence only
+    ],
+)
+def test_is_lower_chat(text: str, lower: bool) -> None:
+    """Lower-case chat: no capital in a word, or no sentence opening with one."""
+    assert names.is_lower_chat(text) is lower

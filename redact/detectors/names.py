@@ -265,6 +265,19 @@ ENGLISH_FUNCTION = frozenset(
 )
 
 
+def _languages_of_words() -> dict[str, tuple[str, ...]]:
+    """The languages each word of FOREIGN_WORDS belongs to: one look-up per word of a
+    message instead of one per language."""
+    languages: dict[str, tuple[str, ...]] = {}
+    for lang, words in FOREIGN_WORDS.items():
+        for w in words:
+            languages[w] = (*languages.get(w, ()), lang)
+    return languages
+
+
+_LANGUAGES_OF = _languages_of_words()
+
+
 @lru_cache(maxsize=4096)
 def guess_language(text: str) -> str:
     """``"en"``, a code of :data:`FOREIGN_WORDS`, or ``""`` when nothing tells.
@@ -280,9 +293,8 @@ def guess_language(text: str) -> str:
         w = m.group().lower()
         if w in ENGLISH_FUNCTION:
             english += 1
-        for lang, words in FOREIGN_WORDS.items():
-            if w in words:
-                counts[lang] += 1
+        for lang in _LANGUAGES_OF.get(w, ()):
+            counts[lang] += 1
     best = max(counts, key=lambda k: counts[k])
     if counts[best] >= 2 and counts[best] > english:
         # Ties between two foreign languages ("para", "con") still mean not English.
@@ -361,7 +373,7 @@ def is_name_word(tok: str, lowercase_ok: bool, caps_ok: bool = False) -> bool:
 
 def _foreign_word(b: str) -> bool:
     """A function or everyday word of one of the languages of :data:`FOREIGN_WORDS`."""
-    return any(b in words for words in FOREIGN_WORDS.values())
+    return b in _LANGUAGES_OF
 
 
 @dataclass(frozen=True, slots=True)
@@ -808,6 +820,7 @@ _CJK_NAME_RE = re.compile(
     rf"({_CJK}{{1,3}}[ \u3000]{_CJK}{{1,3}}|{_CJK}{{2,4}}|[가-힣]{{2,4}})"
     r"(?=[ \t]*(?:$|[,，.。;)）<(\n]|[ \t][^\W\d_]))"
 )
+_CJK_OR_HANGUL = re.compile(rf"{_CJK}|[가-힣]")
 # Han runs ending like this are places or companies, not people.
 _CJK_NOT_NAME = re.compile(r"[省市区县镇乡村路街道号楼室司厂店行部局院]$")
 _CJK_LABEL_DENY = re.compile(
@@ -959,6 +972,9 @@ def _context_names(text: str) -> list[NameMatch]:
         nm = scan_name(text, t.end(), lowercase_ok=False, caps_ok=True)
         if nm is not None and _PAREN_CLOSE.match(text, nm.end) and _cjk_ok(nm):
             found.append(nm)
+    # The scans below all need Han, kana or Hangul characters, which most messages lack.
+    if _CJK_OR_HANGUL.search(text) is None:
+        return found
     for t in _CJK_NAME_RE.finditer(text):
         label, colon, run = t.group(1), t.group(2), t.group(3)
         if _CJK_LABEL_DENY.search(label) or _CJK_NOT_NAME.search(run):
@@ -1032,9 +1048,16 @@ def is_lower_chat(text: str) -> bool:
 
 
 def _sentences_in_lower_case(text: str) -> bool:
-    starts = [m.group(1) for m in _SENTENCE_START.finditer(text)]
-    cased = [c for c in starts if c.lower() != c.upper()]
-    return bool(cased) and not any(c.isupper() for c in cased)
+    """Some sentence opens with a cased letter, and none with a capital (the first
+    capital decides: most messages open with one)."""
+    cased = False
+    for m in _SENTENCE_START.finditer(text):
+        c = m.group(1)
+        if c.lower() != c.upper():
+            if c.isupper():
+                return False
+            cased = True
+    return cased
 
 
 def _plausible_lower(nm: NameMatch) -> bool:
