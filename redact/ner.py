@@ -511,7 +511,7 @@ def _is_name_like(word: str) -> bool:
 # an _ITEM match, and consecutive members must be separated by a list gap.
 _LIST_ITEM = (
     r"[^\W\d_]{1,40}(?:['’-][^\W\d_]{1,40}){0,3}"
-    r"(?:\s[A-Z][^\W\d_]{0,40}(?:['’-][^\W\d_]{1,40}){0,3})?"
+    r"(?:(?P<space>\s)[A-Z][^\W\d_]{0,40}(?:['’-][^\W\d_]{1,40}){0,3})?"
 )
 _ITEM = re.compile(_START + r"(?!(?:and|or|und|y|e|et)\b)" + _LIST_ITEM)
 _COMMA_GAP = re.compile(r"[ \t]{0,3},[ \t]{0,3}(?:(?:and|or|&|und|y|e|et)[ \t]{1,3})?")
@@ -532,7 +532,7 @@ def _items(text: str) -> Iterator[_Item]:
     "from Kowalczyk and Brown" the items are "from", "Kowalczyk" and "Brown"."""
     for m in _ITEM.finditer(text):
         w = m.group()
-        space = next((k for k, c in enumerate(w) if c.isspace()), -1)
+        space = m.start("space") - m.start()  # before a second word; negative when none
         if space > 0 and w[0].islower():
             yield _Item(m.start(), m.start() + space, w[:space])
             yield _Item(m.start() + space + 1, m.end(), w[space + 1 :])
@@ -542,6 +542,8 @@ def _items(text: str) -> Iterator[_Item]:
 
 def _lists(text: str) -> Iterator[list[_Item]]:
     """Runs of two or more items joined by commas, at least one joined by a conjunction."""
+    if _CONJ_GAP.search(text) is None:
+        return  # no conjunction between two words: no list
     run: list[_Item] = []
     conj = False
     for item in _items(text):
@@ -586,10 +588,12 @@ def list_members(
     """
     if not spans:
         return []
+    lists = list(_lists(text))
+    if not lists:
+        return []
     mask = _coverage(len(text), spans)
     entity = _coverage(len(text), [Span(s, e, "PERSON") for s, e in tagged if s < e])
     out: list[Span] = []
-    lists = list(_lists(text))
     for _ in range(2):
         added = False
         for items in lists:
@@ -830,16 +834,19 @@ def structural_names(text: str, vocab: frozenset[str], lower_chat: bool) -> list
         ]
         if len({m.group(1) for m in speakers}) >= 2:
             out.extend((m.start(1), m.end(1)) for m in speakers)
-    for m in _SUBJECT.finditer(text):
-        words = m.group(1).split(" ")
-        # Keep the trailing run of name words ("Yesterday Magnus" -> "Magnus").
-        # Dictionary words are left out ("Customs asked", "Shipping said" are no people)
-        # unless the verb is one only people do.
-        personal = _ONLY_PEOPLE_VERBS.match(text, m.end(1)) is not None
-        while words and not _word_ok(words[0], vocab, personal):
-            words.pop(0)
-        if words and all(_word_ok(w, vocab, personal) or _plain(w) in PARTICLES for w in words):
-            out.append((m.end(1) - len(" ".join(words)), m.end(1)))
+    # A subject needs one of the verbs after it: without one in the message (most have
+    # none), no word is tried as a subject.
+    if _PERSON_VERBS.search(text) is not None:
+        for m in _SUBJECT.finditer(text):
+            words = m.group(1).split(" ")
+            # Keep the trailing run of name words ("Yesterday Magnus" -> "Magnus").
+            # Dictionary words are left out ("Customs asked", "Shipping said" are no people)
+            # unless the verb is one only people do.
+            personal = _ONLY_PEOPLE_VERBS.match(text, m.end(1)) is not None
+            while words and not _word_ok(words[0], vocab, personal):
+                words.pop(0)
+            if words and all(_word_ok(w, vocab, personal) or _plain(w) in PARTICLES for w in words):
+                out.append((m.end(1) - len(" ".join(words)), m.end(1)))
     # A message opening by addressing someone: "Danial, can I please speak to ..."
     m = _VOCATIVE.match(text)
     if m is not None and all(_word_ok(w, vocab, False) for w in m.group(1).split(" ")):

@@ -12,6 +12,7 @@ from redact.ner import (
     SpacyNer,
     clean_person,
     extend,
+    list_members,
     load_pipeline,
     needs_ner,
     structural_names,
@@ -19,6 +20,7 @@ from redact.ner import (
 )
 from redact.redactor import Redactor
 from redact.registry import RedactConfig
+from redact.span import Span
 
 
 @pytest.fixture(scope="module")
@@ -573,3 +575,39 @@ def test_to_colon_label_is_no_name(ner: SpacyNer, label: str) -> None:
     """The first word of an address-block label ("Bill to:") is not a name; the name after it is."""
     found = _names(f"{label} to: Moreau, 5 avenue Foch, 75116 Paris", ner)
     assert label not in found and "Moreau" in found
+
+
+def _span(text: str, name: str) -> Span:
+    start = text.index(name)
+    return Span(start, start + len(name), "PERSON")
+
+
+@pytest.mark.parametrize(
+    ("text", "members"),
+    [
+        ("met Oyelaran, Zubiri and Matsushima", {"Zubiri", "Matsushima"}),  # "and" joins
+        ("met Oyelaran, Zubiri & Matsushima", {"Zubiri", "Matsushima"}),  # "&" joins too
+        ("met Oyelaran, Zubiri, Matsushima", set()),  # commas only: no list of people
+        ("met Oyelaran and Zubiri Matsushima", {"Zubiri Matsushima"}),  # a two-word member
+        ("met Oyelaran; Zubiri; Matsushima", set()),  # no conjunction anywhere
+    ],
+)
+def test_list_members_need_a_conjunction(text: str, members: set[str]) -> None:
+    """A list joins members to a known name only when a conjunction closes it."""
+    found = list_members(text, [_span(text, "Oyelaran")], vocab=frozenset())
+    assert {text[s.start : s.end] for s in found} == members
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("Zubiri lives in Lima", ["Zubiri"]),  # the verb right after the name
+        ("Zubiri's wife said no", []),  # "wife" stands between: no subject
+        ("then Zubiri Matsushima studied law", ["Zubiri Matsushima"]),  # two words, late
+        ("Zubiri arrives today", []),  # no verb only people do
+    ],
+)
+def test_subjects_of_person_verbs(text: str, names: list[str]) -> None:
+    """The subject of a verb only people do is a name, found without the model."""
+    found = structural_names(text, frozenset(), lower_chat=False)
+    assert [text[s:e] for s, e in found] == names
