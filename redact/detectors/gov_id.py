@@ -123,7 +123,7 @@ class CnResidentIdDetector:
             return ()
         text = fold_separators(text)
         found: list[Span] = []
-        for run in digit_runs(text):
+        for run in digit_runs(text, min_chars=18):
             if sum(len(g.chars) for g in run) < 18:
                 continue
             for cand in windows(run, 18, 18, lambda c: self._accept(c, text)):
@@ -164,7 +164,7 @@ class BrazilDetector:
             return ()
         text = fold_separators(text)
         found: list[Span] = []
-        for run in digit_runs(text):
+        for run in digit_runs(text, min_chars=11):
             total = sum(len(g.chars) for g in run)
             if total < 11:
                 continue

@@ -62,11 +62,19 @@ class Group:
     chars: str
 
 
-def digit_runs(text: str, start: int = 0, end: int | None = None) -> Iterator[tuple[Group, ...]]:
-    """Maximal runs of digit groups joined by single separators, in order."""
+def digit_runs(
+    text: str, start: int = 0, end: int | None = None, min_chars: int = 0
+) -> Iterator[tuple[Group, ...]]:
+    """Maximal runs of digit groups joined by single separators, in order.
+
+    A run printed in fewer than ``min_chars`` characters holds fewer digits than that and
+    is skipped before its groups are built (most runs are short: prices, quantities).
+    """
     stop = len(text) if end is None else end
     for m in _RUN.finditer(text, start, stop):
         base = m.start()
+        if m.end() - base < min_chars:
+            continue
         yield tuple(
             Group(base + g.start(), base + g.end(), g.group()) for g in _GROUP.finditer(m.group())
         )

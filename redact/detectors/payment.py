@@ -395,7 +395,7 @@ class CardDetector:
             return ()
         text = fold_separators(text)
         found: list[Span] = []
-        for run in digit_runs(text):
+        for run in digit_runs(text, min_chars=12):
             if sum(len(g.chars) for g in run) < 12:
                 continue
             for cand in windows(run, 12, 19, lambda c: _is_card(c, text)):
