@@ -515,3 +515,17 @@ def test_name_before_here_or_speaking(text: str, name: str) -> None:
 def test_is_lower_chat(text: str, lower: bool) -> None:
     """Lower-case chat: no capital in a word, or no sentence opening with one."""
     assert names.is_lower_chat(text) is lower
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("Ship to: Ana Dias\n12 Rua Augusta", "Ana Dias"),  # an address label's colon
+        ("发件人：Ludger Hamann <l.hamann@example.de>", "Ludger Hamann"),  # a full-width colon
+        ("please pay to account 4471 (Ana Dias)", "Ana Dias"),  # a payment lead's parenthesis
+        ("wire the deposit to IBAN below (Ana Dias) today", "Ana Dias"),  # "wire" leads too
+    ],
+)
+def test_names_after_labels_with_colons_and_parentheses(text: str, name: str) -> None:
+    """A name after an address label, a mail header or a payment lead in parentheses."""
+    assert name in _found(text)

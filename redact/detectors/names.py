@@ -941,10 +941,13 @@ def _context_names(text: str) -> list[NameMatch]:
         if nm.lowercase and (nm.end < len(text.rstrip(" .!")) or not _plausible_lower(nm)):
             continue  # "thanks, got it" is no signature; "thanks, anna" at the end is
         found.append(nm)
-    for t in _BLOCK_RE.finditer(text):
-        nm = scan_name(text, t.end(), lowercase_ok=lower_chat or upper_chat)
-        if nm is not None and _BLOCK_NAME_END.match(text, nm.end):
-            found.append(nm)
+    # An address label ends in a colon (and a payment lead below in a parenthesis): most
+    # messages have none, and are not scanned for them.
+    if ":" in text:
+        for t in _BLOCK_RE.finditer(text):
+            nm = scan_name(text, t.end(), lowercase_ok=lower_chat or upper_chat)
+            if nm is not None and _BLOCK_NAME_END.match(text, nm.end):
+                found.append(nm)
     # A name is kept only with "here" or "speaking" after it: without one in the message,
     # no sentence start needs to be read.
     if _HERE_AFTER.search(text) is not None:
@@ -964,14 +967,16 @@ def _context_names(text: str) -> list[NameMatch]:
         nm = scan_name(text, t.start(), lowercase_ok=upper_chat, relax=True)
         if nm is not None:
             found.append(nm)
-    for t in _MAIL_HEADER_RE.finditer(text):
-        nm = scan_name(text, t.end(), lowercase_ok=False, caps_ok=True, relax=True)
-        if nm is not None and _MAIL_NEXT.match(text, nm.end):
-            found.append(nm)
-    for t in _PAREN_LEAD_RE.finditer(text):
-        nm = scan_name(text, t.end(), lowercase_ok=False, caps_ok=True)
-        if nm is not None and _PAREN_CLOSE.match(text, nm.end) and _cjk_ok(nm):
-            found.append(nm)
+    if ":" in text or "：" in text:  # a header's colon
+        for t in _MAIL_HEADER_RE.finditer(text):
+            nm = scan_name(text, t.end(), lowercase_ok=False, caps_ok=True, relax=True)
+            if nm is not None and _MAIL_NEXT.match(text, nm.end):
+                found.append(nm)
+    if "(" in text:
+        for t in _PAREN_LEAD_RE.finditer(text):
+            nm = scan_name(text, t.end(), lowercase_ok=False, caps_ok=True)
+            if nm is not None and _PAREN_CLOSE.match(text, nm.end) and _cjk_ok(nm):
+                found.append(nm)
     # The scans below all need Han, kana or Hangul characters, which most messages lack.
     if _CJK_OR_HANGUL.search(text) is None:
         return found
