@@ -529,3 +529,48 @@ def test_is_lower_chat(text: str, lower: bool) -> None:
 def test_names_after_labels_with_colons_and_parentheses(text: str, name: str) -> None:
     """A name after an address label, a mail header or a payment lead in parentheses."""
     assert name in _found(text)
+
+
+@pytest.mark.parametrize("pattern", [names._STRONG_RE, names._WEAK_RE, names._CLOSING_RE])
+def test_trigger_groups_open_with_letters_no_character_shares(pattern: re.Pattern[str]) -> None:
+    """No character matches two opening letters of a grouped trigger alternation (any case),
+    so the groups never compete for a position and their order does not matter."""
+    owner: dict[str, str] = {}
+    for letter in _first_literals(pattern):
+        for m in re.compile(re.escape(letter), pattern.flags).finditer(_EVERY_CHARACTER):
+            assert owner.setdefault(m.group(), letter) == letter
+
+
+@pytest.mark.parametrize(
+    ("part", "alternatives"),
+    [
+        ("attn\\.?:?", ["attn\\.?:?"]),  # a letter first: as it is
+        ("(?:no|em)\\s+nome", ["no\\s+nome", "em\\s+nome"]),  # one per choice, in order
+        ("(?:first\\s+|sur)?name", ["first\\s+name", "surname", "name"]),  # optional last
+        ("(?:a(?:b|c)|d)e", ["a(?:b|c)e", "de"]),  # choices nested in a choice stay whole
+        ("(?:a|(?:b|c)d)", ["a", "bd", "cd"]),  # a choice opening a choice is written out
+        ("(?:x[(|]|y)z", ["x[(|]z", "yz"]),  # a parenthesis and a bar in a class are characters
+        ("(?:x\\(|y)z", ["x\\(z", "yz"]),  # so is an escaped parenthesis
+        ("--+", ["--+"]),  # a signature dash
+    ],
+)
+def test_triggers_are_written_out_by_opening_choice(part: str, alternatives: list[str]) -> None:
+    """A trigger opening with a choice becomes one alternative per choice, in match order."""
+    assert names._written_out(part) == alternatives
+
+
+@pytest.mark.parametrize(
+    "part",
+    [
+        "\\bname",  # an escape first
+        "(?<!x)name",  # a look-around first
+        "a?name",  # an optional first letter
+        "(?:a|b)*c",  # a repeated opening choice
+        "(?:a|b)??c",  # a lazy optional one (tried last, not first)
+        "name|nome",  # two alternatives in one trigger
+    ],
+)
+def test_trigger_shapes_that_cannot_be_grouped_are_refused(part: str) -> None:
+    """A trigger the grouping cannot rewrite exactly raises instead of changing matches."""
+    with pytest.raises(ValueError):
+        names._written_out(part)
