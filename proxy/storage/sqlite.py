@@ -425,19 +425,10 @@ class SQLiteStorage:
             return conflict
         for w in writes:
             if w.state is not None:
-                c.execute(
-                    "INSERT INTO conversations (tenant, conversation_id, state, state_version)"
-                    " VALUES (?, ?, ?, ?) ON CONFLICT (tenant, conversation_id) DO UPDATE"
-                    " SET state = excluded.state, state_version = excluded.state_version",
-                    (w.tenant, w.conversation_id, w.state, w.expected_version + 1),
-                )
-            if (new := w.new_key) is not None:
-                c.execute(
-                    "INSERT INTO data_keys (tenant, conversation_id, region, dek_id, key_id,"
-                    " wrapped, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (new.tenant, new.conversation_id, new.region, new.dek_id, new.key_id,
-                     new.wrapped, to_us(new.created_at)),
-                )
+                _store_state(c, w.tenant, w.conversation_id, w.state, w.expected_version + 1)
+            if w.new_key is not None:
+                # Checked absent above: a key there now would be a bug, and fails the put.
+                _insert_data_key(c, w.new_key, if_absent=False)
         return None
 
     def _put(
@@ -625,12 +616,7 @@ class SQLiteStorage:
             current = row[0] if row else 0
             if expected_version is not None and current != expected_version:
                 return False
-            c.execute(
-                "INSERT INTO conversations (tenant, conversation_id, state, state_version)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT (tenant, conversation_id) DO UPDATE"
-                " SET state = excluded.state, state_version = excluded.state_version",
-                (tenant, conversation_id, data, current + 1),
-            )
+            _store_state(c, tenant, conversation_id, data, current + 1)
             return True
 
         return await self._run(lambda: self._write(w))
@@ -649,12 +635,7 @@ class SQLiteStorage:
 
     async def put_data_key_if_absent(self, record: DataKeyRecord) -> DataKeyRecord:
         def w(c: sqlite3.Connection) -> DataKeyRecord:
-            c.execute(
-                "INSERT INTO data_keys (tenant, conversation_id, region, dek_id, key_id,"
-                " wrapped, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (record.tenant, record.conversation_id, record.region, record.dek_id,
-                 record.key_id, record.wrapped, to_us(record.created_at)),
-            )
+            _insert_data_key(c, record, if_absent=True)
             row = c.execute(
                 "SELECT tenant, conversation_id, region, dek_id, key_id, wrapped, created_at"
                 " FROM data_keys WHERE tenant = ? AND conversation_id = ?",
@@ -749,6 +730,30 @@ class SQLiteStorage:
                 )
             )
         )
+
+
+def _store_state(
+    c: sqlite3.Connection, tenant: str, cid: str, data: bytes, version: int
+) -> None:
+    """Write a conversation's placeholder state as ``version`` (creating the row)."""
+    c.execute(
+        "INSERT INTO conversations (tenant, conversation_id, state, state_version)"
+        " VALUES (?, ?, ?, ?) ON CONFLICT (tenant, conversation_id) DO UPDATE"
+        " SET state = excluded.state, state_version = excluded.state_version",
+        (tenant, cid, data, version),
+    )
+
+
+def _insert_data_key(c: sqlite3.Connection, rec: DataKeyRecord, *, if_absent: bool) -> None:
+    """Insert a data key; with ``if_absent`` an existing key stays and nothing is written,
+    otherwise an existing key makes the insert fail."""
+    c.execute(
+        "INSERT INTO data_keys (tenant, conversation_id, region, dek_id, key_id, wrapped,"
+        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        + (" ON CONFLICT DO NOTHING" if if_absent else ""),
+        (rec.tenant, rec.conversation_id, rec.region, rec.dek_id, rec.key_id, rec.wrapped,
+         to_us(rec.created_at)),
+    )
 
 
 def merge_purposes(
