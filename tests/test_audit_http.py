@@ -116,17 +116,23 @@ async def test_audit_query_requires_the_auditor_role(env: Any) -> None:
     assert '"allow":false' in rows[0].body.decode()
 
 
-async def test_policy_engine_decides_when_given(env: Any) -> None:
-    """With an authorize hook, its decision (and rule) replaces the built-in role sets."""
-    client, trail = env
-    svc = client.server.app[AUDIT_SERVICE]
+def _hook_policy(client: Any, *, allow: str) -> list[tuple[str, str]]:
+    """Hook a test policy into the audit service that allows ``allow`` alone (rule
+    ``roles.test``); returns the list of (role, action) it is asked, in order."""
     asked: list[tuple[str, str]] = []
 
     def authorize(role: str, action: str) -> Decision:
         asked.append((role, action))
-        return Decision(role == "risk_analyst", "roles.test", "test policy")
+        return Decision(role == allow, "roles.test", "test policy")
 
-    svc.authorize = authorize
+    client.server.app[AUDIT_SERVICE].authorize = authorize
+    return asked
+
+
+async def test_policy_engine_decides_when_given(env: Any) -> None:
+    """With an authorize hook, its decision (and rule) replaces the built-in role sets."""
+    client, trail = env
+    asked = _hook_policy(client, allow="risk_analyst")
     assert (await client.get("/v1/audit", headers=h("auditor"))).status == 403
     assert (await client.get("/v1/audit", headers=h("risk_analyst"))).status == 200
     assert asked == [("auditor", "audit.read"), ("risk_analyst", "audit.read")]
@@ -334,14 +340,7 @@ async def test_export_permission_comes_from_the_policy(env: Any) -> None:
     """With the policy's decide_action hooked in, it alone decides who may export: the
     action asked is cases.export, its rule is recorded, a role it allows may export."""
     client, trail = env
-    svc = client.server.app[AUDIT_SERVICE]
-    asked: list[tuple[str, str]] = []
-
-    def authorize(role: str, action: str) -> Decision:
-        asked.append((role, action))
-        return Decision(role == "admin", "roles.test", "test policy")
-
-    svc.authorize = authorize
+    asked = _hook_policy(client, allow="admin")
     refused = await client.post("/v1/cases/nope/exports", headers=h("compliance_officer"))
     allowed = await client.post("/v1/cases/reg-1/exports", headers=h("admin"))
     assert (refused.status, allowed.status) == (403, 201)

@@ -52,6 +52,12 @@ def main() -> None:
     dk = []
     for i, (name, kid, tenant, conv, msg, schema, pt) in enumerate(CASES):
         aad = crypto.RecordAad(tenant, conv, msg, schema)
+        aad_fields = {
+            "tenant": tenant,
+            "conversation_id": conv,
+            "message_id": msg,
+            "schema_version": schema,
+        }
         kek = stream(f"kek{i}", 32)
         rnd = stream(f"rnd{i}", 32 + 12 + 12)
         blob = crypto.seal(crypto.AeadKey(kid, kek), pt, aad, rng=reader(rnd))
@@ -61,12 +67,7 @@ def main() -> None:
                 "kek_id": kid,
                 "kek": kek.hex(),
                 "random": rnd.hex(),
-                "aad": {
-                    "tenant": tenant,
-                    "conversation_id": conv,
-                    "message_id": msg,
-                    "schema_version": schema,
-                },
+                "aad": aad_fields,
                 "plaintext": pt.hex(),
                 "blob": blob.hex(),
             }
@@ -91,12 +92,7 @@ def main() -> None:
                 "wrap_nonce": wrap_nonce.hex(),
                 "wrapped": wrapped.hex(),
                 "nonce": nonce.hex(),
-                "aad": {
-                    "tenant": tenant,
-                    "conversation_id": conv,
-                    "message_id": msg,
-                    "schema_version": schema,
-                },
+                "aad": aad_fields,
                 "plaintext": pt.hex(),
                 "blob": blob2.hex(),
             }
