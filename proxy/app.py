@@ -296,6 +296,7 @@ def create_app(
         s.request_timeout,
         s.max_in_flight_messages,
         latency_target=s.latency_target_ms / 1000,
+        per_message=s.latency_target_per_message_ms / 1000,
         # Enough requests in flight to keep every detection worker busy.
         floor=2 * max(1, config.redact.workers),
     )

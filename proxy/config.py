@@ -62,6 +62,7 @@ class ServerConfig:
     max_in_flight: int = 64
     max_in_flight_messages: int = 1000
     latency_target_ms: float = 10.0
+    latency_target_per_message_ms: float = 5.0
     request_timeout: float = 10.0
     retry_after: int = 1
 
@@ -217,6 +218,7 @@ def parse_config(doc: Mapping[str, Any], *, base: Path, path: Path | None = None
             "max_in_flight",
             "max_in_flight_messages",
             "latency_target_ms",
+            "latency_target_per_message_ms",
             "request_timeout",
             "retry_after",
         },
@@ -230,6 +232,9 @@ def parse_config(doc: Mapping[str, Any], *, base: Path, path: Path | None = None
         max_in_flight_messages=s.get_int("max_in_flight_messages", 1000, 1, 10_000_000),
         latency_target_ms=s.get_float(
             "latency_target_ms", 10.0, 0.0, 60_000.0, unit="milliseconds"
+        ),
+        latency_target_per_message_ms=s.get_float(
+            "latency_target_per_message_ms", 5.0, 0.0, 60_000.0, unit="milliseconds"
         ),
         request_timeout=s.get_float("request_timeout", 10.0, 0.1, 3600.0),
         retry_after=s.get_int("retry_after", 1, 1, 3600),
@@ -446,6 +451,7 @@ def render_config(
         "max_in_flight = 64         # ingest requests processed at once; more get 503",
         "latency_target_ms = 10.0   # fewer at once while even the fastest ingest takes longer"
         " (0: fixed)",
+        "latency_target_per_message_ms = 5.0  # more time allowed per further message of a batch",
         "max_in_flight_messages = 1000  # messages being processed at once; more get 503",
         "request_timeout = 10.0     # seconds; a slower request gets 503 + Retry-After",
         "retry_after = 1            # seconds, sent in Retry-After with every 503",

@@ -14,15 +14,25 @@
    The limit adapts to keep ingest latency near ``[server] latency_target_ms``
    (:meth:`Admission.observe`): a fixed count cannot, because how long N requests in
    flight wait depends on the machine and the messages. Every 100 ms the fastest ingest
-   request of the interval is compared with the target. Slower than the target means
-   that even the luckiest request queued: there is a standing queue, so the limit drops
-   by a quarter, never below ``2 x [redact] workers``: that many requests keep every
-   detection worker fed, and batches (which take longer than the target even on an idle
-   server) are held there rather than queued behind each other. Otherwise it rises by
-   one, up to ``[server] max_in_flight``. Under overload the admitted requests therefore
-   keep close to their unloaded latency and the excess is refused at once; below
-   saturation the limit sits at ``max_in_flight`` and nothing changes.
-   ``latency_target_ms = 0`` keeps the limit fixed at ``max_in_flight``.
+   request of the interval is compared with its target: ``latency_target_ms`` for one
+   message, plus ``latency_target_per_message_ms`` for each further message of a batch
+   (a batch takes longer than one message even on an idle server; held to the
+   one-message target, batched traffic would sit at the floor, below its throughput).
+
+   * Slower than its target: even the luckiest request queued, so there is a standing
+     queue. The limit drops by a quarter, or by the share the fastest overran its target
+     (twice the target: half; never more), never below ``2 x [redact] workers``: that
+     many requests keep every detection worker fed.
+   * On time, with at least half the limit in flight at some moment of the interval:
+     the limit rises by one, up to ``[server] max_in_flight``.
+   * On time, with less than a quarter of it ever in flight: it drifts down by one, so
+     that at light load it sits near four times the load's peak, and an overload that
+     starts meets that limit rather than ``max_in_flight`` (a queue of 64 requests takes
+     a second to drain, and every request in it would carry that second).
+
+   Under overload the admitted requests therefore keep close to their unloaded latency
+   and the excess is refused at once. ``latency_target_ms = 0`` keeps the limit fixed
+   at ``max_in_flight``.
 """
 
 from __future__ import annotations
@@ -51,6 +61,7 @@ from redact.errors import RedactError
 
 __all__ = [
     "ADMISSION",
+    "INGEST_MESSAGES",
     "LOG_FIELDS",
     "Admission",
     "admission",
@@ -66,6 +77,8 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 UNBOUNDED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 # Fields a handler adds to its request's access line (identifiers and counts only).
 LOG_FIELDS = web.RequestKey("chatwarden.log_fields", dict[str, Any])
+# How many messages an admitted ingest request carried (set by the ingest handler).
+INGEST_MESSAGES = web.RequestKey("chatwarden.ingest_messages", int)
 # The requests whose latency adapts the admission limit.
 INGEST_PATH = "/v1/messages"
 
@@ -258,6 +271,7 @@ class Admission:
         "_clock",
         "_fastest",
         "_interval_end",
+        "_peak",
         "ceiling",
         "floor",
         "in_flight",
@@ -265,6 +279,7 @@ class Admission:
         "limit",
         "message_limit",
         "messages",
+        "per_message",
         "target",
         "timeout",
     )
@@ -276,6 +291,7 @@ class Admission:
         message_limit: int = 1_000_000,
         *,
         latency_target: float = 0.0,
+        per_message: float = 0.0,
         floor: int = 2,
         interval: float = 0.1,
         clock: Callable[[], float] = time.monotonic,
@@ -285,9 +301,24 @@ class Admission:
         self.timeout, self.in_flight = timeout, 0
         self.message_limit, self.messages = message_limit, 0
         self.target, self.interval = latency_target, interval
+        self.per_message = per_message
         self._clock = clock
         self._fastest = float("inf")
+        self._peak = 0
         self._interval_end = clock() + interval
+
+    def enter(self) -> bool:
+        """Count one more request in flight if the limit allows; False (count nothing)
+        otherwise."""
+        if self.in_flight >= self.limit:
+            return False
+        self.in_flight += 1
+        if self.in_flight > self._peak:
+            self._peak = self.in_flight
+        return True
+
+    def leave(self) -> None:
+        self.in_flight -= 1
 
     def try_admit(self, n: int) -> bool:
         """Take ``n`` messages of the budget if they fit; False (take nothing) otherwise."""
@@ -299,21 +330,34 @@ class Admission:
     def release(self, n: int) -> None:
         self.messages -= n
 
-    def observe(self, seconds: float) -> None:
-        """Record how long an admitted ingest request took; adapt the limit once per
-        interval (see the module docstring)."""
+    def observe(self, seconds: float, messages: int = 1) -> None:
+        """Record how long an admitted ingest request of ``messages`` messages took; adapt
+        the limit once per interval (see the module docstring)."""
         if self.target <= 0:
             return
+        # Measured against the one-message target: a batch's allowance comes off first.
+        seconds -= self.per_message * (messages - 1)
         if seconds < self._fastest:
             self._fastest = seconds
         now = self._clock()
         if now < self._interval_end:
             return
         if self._fastest > self.target:
-            self.limit = max(self.floor, min(self.limit - 1, (self.limit * 3) // 4))
-        else:
+            # Down by a quarter, or by as much as the fastest request overran the target
+            # (twice the target: half), so that a sudden overload is met within a few
+            # intervals; never more than half at once, and always by at least one.
+            factor = max(0.5, min(0.75, self.target / self._fastest))
+            self.limit = max(self.floor, min(self.limit - 1, int(self.limit * factor)))
+        elif 2 * self._peak >= self.limit:  # on time, and half the limit was in use
             self.limit = min(self.ceiling, self.limit + 1)
+        elif 4 * self._peak < self.limit:
+            # On time with most of the limit unused: drift down towards four times the
+            # peak, so that a sudden overload starts from a limit near what the load
+            # needed instead of from max_in_flight (whose queue would take a second to
+            # drain), while a burst of up to twice the peak still gets in.
+            self.limit = max(self.floor, self.limit - 1)
         self._fastest = float("inf")
+        self._peak = self.in_flight
         self._interval_end = now + self.interval
 
 
@@ -336,7 +380,7 @@ async def admission(request: web.Request, handler: Handler) -> web.StreamRespons
         return await handler(request)
     gate = request.app[ADMISSION]
     metrics = request.app[METRICS]
-    if gate.in_flight >= gate.limit:
+    if not gate.enter():
         # Shedding must stay cheap when the server is already out of CPU: a prebuilt
         # answer in the error shape, no exception and no warning line per refused request
         # (the access line and the counters below record it).
@@ -348,7 +392,6 @@ async def admission(request: web.Request, handler: Handler) -> web.StreamRespons
             content_type="application/json",
             headers={"Retry-After": str(max(1, request.app[ERROR_SETTINGS].retry_after))},
         )
-    gate.in_flight += 1
     metrics.in_flight.set(gate.in_flight)
     started = time.perf_counter()
     ok = False
@@ -358,8 +401,8 @@ async def admission(request: web.Request, handler: Handler) -> web.StreamRespons
         ok = response.status < 300
         return response
     finally:
-        gate.in_flight -= 1
+        gate.leave()
         metrics.in_flight.set(gate.in_flight)
         if ok and request.path == INGEST_PATH:
-            gate.observe(time.perf_counter() - started)
+            gate.observe(time.perf_counter() - started, request.get(INGEST_MESSAGES, 1))
             metrics.admission_limit.set(gate.limit)

@@ -1,8 +1,13 @@
 """Admission control adapts how many requests it admits at once to ingest latency.
 
-The rule (proxy/middlewares.py): once per interval, if even the fastest ingest request
-of the interval took longer than ``[server] latency_target_ms`` the limit drops by a
-quarter (not below the floor), otherwise it rises by one (not above ``max_in_flight``).
+The rule (proxy/middlewares.py), once per interval:
+
+* if even the fastest ingest request of the interval took longer than its target --
+  ``[server] latency_target_ms``, plus ``latency_target_per_message_ms`` for each message
+  of a batch after the first -- the limit drops by a quarter, or by the overrun's share
+  (at most half), never below the floor;
+* otherwise it rises by one (not above ``max_in_flight``) if at least half of it was in
+  use, and drifts down by one (not below the floor) if less than a quarter was.
 """
 
 from __future__ import annotations
@@ -31,25 +36,40 @@ class Clock:
         return self.now
 
 
-def gate(limit: int = 64, target: float = 0.010, floor: int = 4) -> tuple[Admission, Clock]:
+def gate(
+    limit: int = 64, target: float = 0.010, floor: int = 4, per_message: float = 0.005
+) -> tuple[Admission, Clock]:
     clock = Clock()
-    return Admission(limit, 10.0, latency_target=target, floor=floor, clock=clock), clock
+    a = Admission(
+        limit, 10.0, latency_target=target, per_message=per_message, floor=floor, clock=clock
+    )
+    return a, clock
 
 
-def interval(a: Admission, clock: Clock, *latencies: float) -> None:
-    """Requests finishing within one interval, then the interval's end."""
+def interval(
+    a: Admission, clock: Clock, *latencies: float, messages: int = 1, busy: int | None = None
+) -> None:
+    """Requests of ``messages`` messages finishing within one interval, then its end; at
+    its busiest ``busy`` requests were in flight (default: the whole limit)."""
+    held = a.limit if busy is None else busy
+    for _ in range(held):
+        assert a.enter()
+    for _ in range(held):
+        a.leave()
     for s in latencies:
-        a.observe(s)
+        a.observe(s, messages)
     clock.now += a.interval
-    a.observe(latencies[-1])
+    a.observe(latencies[-1], messages)
 
 
 @pytest.mark.parametrize(
     ("fastest", "limit_after"),
     [
-        (0.011, 48),  # even the fastest queued: a standing queue -> down by a quarter
+        (0.011, 48),  # even the fastest queued, a little: down by a quarter
         (0.009, 64),  # the fastest was on time: already at max_in_flight, stays there
         (0.010, 64),  # exactly on target counts as on time
+        (0.016, 40),  # 10/16 of the target: down to 64 x 0.625
+        (0.100, 32),  # ten times the target: down by half, no more
     ],
 )
 def test_one_interval_moves_the_limit_by_the_fastest_request(
@@ -61,12 +81,50 @@ def test_one_interval_moves_the_limit_by_the_fastest_request(
     assert a.limit == limit_after
 
 
+@pytest.mark.parametrize(
+    ("messages", "fastest", "limit_after"),
+    [
+        (16, 0.080, 64),  # 16 messages are allowed 10 + 15 x 5 = 85 ms: on time
+        (16, 0.084, 64),  # just inside the batch's target
+        (16, 0.087, 48),  # over the batch's target: even the fastest batch queued
+        (2, 0.0149, 64),  # two messages: 15 ms allowed
+        (2, 0.0151, 48),
+    ],
+)
+def test_a_batch_is_allowed_more_time_per_further_message(
+    messages: int, fastest: float, limit_after: int
+) -> None:
+    """A batch's target grows with its size, so batches alone do not pin the floor."""
+    a, clock = gate(limit=64)
+    interval(a, clock, 0.5, fastest, messages=messages)
+    assert a.limit == limit_after
+
+
+def test_without_a_per_message_allowance_a_batch_has_the_single_target() -> None:
+    """latency_target_per_message_ms = 0: a batch is held to the one-message target."""
+    a, clock = gate(per_message=0.0)
+    interval(a, clock, 0.012, messages=16)
+    assert a.limit == 48
+
+
+def test_one_on_time_request_of_any_size_keeps_the_limit() -> None:
+    """Mixed sizes: the luckiest request against its own target decides."""
+    a, clock = gate()
+    for _ in range(64):
+        assert a.enter()
+    for s, n in ((0.030, 1), (0.040, 16)):  # the single queued, the batch did not
+        a.observe(s, n)
+    clock.now += a.interval
+    a.observe(0.030, 1)
+    assert a.limit == 64
+
+
 def test_sustained_queueing_drops_to_the_floor_and_not_below() -> None:
-    """Interval after interval over the target: down by quarters, stopping at the floor."""
+    """Interval after interval over the target: down, stopping at the floor."""
     a, clock = gate()
     seen = []
     for _ in range(20):
-        interval(a, clock, 0.05)
+        interval(a, clock, 0.013)  # within a third over the target: a quarter each time
         seen.append(a.limit)
     assert seen[:4] == [48, 36, 27, 20]
     assert seen[-1] == 4 and min(seen) == 4
@@ -75,12 +133,13 @@ def test_sustained_queueing_drops_to_the_floor_and_not_below() -> None:
 def test_small_limits_still_shrink_by_at_least_one() -> None:
     """A quarter of 3 rounds to nothing: the limit still comes down by one."""
     a, clock = gate(limit=3, floor=1)
-    interval(a, clock, 0.05)
+    interval(a, clock, 0.011)
     assert a.limit == 2
 
 
-def test_recovery_is_additive_up_to_max_in_flight() -> None:
-    """Once requests are fast again the limit climbs by one per interval to the ceiling."""
+def test_recovery_is_additive_up_to_max_in_flight_while_the_limit_is_used() -> None:
+    """Once requests are fast again and the limit is in use, it climbs by one per
+    interval to the ceiling."""
     a, clock = gate(limit=10, floor=2)
     for _ in range(10):
         interval(a, clock, 0.05)
@@ -90,6 +149,35 @@ def test_recovery_is_additive_up_to_max_in_flight() -> None:
         assert a.limit == expected
     interval(a, clock, 0.001)
     assert a.limit == 10
+
+
+@pytest.mark.parametrize(
+    ("busy", "limit_after"),
+    [
+        (32, 65),  # half the limit in use: room to grow
+        (31, 64),  # between a quarter and half: stays
+        (16, 64),  # exactly a quarter: stays
+        (15, 63),  # under a quarter: drifts down by one
+        (0, 63),  # nothing was in flight at once beyond the requests themselves
+    ],
+)
+def test_an_on_time_interval_moves_the_limit_by_how_much_of_it_was_used(
+    busy: int, limit_after: int
+) -> None:
+    """On time, the limit grows only while in use and drifts down while mostly idle."""
+    a = Admission(64, 10.0, latency_target=0.010, floor=4, clock=(clock := Clock()))
+    a.ceiling = 100
+    interval(a, clock, 0.001, busy=busy)
+    assert a.limit == limit_after
+
+
+def test_a_lightly_loaded_limit_settles_near_four_times_the_peak() -> None:
+    """At light load the limit comes down from max_in_flight, so that an overload
+    starting later meets a limit close to what the load needed, not a long queue."""
+    a, clock = gate()
+    for _ in range(100):
+        interval(a, clock, 0.002, busy=3)
+    assert a.limit == 12
 
 
 def test_no_decision_inside_an_interval() -> None:
@@ -105,7 +193,19 @@ def test_target_zero_keeps_the_limit_fixed() -> None:
     a, clock = gate(target=0.0)
     for _ in range(10):
         interval(a, clock, 5.0)
+    for _ in range(10):
+        interval(a, clock, 0.001, busy=0)
     assert a.limit == 64
+
+
+def test_enter_refuses_at_the_limit_and_counts_nothing() -> None:
+    """At the limit a request is refused and the count stays; leaving frees a place."""
+    a, _ = gate(limit=2)
+    assert a.enter() and a.enter()
+    assert not a.enter()
+    assert a.in_flight == 2
+    a.leave()
+    assert a.enter()
 
 
 def test_floor_never_exceeds_the_ceiling() -> None:
@@ -145,9 +245,36 @@ async def test_slow_ingest_lowers_the_limit_and_sheds_then_recovers(tmp_path: Pa
         statuses = sorted([(await t).status for t in batch])
         assert statuses == [201, 201, 503]
         delay["s"] = 0.0
-        while adm.limit < 8:
-            i += 1
-            assert (await post(client, env, message(i))).status == 201
-            assert i < 400, "the limit never recovered"
+        rounds = 0
+        while adm.limit < 8:  # fast again, and as many at once as the limit admits
+            rounds += 1
+            wave = [post(client, env, message(2000 + rounds * 10 + k)) for k in range(adm.limit)]
+            assert {r.status for r in await asyncio.gather(*wave)} == {201}
+            assert rounds < 400, "the limit never recovered"
         metrics = await (await client.get("/metrics")).text()
     assert "chatwarden_admission_limit 8" in metrics
+
+
+async def test_the_app_reports_each_requests_message_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through the app: an ingest request is observed with the number of messages it
+    carried (a batch's allowance depends on it); other requests are not observed."""
+    seen: list[int] = []
+
+    class Recording(Admission):
+        __slots__ = ()
+
+        def observe(self, seconds: float, messages: int = 1) -> None:
+            seen.append(messages)
+            super().observe(seconds, messages)
+
+    monkeypatch.setattr("proxy.app.Admission", Recording)
+    env = make_env(tmp_path, server={"latency_target_ms": 5.0}, redact={"workers": 1})
+    async with serve(env, Overrides(audit=False)) as client:
+        assert isinstance(client.app[ADMISSION], Recording)
+        assert (await post(client, env, message(1))).status == 201
+        batch = {"messages": [message(10 + k) for k in range(3)]}
+        assert (await post(client, env, batch)).status == 201
+        assert (await client.get("/metrics")).status == 200
+    assert seen == [1, 3]

@@ -43,6 +43,10 @@ def test_postgres_url_is_kept() -> None:
         ({"server": {"max_batch": 0}}, "[server] max_batch"),  # zero batch
         ({"server": {"prot": 1}}, "[server] prot"),  # typo of a key
         ({"server": {"request_timeout": True}}, "[server] request_timeout"),  # bool is not a number
+        (
+            {"server": {"latency_target_per_message_ms": -1}},
+            "[server] latency_target_per_message_ms",
+        ),  # negative allowance
         ({"storage": {"url": "mysql://x"}}, "[storage] url"),  # unsupported backend
         ({"keys": {"regions": []}}, "[keys] regions"),  # no region
         (

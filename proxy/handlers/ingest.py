@@ -17,7 +17,7 @@ from proxy.auth import require_role
 from proxy.handlers.errors import BodyTooLarge, Conflict, Overloaded
 from proxy.handlers.validation import Limits, decode_body, media_type, parse_messages
 from proxy.metrics import METRICS
-from proxy.middlewares import ADMISSION, LOG_FIELDS
+from proxy.middlewares import ADMISSION, INGEST_MESSAGES, LOG_FIELDS
 from proxy.pipeline import Ingestor
 from proxy.storage.errors import MessageIdReused
 
@@ -66,6 +66,7 @@ async def post_messages(request: web.Request) -> web.Response:
         raise Overloaded(
             "too many messages in flight; retry after the Retry-After delay", kind="overload"
         )
+    request[INGEST_MESSAGES] = len(messages)
     metrics.in_flight_messages.set(gate.messages)
     try:
         outcomes = await request.app[INGESTOR].ingest(messages)
