@@ -1,0 +1,236 @@
+"""Required-literal prefilters: what is extracted, and that a prefilter never rejects a
+text its regex matches."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import re
+from types import SimpleNamespace
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from policies import prefilter
+from policies.prefilter import MAX_CHECKED, MAX_JOINED, Filtered, required_literals
+from policies.tagging import keywords_regex
+
+_CAP_PATTERN = "(?:aa|bb)(?:cc|dd)(?:ee|ff)(?:gg|hh)(?:ii|jj)(?:kk|ll)"
+_CAP_LITERALS = tuple(
+    sorted(
+        "".join(p)
+        for p in itertools.product(
+            ("aa", "bb"), ("cc", "dd"), ("ee", "ff"), ("gg", "hh"), ("ii", "jj")
+        )
+    )
+)
+
+# (pattern, required literals or None for "always search")
+EXTRACT = [
+    (r"refund", ("refund",)),  # a plain literal is required as it is
+    (r"abc|de", ("abc", "de")),  # alternation: one of the alternatives
+    (r"(?:ab|cd)ef", ("abef", "cdef")),  # adjacent fixed parts are joined
+    (r"(ab(c|de))f", ("abcf", "abdef")),  # nested capturing groups are joined too
+    (r"(?:x|yy)z", ("xz", "yyz")),  # alternatives of different lengths joined
+    (r"a{1,1}b", ("ab",)),  # a repeat of exactly once stays fixed
+    (r"x(?:abc)+d", ("abc",)),  # min-1 repeat: its item, the longest requirement
+    (r"(?:ab)+?", ("ab",)),  # lazy min-1 repeat
+    (r"(?:ab)++c", ("ab",)),  # possessive min-1 repeat
+    (r"(?:foo){2}", ("foo",)),  # fixed count > 1: item required, not joined
+    (r"x*refund", ("refund",)),  # min-0 repeat contributes nothing
+    (r"(?:foo)?", None),  # only an optional part: nothing required
+    (r"(?:foo){0,3}", None),  # bounded min-0 repeat: nothing required
+    (r"\bpin\b", ("pin",)),  # word boundaries are zero-width
+    (r"(?<![a-z])pay(?!ment)", ("pay",)),  # lookarounds add nothing, take nothing
+    (r"(?=abc)", None),  # a lookahead alone consumes nothing
+    (r"^$", None),  # anchors alone
+    (r"[ab]c", ("c",)),  # a class is not a literal; the literal beside it is
+    (r"[abc]", None),  # a class alone
+    (r"\d+", None),  # a category alone
+    (r".", None),  # any character
+    (r"[^x]", None),  # a negated class
+    (r"(?i)refund", None),  # case-insensitive: literals do not say what matches
+    (r"(?i:refund) now", (" now",)),  # a local flag group gives nothing, the rest does
+    (r"(?s)refund.", ("refund",)),  # DOTALL leaves literals alone
+    (r"(?x) ref und", ("refund",)),  # VERBOSE whitespace is not part of the literal
+    (r"平台|站外", ("平台", "站外")),  # CJK literals
+    (r"直接(?:打款|付款)给", ("直接付款给", "直接打款给")),  # CJK literals joined
+    (_CAP_PATTERN, _CAP_LITERALS),  # joining stops at MAX_JOINED strings
+    (r"ab|a", ("a",)),  # a string containing another is implied by it
+    (r"a|", None),  # an empty alternative: nothing required
+    (r"(a)\1", ("a",)),  # a back-reference adds nothing; its group does
+    (r"(a)?(?(1)b|c)", None),  # a conditional: not analysed
+    (r"(?>abc)", None),  # an atomic group: not analysed
+    (r"(?:abc|[xy])", None),  # one alternative requires nothing
+    (r"abc\d+def", ("abc",)),  # equally selective parts: the first one suffices
+    (r"ab\d+cdef", ("cdef",)),  # the longer literal is the more selective
+    (r"(?:one|two|three)\s+alpha", ("alpha",)),  # longest shortest string wins
+    (r"", None),  # the empty pattern matches everywhere
+]
+
+
+@pytest.mark.parametrize(("pattern", "want"), EXTRACT, ids=[f"row{i}" for i in range(len(EXTRACT))])
+def test_required_literals(pattern: str, want: tuple[str, ...] | None) -> None:
+    """Each row's pattern requires exactly the listed literals (or nothing provable)."""
+    assert required_literals(re.compile(pattern)) == want
+
+
+def test_cap_row_is_at_the_cap() -> None:
+    """The cap row's literals are as many as MAX_JOINED allows (the table tests the cap)."""
+    assert len(_CAP_LITERALS) == MAX_JOINED
+
+
+# (keywords, required literals of their keywords_regex)
+KEYWORDS = [
+    (["charge back"], ("charge",)),  # 'charge[\s\-]+back': the longer word
+    (["refund*", "退款"], ("refund", "退款")),  # a stem's fixed part; a CJK keyword
+    (["pin"], ("pin",)),  # boundaries around a Latin word add nothing
+    (["nao recebi", "money back"], ("money", "recebi")),  # best word of each keyword
+    (["-x"], ("-x",)),  # a keyword starting with punctuation
+]
+
+
+@pytest.mark.parametrize(("words", "want"), KEYWORDS, ids=[f"row{i}" for i in range(len(KEYWORDS))])
+def test_keyword_regex_literals(words: list[str], want: tuple[str, ...]) -> None:
+    """The keyword regexes (lookahead, then the alternation) yield their words' literals."""
+    assert required_literals(keywords_regex(words)) == want
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+@pytest.mark.parametrize(
+    "pattern", [p for p, _ in EXTRACT], ids=[f"row{i}" for i in range(len(EXTRACT))]
+)
+def test_prefilter_passes_texts_the_regex_matches(pattern: str, data: st.DataObject) -> None:
+    """Texts built to contain a match of a table pattern all pass its prefilter."""
+    regex = re.compile(pattern)
+    text = data.draw(st.from_regex(regex))
+    assert regex.search(text) is not None
+    assert Filtered(regex, required_literals(regex)).search(text) is not None
+
+
+def _random_pattern(rng: random.Random, depth: int) -> str:
+    """A random regex over 'a', 'A' and 'b' using every construct the extractor handles."""
+    if depth == 0 or rng.random() < 0.25:
+        return rng.choice(
+            [
+                "a",
+                "b",
+                "ab",
+                "ba",
+                "aab",
+                "A",
+                "[ab]",
+                ".",
+                r"\b",
+                r"\B",
+                "(?=a)",
+                "(?!b)",
+                "(?<=a)",
+                "(?<!b)",
+                "",
+                " ",
+                r"\s",
+                "^",
+                "$",
+            ]
+        )
+    kind = rng.randrange(7)
+    parts = [_random_pattern(rng, depth - 1) for _ in range(rng.randint(2, 3))]
+    if kind == 0:
+        return "|".join(parts)
+    if kind == 1:
+        return "(?:" + "|".join(parts) + ")"
+    if kind == 2:
+        return "(" + "".join(parts) + ")"
+    if kind == 3:
+        quant = rng.choice(["?", "*", "+", "+?", "*?", "{2}", "{1,3}", "{0,2}", "++", "{1}"])
+        return "(?:" + parts[0] + ")" + quant
+    if kind == 4:
+        return "(?i:" + parts[0] + ")"
+    return "".join(parts)
+
+
+def test_prefilter_never_rejects_a_match_of_random_patterns() -> None:
+    """For 600 seeded random patterns and every text of up to 5 characters over 'aAb ',
+    a text the regex matches always passes the prefilter."""
+    rng = random.Random(20240611)
+    texts = ["".join(t) for n in range(6) for t in itertools.product("aAb ", repeat=n)]
+    filtered = 0
+    for i in range(600):
+        source = _random_pattern(rng, 3)
+        if rng.random() < 0.1:
+            source = "(?i)" + source
+        regex = re.compile(source)
+        required = required_literals(regex)
+        if required is None:
+            continue
+        filtered += 1
+        for text in texts:
+            if regex.search(text) is not None:
+                assert any(s in text for s in required), f"pattern {i}"
+    assert filtered >= 120  # the check is not vacuous (142 of the 600 have a prefilter)
+
+
+def test_case_insensitive_pattern_still_matches_unfiltered() -> None:
+    """A (?i) pattern gets no prefilter and keeps matching what it matched."""
+    f = Filtered.of(re.compile("(?i)REFUND"))
+    assert f.required is None
+    assert f.search("a refund please") is not None
+
+
+def test_search_returns_the_regex_match() -> None:
+    """Past the prefilter, search returns what regex.search does."""
+    f = Filtered.of(re.compile(r"\bnew (?:bank )?account\b"))
+    assert f.required == ("account",)
+    m = f.search("our new bank account")
+    assert m is not None and m.span() == (4, 20)
+    assert f.search("no accounts here") is None
+    assert f.search("nothing") is None
+
+
+def test_too_many_literals_are_not_checked() -> None:
+    """A prefilter of more than MAX_CHECKED literals is dropped: checking it costs more
+    than the search it would save."""
+    words = [f"w{i:03d}" for i in range(MAX_CHECKED + 1)]
+    regex = re.compile("|".join(words))
+    assert required_literals(regex) == tuple(words)
+    assert Filtered.of(regex).required is None
+    assert Filtered.of(re.compile("|".join(words[:MAX_CHECKED]))).required is not None
+
+
+class _BrokenParser:
+    @staticmethod
+    def parse(*_args: object) -> object:
+        raise RuntimeError("changed internals")
+
+
+def test_missing_parser_means_no_prefilter(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without CPython's private parser every pattern is simply searched."""
+    monkeypatch.setattr(prefilter, "_sre_parse", None)
+    assert required_literals(re.compile("refund")) is None
+
+
+def test_failing_parser_means_no_prefilter(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A parser that raises gives no prefilter rather than an error."""
+    monkeypatch.setattr(prefilter, "_sre_parse", _BrokenParser)
+    assert required_literals(re.compile("refund")) is None
+
+
+class _OddTree(list[tuple[object, object]]):
+    """A parse tree of a shape the extractor does not expect: a literal that is no code point."""
+
+    state = SimpleNamespace(flags=0)
+
+
+class _OddParser:
+    @staticmethod
+    def parse(*_args: object) -> _OddTree:
+        return _OddTree([(prefilter._c.LITERAL, "not a code point")])
+
+
+def test_unexpected_parse_tree_means_no_prefilter(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A parse tree of an unexpected shape gives no prefilter rather than an error."""
+    monkeypatch.setattr(prefilter, "_sre_parse", _OddParser)
+    assert required_literals(re.compile("refund")) is None
