@@ -31,6 +31,7 @@ from policies.errors import PolicyError
 from policies.locate import Path as KeyPath
 from policies.locate import key_lines, locate
 from policies.model import Action, Condition, Grant, Purpose, Role, View, ViewKind
+from policies.prefilter import Filtered
 from policies.tagging import PurposeTagger, TagRule, keywords_regex
 from redact.span import ENTITY_TYPES
 
@@ -372,7 +373,7 @@ def _collect(f: _File, doc: dict[str, Any], acc: _Acc) -> None:
         acc.rules.append((_rule(f, _table(f, t, path), path), f, path))
 
 
-def _terms(f: _File, t: Mapping[str, Any], key: str, path: KeyPath) -> re.Pattern[str] | None:
+def _terms(f: _File, t: Mapping[str, Any], key: str, path: KeyPath) -> Filtered | None:
     words = _strs(f, t, key, path)
     if not words:
         return None
@@ -385,7 +386,7 @@ def _terms(f: _File, t: Mapping[str, Any], key: str, path: KeyPath) -> re.Patter
             raise f.error(
                 (*path, key, j), f"bad keyword in {key}: {exc}", "remove it or give it text"
             ) from None
-    return keywords_regex(words)
+    return Filtered.of(keywords_regex(words))
 
 
 def _rule(f: _File, t: dict[str, Any], path: KeyPath) -> TagRule:
@@ -399,7 +400,7 @@ def _rule(f: _File, t: dict[str, Any], path: KeyPath) -> TagRule:
         )
     purpose = _str(f, t, "purpose", path)
     _str(f, t, "description", path, required=False)
-    groups: list[re.Pattern[str]] = []
+    groups: list[Filtered] = []
     anyg = _terms(f, t, "any", path)
     if anyg is not None:
         groups.append(anyg)
@@ -420,8 +421,8 @@ def _rule(f: _File, t: dict[str, Any], path: KeyPath) -> TagRule:
         g_re = _terms(f, {"all": g}, "all", path)
         assert g_re is not None
         groups.append(g_re)
-    pats = _strs(f, t, "patterns", path)
-    for j, p in enumerate(pats):
+    patterns: list[Filtered] = []
+    for j, p in enumerate(_strs(f, t, "patterns", path)):
         ppath = (*path, "patterns", j)
         if len(p) > MAX_PATTERN_CHARS:
             raise f.error(
@@ -436,14 +437,14 @@ def _rule(f: _File, t: dict[str, Any], path: KeyPath) -> TagRule:
                 "rewrite it without a nested repeat such as (a+)+",
             )
         try:
-            re.compile(p)
+            regex = re.compile(p)
         except re.error as exc:
             raise f.error(
                 ppath,
                 f"invalid regular expression ({exc.msg})",
                 "fix the pattern; write it in '''...''' to avoid escaping",
             ) from None
-    patterns = re.compile("|".join(f"(?:{p})" for p in pats)) if pats else None
+        patterns.append(Filtered.of(regex))
     entities = _strs(f, t, "entities", path)
     for j, e in enumerate(entities):
         if e not in ENTITY_TYPES:
@@ -463,7 +464,7 @@ def _rule(f: _File, t: dict[str, Any], path: KeyPath) -> TagRule:
         rid,
         purpose,
         tuple(groups),
-        patterns,
+        tuple(patterns),
         frozenset(entities),
         tuple(metadata),
         _terms(f, t, "unless", path),

@@ -18,6 +18,10 @@ matches "Não recebi" and ``ruckerstattung`` matches "Rückerstattung". A keywor
 matched on word boundaries for Latin letters and digits (never inside a CJK run, which
 has no spaces); a trailing ``*`` matches any word ending (``refund*`` matches
 "refunded"); a space matches any run of spaces or hyphens.
+
+Each keyword list and each pattern is searched only in texts that hold a literal every
+one of its matches contains (:mod:`policies.prefilter`, worked out when the policy
+compiles): the same rules fire, at a fraction of the cost.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
+
+from policies.prefilter import Filtered
 
 _WS = re.compile(r"\s+")
 _LATIN = "a-z0-9"
@@ -97,15 +103,19 @@ class TagInput:
 
 @dataclass(frozen=True, slots=True)
 class TagRule:
-    """One compiled tagging rule; every condition it states must hold."""
+    """One compiled tagging rule; every condition it states must hold.
+
+    ``groups`` are the keyword regexes of ``any`` and of each ``all`` group; ``patterns``
+    holds each pattern compiled on its own (empty: the rule states none), so a pattern
+    that cannot be prefiltered does not make the others searched on every message."""
 
     id: str
     purpose: str
-    groups: tuple[re.Pattern[str], ...] = ()
-    patterns: re.Pattern[str] | None = None
+    groups: tuple[Filtered, ...] = ()
+    patterns: tuple[Filtered, ...] = ()
     entities: frozenset[str] = frozenset()
     metadata: tuple[str, ...] = ()
-    unless: re.Pattern[str] | None = None
+    unless: Filtered | None = None
 
     def matches(
         self, folded: str, entity_types: frozenset[str], metadata: Mapping[str, str]
@@ -114,10 +124,17 @@ class TagRule:
             return False
         if not self.entities <= entity_types:
             return False
-        if any(g.search(folded) is None for g in self.groups):
-            return False
-        if self.patterns is not None and self.patterns.search(folded) is None:
-            return False
+        # Plain loops rather than any()/all() over generators: this runs for every rule on
+        # every ingested message, and the generator frames cost as much as a prefilter.
+        for g in self.groups:
+            if g.search(folded) is None:
+                return False
+        if self.patterns:
+            for p in self.patterns:
+                if p.search(folded) is not None:
+                    break
+            else:
+                return False
         return self.unless is None or self.unless.search(folded) is None
 
 

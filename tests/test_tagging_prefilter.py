@@ -4,8 +4,11 @@ text its regex matches."""
 from __future__ import annotations
 
 import itertools
+import json
 import random
 import re
+import tomllib
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -13,8 +16,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from policies import prefilter
+from policies.loader import DEFAULT_DIR, load_policy
 from policies.prefilter import MAX_CHECKED, MAX_JOINED, Filtered, required_literals
-from policies.tagging import keywords_regex
+from policies.tagging import (
+    PurposeTagger,
+    TagInput,
+    TagRule,
+    fold,
+    keywords_regex,
+    load_default_tagger,
+)
+
+from .conftest import EVAL
 
 _CAP_PATTERN = "(?:aa|bb)(?:cc|dd)(?:ee|ff)(?:gg|hh)(?:ii|jj)(?:kk|ll)"
 _CAP_LITERALS = tuple(
@@ -97,7 +110,7 @@ def test_keyword_regex_literals(words: list[str], want: tuple[str, ...]) -> None
     assert required_literals(keywords_regex(words)) == want
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, derandomize=True)
 @given(data=st.data())
 @pytest.mark.parametrize(
     "pattern", [p for p, _ in EXTRACT], ids=[f"row{i}" for i in range(len(EXTRACT))]
@@ -234,3 +247,129 @@ def test_unexpected_parse_tree_means_no_prefilter(monkeypatch: pytest.MonkeyPatc
     """A parse tree of an unexpected shape gives no prefilter rather than an error."""
     monkeypatch.setattr(prefilter, "_sre_parse", _OddParser)
     assert required_literals(re.compile("refund")) is None
+
+
+# --- the default policy: prefilters change no rule's outcome -----------------------------
+
+_UNICODE = [
+    "é", "Ü", "ß", "İ", "ﬁ", "ｆ", "\u0301", "\u200b", "\u00a0", "’", "“", "´", "-", "\n",
+    "平台", "账户", "退款", "微信", "中", "ñ", "ç", "ö", "Ω",
+]  # fmt: skip
+
+
+def _reference(rule: TagRule) -> TagRule:
+    """``rule`` as it was compiled before prefilters: every regex always searched, the
+    patterns joined into one alternation."""
+    joined = "|".join(f"(?:{p.regex.pattern})" for p in rule.patterns)
+    return TagRule(
+        rule.id,
+        rule.purpose,
+        tuple(Filtered(g.regex, None) for g in rule.groups),
+        (Filtered(re.compile(joined), None),) if rule.patterns else (),
+        rule.entities,
+        rule.metadata,
+        None if rule.unless is None else Filtered(rule.unless.regex, None),
+    )
+
+
+def _variants(texts: list[str], literals: list[str]) -> list[str]:
+    """The texts and seeded mutations of each: a random piece with its case changed,
+    inserted Unicode, and a literal some prefilter looks for spliced between two pieces
+    (so prefilters pass and the regexes decide)."""
+    rng = random.Random(7)
+    out: list[str] = []
+    for t in texts:
+        out.append(t)
+        i, j = sorted(rng.randrange(len(t) + 1) for _ in range(2))
+        piece = list(t[i:j])
+        for k in rng.sample(range(len(piece)), len(piece) // 3):
+            piece[k] = piece[k].swapcase()
+        out.append("".join(piece))
+        chars = list(t)
+        for _ in range(rng.randint(1, 4)):
+            chars.insert(rng.randrange(len(chars) + 1), rng.choice(_UNICODE))
+        out.append("".join(chars).upper() if rng.random() < 0.2 else "".join(chars))
+        other = rng.choice(texts)
+        out.append(
+            t[: rng.randrange(len(t) + 1)]
+            + rng.choice(literals)
+            + other[rng.randrange(len(other) + 1) :]
+        )
+    return out
+
+
+def test_default_rules_fire_as_without_prefilters() -> None:
+    """Over dev.jsonl and seeded mutations of it, the default rules that fire with
+    prefilters are exactly those that fire without them (each pattern searched alone or
+    all joined)."""
+    tagger = load_default_tagger()
+    reference = PurposeTagger(tuple(_reference(r) for r in tagger.rules))
+    filters = [f for r in tagger.rules for f in (*r.groups, *r.patterns, r.unless) if f]
+    literals = sorted({s for f in filters for s in required_literals(f.regex) or ()})
+    assert any(f.required for f in filters) and len(literals) > 500  # 748
+    with (EVAL / "dev.jsonl").open(encoding="utf-8") as fh:
+        texts = [json.loads(line)["text"] for line in fh]
+    # Every entity and metadata condition holds, so each rule turns on its text alone.
+    entities = frozenset(e for r in tagger.rules for e in r.entities)
+    metadata = {k: "1" for r in tagger.rules for k in r.metadata}
+    fired = 0
+    for n, text in enumerate(_variants(texts, literals)):
+        m = TagInput(text, entities, metadata=metadata)
+        got = [r.id for r in tagger.fired(m)]
+        want = [r.id for r in reference.fired(m)]
+        assert got == want, f"text {n}"  # rule ids and an index only: no chat text
+        fired += len(got) > 1  # more than dispute.metadata, which always fires here
+    assert fired > 2000  # 2519 of 14348: the texts exercise the rules, not only prefilters
+
+
+def _keyword_groups() -> list[tuple[str, list[str], Filtered]]:
+    """(rule id, keywords, compiled group) for every keyword list of the default policy."""
+    doc = tomllib.loads((DEFAULT_DIR / "tagging.toml").read_text(encoding="utf-8"))
+    rules = {r.id: r for r in load_default_tagger().rules}
+    out: list[tuple[str, list[str], Filtered]] = []
+    for t in doc["tagging"]["rules"]:
+        rule = rules[t["id"]]
+        lists = ([t["any"]] if "any" in t else []) + t.get("all", [])
+        out += [(rule.id, words, g) for words, g in zip(lists, rule.groups, strict=True)]
+        if rule.unless is not None:
+            out.append((rule.id, t["unless"], rule.unless))
+    return out
+
+
+def test_default_keyword_prefilters_pass_each_keyword() -> None:
+    """Every keyword of the default policy, alone in a text, matches its list's regex and
+    passes the list's prefilter (the literals left unchecked past MAX_CHECKED included)."""
+    groups = _keyword_groups()
+    assert len(groups) == sum(
+        len(r.groups) + (r.unless is not None) for r in load_default_tagger().rules
+    )
+    for rule_id, words, g in groups:
+        required = required_literals(g.regex)
+        assert required is not None, rule_id  # keyword lists always yield literals
+        for j, word in enumerate(words):
+            text = f"x {fold(word.removesuffix('*'))} x"
+            assert g.regex.search(text) is not None, (rule_id, j)
+            assert g.search(text) is not None, (rule_id, j)
+            assert any(s in text for s in required), (rule_id, j)
+
+
+_POLICY = """version = 1
+[purposes.dispute_handling]
+retention_days = 30
+[[tagging.rules]]
+id = "r1"
+purpose = "dispute_handling"
+patterns = ['(?i)REFUND', '''\\bnew (?:bank )?account\\b''']
+"""
+
+
+def test_each_pattern_is_compiled_with_its_own_prefilter(tmp_path: Path) -> None:
+    """A rule's patterns are kept apart: a (?i) pattern (no prefilter) leaves the other's
+    prefilter in place, and either pattern matching fires the rule."""
+    path = tmp_path / "p.toml"
+    path.write_text(_POLICY, encoding="utf-8")
+    tagger = load_policy([path]).tagger
+    assert [p.required for p in tagger.rules[0].patterns] == [None, ("account",)]
+    assert tagger.message_purposes(TagInput("A refund, please")) == {"dispute_handling"}
+    assert tagger.message_purposes(TagInput("Our new bank account")) == {"dispute_handling"}
+    assert tagger.message_purposes(TagInput("Our bank")) == frozenset()
