@@ -25,10 +25,11 @@
      many requests keep every detection worker fed.
    * On time, with at least half the limit in flight at some moment of the interval:
      the limit rises by one, up to ``[server] max_in_flight``.
-   * On time, with less than a quarter of it ever in flight: it drifts down by one, so
-     that at light load it sits near four times the load's peak, and an overload that
-     starts meets that limit rather than ``max_in_flight`` (a queue of 64 requests takes
-     a second to drain, and every request in it would carry that second).
+   * On time, with less than an eighth of it ever in flight: it drifts down by one, not
+     below a quarter of ``max_in_flight``. An overload that starts then meets a short
+     queue rather than ``max_in_flight``'s (64 requests take a second to drain, and every
+     request in it would carry that second), while bursts far above the usual peak still
+     get in.
 
    Under overload the admitted requests therefore keep close to their unloaded latency
    and the excess is refused at once. ``latency_target_ms = 0`` keeps the limit fixed
@@ -350,12 +351,13 @@ class Admission:
             self.limit = max(self.floor, min(self.limit - 1, int(self.limit * factor)))
         elif 2 * self._peak >= self.limit:  # on time, and half the limit was in use
             self.limit = min(self.ceiling, self.limit + 1)
-        elif 4 * self._peak < self.limit:
-            # On time with most of the limit unused: drift down towards four times the
-            # peak, so that a sudden overload starts from a limit near what the load
-            # needed instead of from max_in_flight (whose queue would take a second to
-            # drain), while a burst of up to twice the peak still gets in.
-            self.limit = max(self.floor, self.limit - 1)
+        elif 8 * self._peak < self.limit and self.limit > max(self.floor, self.ceiling // 4):
+            # On time with most of the limit unused: drift down towards eight times the
+            # peak, not below a quarter of max_in_flight, so that a sudden overload
+            # starts from a short queue instead of max_in_flight's (64 requests take a
+            # second to drain, and every request in it would carry that second), while
+            # bursts far above the usual peak still get in.
+            self.limit -= 1
         self._fastest = float("inf")
         self._peak = self.in_flight
         self._interval_end = now + self.interval

@@ -131,7 +131,10 @@ class Sealer:
         raise TypeError("a Sealer holds key material and cannot be pickled")
 
     # -- cache
-    def _cached(self, tenant: str, cid: str, dek_id: bytes | None = None) -> AeadKey | None:
+    def _cached_entry(
+        self, tenant: str, cid: str, dek_id: bytes | None = None
+    ) -> tuple[bytes, AeadKey] | None:
+        """The cached (key id, key) of a conversation, if fresh (and of ``dek_id``)."""
         hit = self._cache.get((tenant, cid))
         if hit is None:
             return None
@@ -140,7 +143,11 @@ class Sealer:
             del self._cache[(tenant, cid)]
             return None
         self._cache.move_to_end((tenant, cid))
-        return key
+        return did, key
+
+    def _cached(self, tenant: str, cid: str, dek_id: bytes | None = None) -> AeadKey | None:
+        entry = self._cached_entry(tenant, cid, dek_id)
+        return None if entry is None else entry[1]
 
     def _remember(self, tenant: str, cid: str, dek_id: bytes, key: AeadKey) -> None:
         if self._cache_size <= 0:
@@ -182,9 +189,9 @@ class Sealer:
         is not cached: a second call makes another one (the pipeline asks once per
         conversation and request, under its per-conversation lock)."""
         tenant, cid = ctx.tenant, ctx.conversation_id
-        key = self._cached(tenant, cid)
-        if key is not None:
-            return ConversationKey(tenant, cid, self._cache[(tenant, cid)][0], key)
+        entry = self._cached_entry(tenant, cid)
+        if entry is not None:
+            return ConversationKey(tenant, cid, *entry)
         rec = await self._storage.get_data_key(tenant, cid)
         if rec is None:
             dek, mine = await self._new_key(ctx)

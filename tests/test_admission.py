@@ -7,7 +7,8 @@ The rule (proxy/middlewares.py), once per interval:
   of a batch after the first -- the limit drops by a quarter, or by the overrun's share
   (at most half), never below the floor;
 * otherwise it rises by one (not above ``max_in_flight``) if at least half of it was in
-  use, and drifts down by one (not below the floor) if less than a quarter was.
+  use, and drifts down by one (not below a quarter of ``max_in_flight``) if less than an
+  eighth was.
 """
 
 from __future__ import annotations
@@ -155,9 +156,9 @@ def test_recovery_is_additive_up_to_max_in_flight_while_the_limit_is_used() -> N
     ("busy", "limit_after"),
     [
         (32, 65),  # half the limit in use: room to grow
-        (31, 64),  # between a quarter and half: stays
-        (16, 64),  # exactly a quarter: stays
-        (15, 63),  # under a quarter: drifts down by one
+        (31, 64),  # between an eighth and half: stays
+        (8, 64),  # exactly an eighth: stays
+        (7, 63),  # under an eighth: drifts down by one
         (0, 63),  # nothing was in flight at once beyond the requests themselves
     ],
 )
@@ -171,13 +172,24 @@ def test_an_on_time_interval_moves_the_limit_by_how_much_of_it_was_used(
     assert a.limit == limit_after
 
 
-def test_a_lightly_loaded_limit_settles_near_four_times_the_peak() -> None:
-    """At light load the limit comes down from max_in_flight, so that an overload
-    starting later meets a limit close to what the load needed, not a long queue."""
+def test_a_lightly_loaded_limit_settles_at_a_quarter_of_max_in_flight() -> None:
+    """At light load the limit comes down from max_in_flight to a quarter of it, so that
+    an overload starting later meets a short queue; it does not go below that."""
     a, clock = gate()
     for _ in range(100):
-        interval(a, clock, 0.002, busy=3)
-    assert a.limit == 12
+        interval(a, clock, 0.002, busy=1)
+    assert a.limit == 16
+
+
+def test_the_drift_down_never_raises_a_limit_below_a_quarter() -> None:
+    """After an overload left the limit at the floor, idle intervals keep it there (it
+    climbs back only while in use)."""
+    a, clock = gate()
+    for _ in range(20):
+        interval(a, clock, 0.05)
+    assert a.limit == 4
+    interval(a, clock, 0.001, busy=0)
+    assert a.limit == 4
 
 
 def test_no_decision_inside_an_interval() -> None:
