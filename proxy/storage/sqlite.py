@@ -411,15 +411,16 @@ class SQLiteStorage:
         keys: dict[tuple[str, str], bytes | None] = {}
         for w in writes:
             k = (w.tenant, w.conversation_id)
-            row = c.execute(
-                "SELECT state_version FROM conversations WHERE tenant = ? AND conversation_id = ?",
+            # One statement for both (each statement is another wait for the GIL when the
+            # event loop is busy); a missing row reads as NULL.
+            version, dek_id = c.execute(
+                "SELECT (SELECT state_version FROM conversations"
+                " WHERE tenant = ?1 AND conversation_id = ?2),"
+                " (SELECT dek_id FROM data_keys WHERE tenant = ?1 AND conversation_id = ?2)",
                 k,
             ).fetchone()
-            versions[k] = row[0] if row else 0
-            row = c.execute(
-                "SELECT dek_id FROM data_keys WHERE tenant = ? AND conversation_id = ?", k
-            ).fetchone()
-            keys[k] = None if row is None else bytes(row[0])
+            versions[k] = version or 0
+            keys[k] = None if dek_id is None else bytes(dek_id)
         conflict = admit(writes, versions, keys)
         if conflict is not None:
             return conflict
