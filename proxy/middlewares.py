@@ -23,13 +23,16 @@
      queue. The limit drops by a quarter, or by the share the fastest overran its target
      (twice the target: half; never more), never below ``2 x [redact] workers``: that
      many requests keep every detection worker fed.
-   * On time, with at least half the limit in flight at some moment of the interval:
-     the limit rises by one, up to ``[server] max_in_flight``.
+   * On time, with at least half the limit in flight at some moment of the interval, or
+     with the limit below a quarter of ``[server] max_in_flight``: the limit rises by
+     one, up to ``max_in_flight``.
    * On time, with less than an eighth of it ever in flight: it drifts down by one, not
-     below a quarter of ``max_in_flight``. An overload that starts then meets a short
-     queue rather than ``max_in_flight``'s (64 requests take a second to drain, and every
-     request in it would carry that second), while bursts far above the usual peak still
-     get in.
+     below a quarter of ``max_in_flight``.
+
+   So at light load the limit sits at a quarter of ``max_in_flight``: an overload that
+   starts meets a short queue rather than ``max_in_flight``'s (64 requests take a second
+   to drain, and every request in it would carry that second), while bursts far above
+   the usual peak still get in, and a hiccup that cut the limit is undone.
 
    Under overload the admitted requests therefore keep close to their unloaded latency
    and the excess is refused at once. ``latency_target_ms = 0`` keeps the limit fixed
@@ -275,6 +278,7 @@ class Admission:
         "_peak",
         "ceiling",
         "floor",
+        "idle",
         "in_flight",
         "interval",
         "limit",
@@ -299,6 +303,8 @@ class Admission:
     ) -> None:
         self.ceiling = self.limit = limit
         self.floor = max(1, min(floor, limit))
+        # Where the limit settles at light load (see the module docstring).
+        self.idle = max(self.floor, limit // 4)
         self.timeout, self.in_flight = timeout, 0
         self.message_limit, self.messages = message_limit, 0
         self.target, self.interval = latency_target, interval
@@ -349,9 +355,10 @@ class Admission:
             # intervals; never more than half at once, and always by at least one.
             factor = max(0.5, min(0.75, self.target / self._fastest))
             self.limit = max(self.floor, min(self.limit - 1, int(self.limit * factor)))
-        elif 2 * self._peak >= self.limit:  # on time, and half the limit was in use
+        elif 2 * self._peak >= self.limit or self.limit < self.idle:
+            # On time, and half the limit was in use (or it is below its light-load level)
             self.limit = min(self.ceiling, self.limit + 1)
-        elif 8 * self._peak < self.limit and self.limit > max(self.floor, self.ceiling // 4):
+        elif 8 * self._peak < self.limit and self.limit > self.idle:
             # On time with most of the limit unused: drift down towards eight times the
             # peak, not below a quarter of max_in_flight, so that a sudden overload
             # starts from a short queue instead of max_in_flight's (64 requests take a

@@ -7,8 +7,8 @@ The rule (proxy/middlewares.py), once per interval:
   of a batch after the first -- the limit drops by a quarter, or by the overrun's share
   (at most half), never below the floor;
 * otherwise it rises by one (not above ``max_in_flight``) if at least half of it was in
-  use, and drifts down by one (not below a quarter of ``max_in_flight``) if less than an
-  eighth was.
+  use or it is below a quarter of ``max_in_flight``, and drifts down by one (not below
+  that quarter) if less than an eighth was.
 """
 
 from __future__ import annotations
@@ -181,15 +181,18 @@ def test_a_lightly_loaded_limit_settles_at_a_quarter_of_max_in_flight() -> None:
     assert a.limit == 16
 
 
-def test_the_drift_down_never_raises_a_limit_below_a_quarter() -> None:
-    """After an overload left the limit at the floor, idle intervals keep it there (it
-    climbs back only while in use)."""
+def test_after_an_overload_an_idle_limit_climbs_back_to_a_quarter() -> None:
+    """A limit cut below its light-load level (an overload, a hiccup) comes back to a
+    quarter of max_in_flight by one per on-time interval, in use or not, and stops."""
     a, clock = gate()
     for _ in range(20):
         interval(a, clock, 0.05)
     assert a.limit == 4
-    interval(a, clock, 0.001, busy=0)
-    assert a.limit == 4
+    seen = []
+    for _ in range(14):
+        interval(a, clock, 0.001, busy=1)
+        seen.append(a.limit)
+    assert seen == list(range(5, 17)) + [16, 16]
 
 
 def test_no_decision_inside_an_interval() -> None:
