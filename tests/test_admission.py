@@ -192,7 +192,7 @@ def test_after_an_overload_an_idle_limit_climbs_back_to_a_quarter() -> None:
     for _ in range(14):
         interval(a, clock, 0.001, busy=1)
         seen.append(a.limit)
-    assert seen == list(range(5, 17)) + [16, 16]
+    assert seen == [*range(5, 17), 16, 16]
 
 
 def test_no_decision_inside_an_interval() -> None:
