@@ -13,14 +13,17 @@
 
    The limit adapts to keep ingest latency near ``[server] latency_target_ms``
    (:meth:`Admission.observe`): a fixed count cannot, because how long N requests in
-   flight wait depends on the machine and the messages. Every 100 ms the fastest ingest
-   request of the interval is compared with its target: ``latency_target_ms`` for one
-   message, plus ``latency_target_per_message_ms`` for each further message of a batch
-   (a batch takes longer than one message even on an idle server; held to the
+   flight wait depends on the machine and the messages. Every 100 ms the luckiest tenth
+   of the interval's ingest requests -- the 10th percentile of their latencies; with ten
+   or fewer requests, the fastest -- is compared with its target: ``latency_target_ms``
+   for one message, plus ``latency_target_per_message_ms`` for each further message of
+   a batch (a batch takes longer than one message even on an idle server; held to the
    one-message target, batched traffic would sit at the floor, below its throughput).
+   The fastest alone is too lucky a witness under overload: a short message that needs
+   no model can get through in a few milliseconds while the rest queue for twenty.
 
-   * Slower than its target: even the luckiest request queued, so there is a standing
-     queue. The limit drops by a quarter, or by the share the fastest overran its target
+   * Slower than its target: even the lucky requests queued, so there is a standing
+     queue. The limit drops by a quarter, or by the share they overran the target
      (twice the target: half; never more), never below ``2 x [redact] workers``: that
      many requests keep every detection worker fed.
    * On time, with at least half the limit in flight at some moment of the interval, or
@@ -273,7 +276,7 @@ class Admission:
 
     __slots__ = (
         "_clock",
-        "_fastest",
+        "_seen",
         "_interval_end",
         "_peak",
         "ceiling",
@@ -310,7 +313,7 @@ class Admission:
         self.target, self.interval = latency_target, interval
         self.per_message = per_message
         self._clock = clock
-        self._fastest = float("inf")
+        self._seen: list[float] = []
         self._peak = 0
         self._interval_end = clock() + interval
 
@@ -339,21 +342,24 @@ class Admission:
 
     def observe(self, seconds: float, messages: int = 1) -> None:
         """Record how long an admitted ingest request of ``messages`` messages took; adapt
-        the limit once per interval (see the module docstring)."""
+        the limit once per interval (see the module docstring). The interval's latencies
+        are kept until its end (at most a few hundred floats)."""
         if self.target <= 0:
             return
         # Measured against the one-message target: a batch's allowance comes off first.
         seconds -= self.per_message * (messages - 1)
-        if seconds < self._fastest:
-            self._fastest = seconds
+        self._seen.append(seconds)
         now = self._clock()
         if now < self._interval_end:
             return
-        if self._fastest > self.target:
-            # Down by a quarter, or by as much as the fastest request overran the target
+        seen = self._seen
+        seen.sort()
+        lucky = seen[(len(seen) - 1) // 10]  # the 10th percentile: the fastest of up to 10
+        if lucky > self.target:
+            # Down by a quarter, or by as much as the lucky requests overran the target
             # (twice the target: half), so that a sudden overload is met within a few
             # intervals; never more than half at once, and always by at least one.
-            factor = max(0.5, min(0.75, self.target / self._fastest))
+            factor = max(0.5, min(0.75, self.target / lucky))
             self.limit = max(self.floor, min(self.limit - 1, int(self.limit * factor)))
         elif 2 * self._peak >= self.limit or self.limit < self.idle:
             # On time, and half the limit was in use (or it is below its light-load level)
@@ -365,7 +371,7 @@ class Admission:
             # second to drain, and every request in it would carry that second), while
             # bursts far above the usual peak still get in.
             self.limit -= 1
-        self._fastest = float("inf")
+        self._seen = []
         self._peak = self.in_flight
         self._interval_end = now + self.interval
 

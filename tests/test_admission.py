@@ -2,7 +2,8 @@
 
 The rule (proxy/middlewares.py), once per interval:
 
-* if even the fastest ingest request of the interval took longer than its target --
+* if even the luckiest tenth of the interval's ingest requests (the 10th percentile of
+  their latencies; with ten or fewer, the fastest) took longer than its target --
   ``[server] latency_target_ms``, plus ``latency_target_per_message_ms`` for each message
   of a batch after the first -- the limit drops by a quarter, or by the overrun's share
   (at most half), never below the floor;
@@ -80,6 +81,20 @@ def test_one_interval_moves_the_limit_by_the_fastest_request(
     a, clock = gate()
     interval(a, clock, 0.5, fastest, 0.2)
     assert a.limit == limit_after
+
+
+def test_with_many_requests_the_10th_percentile_decides() -> None:
+    """One lucky fast request among twenty slow ones does not hide the queue."""
+    a, clock = gate()
+    interval(a, clock, 0.001, *[0.030] * 20)
+    assert a.limit == 32
+
+
+def test_with_ten_requests_or_fewer_the_fastest_decides() -> None:
+    """Ten requests: the fastest of them is the 10th percentile."""
+    a, clock = gate()
+    interval(a, clock, 0.001, *[0.030] * 8)
+    assert a.limit == 64
 
 
 @pytest.mark.parametrize(
