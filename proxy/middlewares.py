@@ -276,9 +276,9 @@ class Admission:
 
     __slots__ = (
         "_clock",
-        "_seen",
         "_interval_end",
         "_peak",
+        "_seen",
         "ceiling",
         "floor",
         "idle",
