@@ -513,10 +513,7 @@ class SQLiteStorage:
 
     @staticmethod
     def _purposes_sync(c: sqlite3.Connection, tenant: str, cid: str) -> frozenset[str]:
-        row = c.execute(
-            "SELECT purposes FROM conversations WHERE tenant = ? AND conversation_id = ?",
-            (tenant, cid),
-        ).fetchone()
+        row = _purposes_row(c, tenant, cid)
         return decode_purposes(row[0] if row else None)
 
     def _merge_purposes(
@@ -757,15 +754,21 @@ def _insert_data_key(c: sqlite3.Connection, rec: DataKeyRecord, *, if_absent: bo
     )
 
 
+def _purposes_row(c: sqlite3.Connection, tenant: str, cid: str) -> tuple[Any, ...] | None:
+    """The conversation's ``(purposes,)`` row; None when the conversation has no row."""
+    row: tuple[Any, ...] | None = c.execute(
+        "SELECT purposes FROM conversations WHERE tenant = ? AND conversation_id = ?",
+        (tenant, cid),
+    ).fetchone()
+    return row
+
+
 def merge_purposes(
     c: sqlite3.Connection, tenant: str, cid: str, add: Iterable[str]
 ) -> frozenset[str]:
     """Add ``add`` to the conversation (creating it); re-tag its messages if widened. Runs
     in the caller's transaction (the case store's approval uses it too)."""
-    row = c.execute(
-        "SELECT purposes FROM conversations WHERE tenant = ? AND conversation_id = ?",
-        (tenant, cid),
-    ).fetchone()
+    row = _purposes_row(c, tenant, cid)
     old = decode_purposes(row[0] if row else None)
     new = old | frozenset(add)
     if row is not None and new == old:
