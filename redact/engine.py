@@ -52,8 +52,9 @@ class Engine:
         norms = [normalize(t) for t in texts]
         raw = [self._patterns(n) for n in norms]
         if self.ner is not None:
+            covered = [[(s.start, s.end) for s in spans] for spans in raw]
             for spans, extra in zip(
-                raw, self.ner.detect_batch([n.text for n in norms]), strict=True
+                raw, self.ner.detect_batch([n.text for n in norms], covered), strict=True
             ):
                 spans.extend(self._enabled(list(extra)))
         return [_to_original(n, spans) for n, spans in zip(norms, raw, strict=True)]

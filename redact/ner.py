@@ -282,7 +282,8 @@ def needs_ner(text: str, known: Sequence[tuple[int, int]] = ()) -> bool:
     """Could the model find a new name here?
 
     Needs a capitalised word outside the common vocabulary that is not already inside
-    a ``known`` name (found by a context phrase: "Regards, Anna Li" needs no model).
+    a ``known`` span: a name found by a context phrase ("Regards, Anna Li" needs no
+    model), or what a pattern detector found (the street and town of an address).
     """
     for m in _CAP_WORD.finditer(text):
         w = m.group()
@@ -904,7 +905,11 @@ class SpacyNer:
             out.append(extend(seen, *p, self.vocab))
         return out
 
-    def detect_batch(self, texts: Sequence[str]) -> list[tuple[Span, ...]]:
+    def detect_batch(
+        self,
+        texts: Sequence[str],
+        covered: Sequence[Sequence[tuple[int, int]]] | None = None,
+    ) -> list[tuple[Span, ...]]:
         langs = [guess_language(t) for t in texts]
         # Lower-case chat in another language is not truecased: its words are ordinary
         # words of that language, not names ("temos sim", "vale, perfecto"). Nor is
@@ -919,7 +924,10 @@ class SpacyNer:
         # What the model and the shape rules see: lower-case chat truecased, same offsets.
         seen = [truecase(t, self.vocab) if low else t for t, low in zip(texts, lower, strict=True)]
         context = [[(m.start, m.end) for m in context_names(t)] for t in texts]
-        feed = [i for i, t in enumerate(seen) if needs_ner(t, context[i])]
+        # Words inside what the pattern detectors found (an address, above all) are
+        # redacted whatever the model says of them: they send no text to the model.
+        known = [ctx + list(covered[i]) if covered else ctx for i, ctx in enumerate(context)]
+        feed = [i for i, t in enumerate(seen) if needs_ner(t, known[i])]
         for i in feed:
             # A capitalised message in a language without a word list ("Hej, är cykeln
             # kvar? Jag kan hämta den"): its sentence-initial words are no names either.

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import pytest
 
+from redact.engine import Engine
 from redact.errors import ModelUnavailable
 from redact.ner import (
     SpacyNer,
@@ -19,7 +21,7 @@ from redact.ner import (
     truecase,
 )
 from redact.redactor import Redactor
-from redact.registry import RedactConfig
+from redact.registry import RedactConfig, build_engine
 from redact.span import Span
 
 
@@ -611,3 +613,51 @@ def test_subjects_of_person_verbs(text: str, names: list[str]) -> None:
     """The subject of a verb only people do is a name, found without the model."""
     found = structural_names(text, frozenset(), lower_chat=False)
     assert [text[s:e] for s, e in found] == names
+
+
+@pytest.fixture(scope="module")
+def engine_feed() -> Iterator[tuple[Engine, list[str]]]:
+    """An engine with NER whose model records every text it is fed."""
+    engine = build_engine(RedactConfig())
+    assert engine.ner is not None
+    fed: list[str] = []
+    pipe = engine.ner.nlp.pipe
+
+    def recording_pipe(texts: Iterable[str], **kwargs: Any) -> Any:
+        texts = list(texts)
+        fed.extend(texts)
+        return pipe(texts, **kwargs)
+
+    engine.ner.nlp.pipe = recording_pipe
+    yield engine, fed
+
+
+@pytest.mark.parametrize(
+    ("text", "fed", "found"),
+    [
+        # The only uncommon capitalised words are inside the address the patterns found.
+        (
+            "Please deliver to 27 Kowalczyk Avenue, Apt 5, Springfield, IL 62704 by Friday.",
+            False,
+            {"27 Kowalczyk Avenue, Apt 5, Springfield, IL 62704"},
+        ),
+        # One outside it: the model still reads the message.
+        (
+            "Yesterday Bartholomew said he can collect it from 27 Kowalczyk Avenue, "
+            "Springfield, IL 62704.",
+            True,
+            {"Bartholomew", "27 Kowalczyk Avenue, Springfield, IL 62704"},
+        ),
+    ],
+)
+def test_words_inside_pattern_spans_do_not_call_the_model(
+    engine_feed: tuple[Engine, list[str]], text: str, fed: bool, found: set[str]
+) -> None:
+    """What a pattern detector already found is redacted whatever the model says about
+    it, so capitalised words inside it do not send the message to the model (an address
+    alone took 6.5 ms instead of 1)."""
+    engine, seen = engine_feed
+    seen.clear()
+    (spans,) = engine.analyze([text])
+    assert (text in seen) is fed
+    assert {text[s.start : s.end] for s in spans} == found

@@ -30,7 +30,11 @@ class Detector(Protocol):
 
 @runtime_checkable
 class BatchDetector(Protocol):
-    """A detector that is much cheaper per message when fed many at once (NER)."""
+    """A detector that is much cheaper per message when fed many at once (NER).
+
+    ``covered``, when given, holds per text the (start, end) of what other detectors
+    already found there: the detector may skip work on what lies inside them.
+    """
 
     @property
     def name(self) -> str: ...
@@ -38,7 +42,11 @@ class BatchDetector(Protocol):
     @property
     def entity_types(self) -> frozenset[str]: ...
 
-    def detect_batch(self, texts: Sequence[str]) -> list[tuple[Span, ...]]: ...
+    def detect_batch(
+        self,
+        texts: Sequence[str],
+        covered: Sequence[Sequence[tuple[int, int]]] | None = None,
+    ) -> list[tuple[Span, ...]]: ...
 
 
 def context_before(text: str, start: int, pattern: re.Pattern[str], window: int = 48) -> bool:
