@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from typing import Any
 
 import pytest
@@ -129,6 +130,32 @@ async def test_latency_is_measured_from_the_scheduled_send_time() -> None:
     assert res.ok == 20 and res.errors == 0
     assert res.connections >= 10  # 50/s with 0.2 s answers needs ~10 in flight
     assert res.hist.get_max_value() < 1_000_000
+
+
+@pytest.mark.parametrize("enabled_before", [True, False])
+async def test_no_garbage_collection_pauses_while_measuring(enabled_before: bool) -> None:
+    """While requests are on the clock the collector is off and what existed before is
+    frozen out of it (a full collection would stall the sending loop, and the stall
+    would be charged to the server); afterwards the collector is as it was."""
+    during: list[tuple[bool, int]] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        # The test's server shares the generator's process, so it sees its state.
+        during.append((gc.isenabled(), gc.get_freeze_count()))
+        return web.Response(status=201)
+
+    runner, url = await _serve(handler)
+    if not enabled_before:
+        gc.disable()
+    try:
+        res = await loadgen.run(url, 50, 0.1, lambda i: (b"{}", 1), {})
+        after = (gc.isenabled(), gc.get_freeze_count())
+    finally:
+        gc.enable()
+        await runner.cleanup()
+    assert res.ok == 5 and len(during) == 5
+    assert all(not enabled and frozen > 0 for enabled, frozen in during)
+    assert after == (enabled_before, 0)
 
 
 def test_refuses_https_and_other_schemes() -> None:
