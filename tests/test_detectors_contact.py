@@ -405,6 +405,26 @@ def test_phone_beside_order_number_keeps_the_order_number() -> None:
     assert len(spans) == 1 and _found(spans, text, "+34 912 345 678")
 
 
+def test_phone_patterns_are_compiled_before_the_first_message() -> None:
+    """After detectors(), finding and validating numbers of many countries compiles no
+    libphonenumber pattern: that cost is paid at start-up, not by live messages."""
+    from phonenumbers import re_util
+
+    detectors()
+    compiled = dict(re_util._COMPILED_PATTERNS or {})
+    assert len(compiled) > 1000  # every region's patterns, kept
+    texts = [
+        "call me on 0912 345 678 or 06 12 34 56 78",
+        "my number: 020 7946 0958, mobile 07700 900123",
+        "WhatsApp +49 30 901820, office +81 3-1234-5678, +55 11 91234-5678",
+        "ring 2025550143 after 5, or (415) 555-0132",
+        "+234 803 123 4567 / +91 98765 43210 / +7 912 345-67-89",
+    ]
+    found = [_detect(PHONE, t) for t in texts]
+    assert all(found)  # each text had a number to validate
+    assert compiled == re_util._COMPILED_PATTERNS
+
+
 # --------------------------------------------------------------------------------------
 # Messenger handles
 # --------------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ by context or shape alone 0.7.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -786,15 +787,58 @@ class MessengerHandleDetector:
         return tuple(found)
 
 
+# The kinds of number a region's metadata describes (PhoneMetadata attributes).
+_NUMBER_KINDS = (
+    "general_desc",
+    "fixed_line",
+    "mobile",
+    "toll_free",
+    "premium_rate",
+    "shared_cost",
+    "personal_number",
+    "voip",
+    "pager",
+    "uan",
+    "voicemail",
+    "no_international_dialling",
+)
+
+
+@functools.cache  # once per process: the patterns stay compiled
+def _warm_phone_patterns() -> None:
+    """Compile now the metadata patterns that parsing and validating a number use.
+
+    Compiled on first use, they cost the first messages of each detection worker 5-40
+    ms each (a national number is tried in dozens of regions), on a live server after
+    every start. Here: every kind's national-number pattern in every region, and each
+    region's own example numbers parsed and validated (which compiles the patterns of
+    the parsing path). ~0.2 s and ~2 MB, once, before the workers fork.
+    """
+    for region in phonenumbers.SUPPORTED_REGIONS:
+        meta = PhoneMetadata.metadata_for_region(region)
+        if meta is None:
+            continue
+        for kind in _NUMBER_KINDS:
+            desc = getattr(meta, kind, None)
+            if desc is None:
+                continue
+            if desc.national_number_pattern:
+                _phone_re.re_compile(desc.national_number_pattern)
+            parsed = _parse(desc.example_number, region) if desc.example_number else None
+            if parsed is not None:
+                phonenumbers.is_valid_number(parsed)
+                phonenumbers.is_possible_number(parsed)
+
+
 def detectors() -> tuple[Detector, ...]:
     # libphonenumber reads a region's metadata on first use; done for every region now
     # (~0.1 s, ~1.5 MB, shared by forked workers), so that the first message with a new
     # country code does not stall detection in live traffic. Its metadata patterns are
     # compiled on use, and a national number is tried in dozens of regions: hundreds of
     # patterns, more than the re module's cache keeps, so they were compiled again and
-    # again (~3 ms of a 90-character message). Keep every compiled pattern instead.
+    # again (~3 ms of a 90-character message). Keep every compiled pattern instead, and
+    # compile them now rather than in the first messages.
     PhoneMetadata.load_all()
-    keep_patterns = getattr(_phone_re, "enable_pattern_cache", None)  # phonenumbers >= 9
-    if keep_patterns is not None:
-        keep_patterns()
+    _phone_re.enable_pattern_cache()
+    _warm_phone_patterns()
     return (EmailDetector(), PhoneDetector(), MessengerHandleDetector())
