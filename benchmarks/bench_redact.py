@@ -3,9 +3,11 @@
     python -m benchmarks.bench_redact [--corpus ../shared/eval/dev.jsonl] [--limit N] [--json OUT]
 
 * chatwarden: the whole ``chatwarden redact`` process (start-up, model load, worker
-  processes, reading and writing the files) is timed wall-clock. The same command on
-  the first message alone times its start-up; the corpus without it is the steady-state
-  rate, which the proxy benchmark compares its saturation with.
+  processes, reading and writing the files) is timed wall-clock, best of two. The same
+  command on the corpus three times over (conversations renamed per copy) times the
+  steady-state rate: the two runs share the start-up, so the extra messages over the
+  extra seconds is what detection sustains once running. The proxy benchmark compares
+  its saturation with that rate.
 * Presidio: ``AnalyzerEngine`` + ``AnonymizerEngine`` with the same spaCy model; only
   the per-message loop is timed (engine construction is excluded, which favours it).
   Every entity Presidio reports is counted as redacted, as its anonymizer would.
@@ -37,6 +39,29 @@ def load_corpus(path: Path, limit: int | None) -> list[dict[str, Any]]:
         json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
     ]
     return rows[:limit] if limit else rows
+
+
+# How many copies of the corpus the steady-state run redacts.
+STEADY_REPEATS = 3
+
+
+def repeated(rows: list[dict[str, Any]], times: int) -> list[dict[str, Any]]:
+    """The corpus ``times`` over, each copy's conversations and messages renamed (a copy
+    must not continue the previous copy's conversations) and each copy's texts ending in
+    ``k`` more spaces: ``chatwarden redact`` detects each distinct text once, and the
+    copies must cost what the original does."""
+    return [
+        r
+        | {
+            "id": f"{r['id']}~{k}",
+            "conversation_id": f"{r['conversation_id']}~{k}",
+            "text": r["text"] + " " * k,
+        }
+        if k
+        else r
+        for k in range(times)
+        for r in rows
+    ]
 
 
 def score(corpus: Path, pred: Path) -> dict[str, Any]:
@@ -109,12 +134,22 @@ def summary(s: dict[str, Any]) -> dict[str, Any]:
     return {k: s[k] for k in keys if k in s}
 
 
+def _positive(text: str) -> int:
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return n
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", type=Path, default=EVAL / "dev.jsonl")
     ap.add_argument("--limit", type=int, default=None, help="only the first N messages")
     ap.add_argument("--workers", type=int, default=None, help="chatwarden redact --workers")
     ap.add_argument("--no-presidio", action="store_true", help="skip the Presidio run")
+    ap.add_argument(
+        "--best-of", type=_positive, default=2, help="time each chatwarden run this many times"
+    )
     ap.add_argument("--json", type=Path, default=None, help="write all figures here")
     a = ap.parse_args(argv)
 
@@ -125,13 +160,23 @@ def main(argv: list[str] | None = None) -> int:
             "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
         )
         cw_out, pr_out = Path(tmp) / "chatwarden.jsonl", Path(tmp) / "presidio.jsonl"
-        cw_s = run_chatwarden(corpus, cw_out, a.workers)
-        # The same command on the first message alone: its start-up (interpreter, model,
-        # worker processes). Subtracted, what remains is the steady-state rate.
-        first = Path(tmp) / "first.jsonl"
-        first.write_text(json.dumps(rows[0], ensure_ascii=False) + "\n", encoding="utf-8")
-        startup_s = run_chatwarden(first, Path(tmp) / "first-out.jsonl", a.workers)
-        steady = (len(rows) - 1) / (cw_s - startup_s) if cw_s > startup_s else None
+        # Best of --best-of: this machine's other work only ever adds time.
+        cw_s = min(run_chatwarden(corpus, cw_out, a.workers) for _ in range(a.best_of))
+        # The steady-state rate, from the marginal cost of more messages. (Timing the
+        # command on one message and subtracting that start-up overstated it up to
+        # twofold: the full run's start-up overlaps with reading and pattern work.)
+        more = repeated(rows, STEADY_REPEATS)
+        big = Path(tmp) / "repeated.jsonl"
+        big.write_text(
+            "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in more), encoding="utf-8"
+        )
+        big_s = min(
+            run_chatwarden(big, Path(tmp) / "repeated-out.jsonl", a.workers)
+            for _ in range(a.best_of)
+        )
+        extra = len(more) - len(rows)
+        steady = extra / (big_s - cw_s) if big_s > cw_s else None
+        startup_s = max(0.0, cw_s - len(rows) / steady) if steady else cw_s
         report: dict[str, Any] = {
             "corpus": str(a.corpus),
             "messages": len(rows),
@@ -145,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
                 "msgs_per_s": round(len(rows) / cw_s, 1),
                 "startup_s": round(startup_s, 3),
                 "steady_msgs_per_s": round(steady, 1) if steady else None,
+                "steady_run": {"messages": len(more), "seconds": round(big_s, 3)},
                 **summary(score(corpus, cw_out)),
             },
         }
@@ -170,7 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     if "speedup" in report:
         print(f"chatwarden / presidio throughput: {report['speedup']}x")
     cw = report["chatwarden"]
-    print(f"chatwarden start-up {cw['startup_s']} s; without it {cw['steady_msgs_per_s']} msgs/s")
+    print(
+        f"chatwarden steady state {cw['steady_msgs_per_s']} msgs/s (start-up ~{cw['startup_s']} s)"
+    )
     if a.json:
         a.json.write_text(json.dumps(report, indent=1), encoding="utf-8")
     return 0
