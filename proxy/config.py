@@ -449,8 +449,8 @@ def render_config(
         "max_body_bytes = 1048576   # larger bodies get 413 before they are read",
         'max_batch = 100            # messages in one {"messages": [...]} body',
         "max_in_flight = 64         # ingest requests processed at once; more get 503",
-        "latency_target_ms = 10.0   # fewer at once while even the quickest tenth of ingests"
-        " take longer (0: fixed)",
+        "latency_target_ms = 10.0   # fewer at once while the median ingest takes longer"
+        " (0: fixed)",
         "latency_target_per_message_ms = 5.0  # more time allowed per further message of a batch",
         "max_in_flight_messages = 1000  # messages being processed at once; more get 503",
         "request_timeout = 10.0     # seconds; a slower request gets 503 + Retry-After",
