@@ -65,6 +65,13 @@ def repeated(rows: list[dict[str, Any]], times: int) -> list[dict[str, Any]]:
     ]
 
 
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    """A corpus file in the evaluation data's format: one JSON object per line."""
+    path.write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
+    )
+
+
 def score(corpus: Path, pred: Path) -> dict[str, Any]:
     out = subprocess.run(
         [sys.executable, str(EVAL / "score.py"), str(corpus), str(pred)],
@@ -157,18 +164,14 @@ def main(argv: list[str] | None = None) -> int:
     rows = load_corpus(a.corpus, a.limit)
     with tempfile.TemporaryDirectory() as tmp:
         corpus = Path(tmp) / "corpus.jsonl"
-        corpus.write_text(
-            "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
-        )
+        write_jsonl(corpus, rows)
         cw_out, pr_out = Path(tmp) / "chatwarden.jsonl", Path(tmp) / "presidio.jsonl"
         # The steady-state rate, from the marginal cost of more messages. (Timing the
         # command on one message and subtracting that start-up overstated it up to
         # twofold: the full run's start-up overlaps with reading and pattern work.)
         more = repeated(rows, STEADY_REPEATS)
         big = Path(tmp) / "repeated.jsonl"
-        big.write_text(
-            "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in more), encoding="utf-8"
-        )
+        write_jsonl(big, more)
         # Best of --best-of, the two commands alternating: this machine's other work
         # only ever adds time, and its speed drifts over minutes, so neither command
         # should get all the fast moments.
