@@ -561,7 +561,7 @@ def load_policy(paths: Sequence[Path | str]) -> Policy:
         grants=grants,
         views=MappingProxyType({k: v for k, (v, _, _) in acc.views.items()}),
         untagged_retention_days=untagged,
-        tagger=PurposeTagger(tuple(r for r, _, _ in acc.rules)),
+        tagger=PurposeTagger.compiled(r for r, _, _ in acc.rules),
         table=DecisionTable.compile(
             grants, {r.name: r.actions for r in roles.values()}, frozenset(purposes)
         ),

@@ -7,6 +7,12 @@ str`` is far cheaper than letting ``re`` try dozens of alternatives at every pos
 :class:`Filtered` pairs a compiled pattern with its literals; the tagging rules search
 through it. The literals are worked out once, when the policy compiles.
 
+Checking literals one ``in`` at a time pays per literal, so :meth:`Filtered.search` only
+checks short lists (``MAX_CHECKED``). A caller with many patterns (the purpose tagger)
+instead finds every literal of all of them in one pass over the text with
+:class:`LiteralScan` (an Aho-Corasick automaton, ``pyahocorasick``) and asks each pattern
+:meth:`Filtered.search_found`: no list is too long then.
+
 The analysis reads the parse tree of CPython's own regex parser (``re._parser``, private
 but stable within a CPython version). Every rule is conservative: whatever it cannot
 prove -- character classes, ``.``, anchors and lookarounds, back-references, optional
@@ -22,6 +28,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
+
+import ahocorasick  # type: ignore[import-not-found]  # C extension, no stubs
 
 # CPython's regex parser is private (and untyped, hence import_module): its absence or
 # any change to it must cost speed, never correctness.
@@ -179,13 +187,28 @@ class Filtered:
 
     regex: re.Pattern[str]
     required: tuple[str, ...] | None
+    # Every literal of the prefilter, however many (``None``: nothing proven); what
+    # :meth:`search_found` checks against a :class:`LiteralScan`'s findings.
+    literals: frozenset[str] | None = None
 
     @classmethod
     def of(cls, regex: re.Pattern[str]) -> Filtered:
-        """``regex`` with its prefilter, unless checking that many literals would cost more
-        than the search it saves (see ``MAX_CHECKED``)."""
+        """``regex`` with its prefilter; :meth:`search` checks it unless checking that many
+        literals one by one would cost more than the search it saves (``MAX_CHECKED``)."""
         required = required_literals(regex)
-        return cls(regex, required if required is None or len(required) <= MAX_CHECKED else None)
+        return cls(
+            regex,
+            required if required is None or len(required) <= MAX_CHECKED else None,
+            None if required is None else frozenset(required),
+        )
+
+    def search_found(self, text: str, found: frozenset[str] | set[str]) -> re.Match[str] | None:
+        """``regex.search(text)``, skipped when none of the prefilter's literals is among
+        ``found``: what :meth:`LiteralScan.found` returned for this same ``text``."""
+        literals = self.literals
+        if literals is not None and literals.isdisjoint(found):
+            return None
+        return self.regex.search(text)
 
     def search(self, text: str) -> re.Match[str] | None:
         """``regex.search(text)``, skipped when the prefilter proves there is no match."""
@@ -197,3 +220,33 @@ class Filtered:
             else:
                 return None
         return self.regex.search(text)
+
+
+class LiteralScan:
+    """Which of a set of literals a text contains, all found in one pass over the text
+    (an Aho-Corasick automaton: the cost grows with the text and the matches, not with
+    the number of literals). Overlapping occurrences are all found: "refunds" yields both
+    "refund" and "funds" when both are literals."""
+
+    __slots__ = ("_automaton",)
+
+    def __init__(self, literals: Iterable[str]) -> None:
+        words = sorted({s for s in literals if s})
+        self._automaton: Any = None
+        if words:
+            automaton = ahocorasick.Automaton()
+            for w in words:
+                automaton.add_word(w, w)
+            automaton.make_automaton()
+            self._automaton = automaton
+
+    @classmethod
+    def of(cls, filters: Iterable[Filtered]) -> LiteralScan:
+        """A scan for every literal of ``filters``' prefilters."""
+        return cls(s for f in filters if f.literals is not None for s in f.literals)
+
+    def found(self, text: str) -> set[str]:
+        """The literals that occur in ``text``."""
+        if self._automaton is None:
+            return set()
+        return {w for _end, w in self._automaton.iter(text)}

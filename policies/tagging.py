@@ -21,18 +21,19 @@ has no spaces); a trailing ``*`` matches any word ending (``refund*`` matches
 
 Each keyword list and each pattern is searched only in texts that hold a literal every
 one of its matches contains (:mod:`policies.prefilter`, worked out when the policy
-compiles): the same rules fire, at a fraction of the cost.
+compiles): the same rules fire, at a fraction of the cost. A compiled policy's tagger
+finds the literals of all its rules in one pass over the text (:class:`LiteralScan`).
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 
-from policies.prefilter import Filtered
+from policies.prefilter import Filtered, LiteralScan
 
 _WS = re.compile(r"\s+")
 _LATIN = "a-z0-9"
@@ -118,14 +119,35 @@ class TagRule:
     unless: Filtered | None = None
 
     def matches(
-        self, folded: str, entity_types: frozenset[str], metadata: Mapping[str, str]
+        self,
+        folded: str,
+        entity_types: frozenset[str],
+        metadata: Mapping[str, str],
+        found: set[str] | None = None,
     ) -> bool:
+        """Whether the rule fires on a folded text. ``found``: the prefilter literals the
+        text holds (:meth:`LiteralScan.found`), when the caller scanned for them."""
         if self.metadata and not any(metadata.get(k) for k in self.metadata):
             return False
         if not self.entities <= entity_types:
             return False
+        if found is None:
+            return self._matches_text(folded)
         # Plain loops rather than any()/all() over generators: this runs for every rule on
         # every ingested message, and the generator frames cost as much as a prefilter.
+        for g in self.groups:
+            if g.search_found(folded, found) is None:
+                return False
+        if self.patterns:
+            for p in self.patterns:
+                if p.search_found(folded, found) is not None:
+                    break
+            else:
+                return False
+        return self.unless is None or self.unless.search_found(folded, found) is None
+
+    def _matches_text(self, folded: str) -> bool:
+        """The keyword and pattern conditions, each prefilter checked on its own."""
         for g in self.groups:
             if g.search(folded) is None:
                 return False
@@ -141,12 +163,29 @@ class TagRule:
 @dataclass(frozen=True, slots=True)
 class PurposeTagger:
     rules: tuple[TagRule, ...] = ()
+    # The literals of every rule's prefilters, found in one pass per message; without it
+    # (a tagger built by hand) each prefilter checks its own literals.
+    scan: LiteralScan | None = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def compiled(cls, rules: Iterable[TagRule]) -> PurposeTagger:
+        """A tagger of ``rules`` with the one-pass literal scan of all their prefilters."""
+        rules = tuple(rules)
+        filters = [
+            f
+            for r in rules
+            for f in (*r.groups, *r.patterns, *((r.unless,) if r.unless is not None else ()))
+        ]
+        return cls(rules, LiteralScan.of(filters))
 
     def fired(self, message: TagInput) -> tuple[TagRule, ...]:
         """The rules that fire on one message, in policy order."""
         folded = fold(message.text)
+        found = None if self.scan is None else self.scan.found(folded)
         return tuple(
-            r for r in self.rules if r.matches(folded, message.entity_types, message.metadata)
+            r
+            for r in self.rules
+            if r.matches(folded, message.entity_types, message.metadata, found)
         )
 
     def message_purposes(self, message: TagInput) -> frozenset[str]:

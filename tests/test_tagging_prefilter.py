@@ -17,7 +17,13 @@ from hypothesis import strategies as st
 
 from policies import prefilter
 from policies.loader import DEFAULT_DIR, load_policy
-from policies.prefilter import MAX_CHECKED, MAX_JOINED, Filtered, required_literals
+from policies.prefilter import (
+    MAX_CHECKED,
+    MAX_JOINED,
+    Filtered,
+    LiteralScan,
+    required_literals,
+)
 from policies.tagging import (
     PurposeTagger,
     TagInput,
@@ -211,6 +217,52 @@ def test_too_many_literals_are_not_checked() -> None:
     assert required_literals(regex) == tuple(words)
     assert Filtered.of(regex).required is None
     assert Filtered.of(re.compile("|".join(words[:MAX_CHECKED]))).required is not None
+
+
+def test_scan_finds_every_literal_overlapping_ones_included() -> None:
+    """One pass finds each literal the text holds, those inside or across others too."""
+    scan = LiteralScan(["refund", "funds", "und", "ds a", "退款", "absent"])
+    assert scan.found("two refunds and a 退款") == {"refund", "funds", "und", "ds a", "退款"}
+    assert scan.found("nothing here") == set()
+    assert LiteralScan([]).found("refund") == set()
+
+
+@given(
+    st.lists(st.text("abc ", min_size=1, max_size=4), max_size=12),
+    st.text("abcd ", max_size=40),
+)
+@settings(max_examples=300, deadline=None)
+def test_scan_agrees_with_substring_checks(literals: list[str], text: str) -> None:
+    """What the scan finds is exactly the literals that ``in`` finds."""
+    assert LiteralScan(literals).found(text) == {s for s in literals if s in text}
+
+
+def test_search_found_checks_long_literal_lists() -> None:
+    """Past MAX_CHECKED, search() no longer checks the literals, but search_found() does:
+    a text holding none of them is not searched, one holding one is."""
+    words = [f"{chr(97 + i % 26)}{chr(97 + i // 26)}zq" for i in range(MAX_CHECKED + 10)]
+    f = Filtered.of(re.compile(r"\b(?:" + "|".join(words) + r")\b"))
+    assert f.required is None and f.literals == frozenset(words)
+    scan = LiteralScan.of([f])
+    for text, hit in (("has fbzq in it", True), ("has fb and fbzqx", True), ("none", False)):
+        found = scan.found(text)
+        assert (f.search_found(text, found) is not None) == (f.search(text) is not None)
+        assert bool(found) is hit
+    # The regex is not even tried when no literal was found.
+    assert Filtered(re.compile("x"), None, frozenset({"y"})).search_found("x", set()) is None
+
+
+def test_compiled_default_tagger_scans_and_survives_pickling() -> None:
+    """The default policy's tagger scans for its literals, and a pickled copy (a worker
+    started by spawn) fires the same rules."""
+    import pickle
+
+    tagger = load_default_tagger()
+    assert tagger.scan is not None
+    copy = pickle.loads(pickle.dumps(tagger))
+    m = TagInput("I want a refund, the goods arrived damaged", frozenset())
+    assert [r.id for r in copy.fired(m)] == [r.id for r in tagger.fired(m)]
+    assert "dispute_handling" in copy.message_purposes(m)
 
 
 class _BrokenParser:
