@@ -299,8 +299,12 @@ def create_app(
         per_message=s.latency_target_per_message_ms / 1000,
         # Enough requests in flight to keep every detection worker busy.
         floor=2 * max(1, config.redact.workers),
+        headroom=s.latency_headroom,
+        # No more in flight than workers: each request starts on a worker at once.
+        parallel=max(1, config.redact.workers),
     )
     app[METRICS].admission_limit.set(app[ADMISSION].limit)
+    app[METRICS].admission_target.set(app[ADMISSION].current_target())
     token_key = ring.hmac_key("token")
     auth = Authenticator(config.auth.tokens, lambda b: crypto.keyed_digest(token_key, b))
     app[AUTHENTICATOR] = auth

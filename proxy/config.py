@@ -63,6 +63,7 @@ class ServerConfig:
     max_in_flight_messages: int = 1000
     latency_target_ms: float = 10.0
     latency_target_per_message_ms: float = 5.0
+    latency_headroom: float = 2.0
     request_timeout: float = 10.0
     retry_after: int = 1
 
@@ -219,6 +220,7 @@ def parse_config(doc: Mapping[str, Any], *, base: Path, path: Path | None = None
             "max_in_flight_messages",
             "latency_target_ms",
             "latency_target_per_message_ms",
+            "latency_headroom",
             "request_timeout",
             "retry_after",
         },
@@ -236,10 +238,18 @@ def parse_config(doc: Mapping[str, Any], *, base: Path, path: Path | None = None
         latency_target_per_message_ms=s.get_float(
             "latency_target_per_message_ms", 5.0, 0.0, 60_000.0, unit="milliseconds"
         ),
+        latency_headroom=s.get_float(
+            "latency_headroom", 2.0, 0.0, 1000.0, unit="times the unqueued median"
+        ),
         request_timeout=s.get_float("request_timeout", 10.0, 0.1, 3600.0),
         retry_after=s.get_int("retry_after", 1, 1, 3600),
     )
 
+    if 0 < server.latency_headroom < 1:
+        raise ConfigError(
+            "[server] latency_headroom: must be 0 (off) or at least 1; below 1 the target "
+            "is faster than the server is with nothing queued, and it would shed at any load"
+        )
     if server.max_in_flight_messages < server.max_batch:
         raise ConfigError(
             "[server] max_in_flight_messages: must be at least [server] max_batch, or a full "
@@ -452,6 +462,8 @@ def render_config(
         "latency_target_ms = 10.0   # fewer at once while the median ingest takes longer"
         " (0: fixed)",
         "latency_target_per_message_ms = 5.0  # more time allowed per further message of a batch",
+        "latency_headroom = 2.0     # ... and at most this many times the median measured"
+        " while nothing queued (0: off)",
         "max_in_flight_messages = 1000  # messages being processed at once; more get 503",
         "request_timeout = 10.0     # seconds; a slower request gets 503 + Retry-After",
         "retry_after = 1            # seconds, sent in Retry-After with every 503",

@@ -6,6 +6,8 @@ A :class:`Metrics` registry holds the few series the service exports:
 * ``chatwarden_http_request_duration_seconds{route}`` -- histogram
 * ``chatwarden_in_flight_requests`` / ``chatwarden_in_flight_messages`` -- gauges
 * ``chatwarden_admission_limit`` -- requests admitted at once now (adapts to latency)
+* ``chatwarden_admission_target_seconds`` -- the one-message median latency admission
+  holds to now (``latency_target_ms``, or lower once learned: ``latency_headroom``)
 * ``chatwarden_rejected_total{reason}`` -- admission refusals (overload)
 * ``chatwarden_failures_total{kind}`` -- fail-closed errors: detection, storage, keys, ...
 * ``chatwarden_messages_total{outcome}`` -- created / replayed
@@ -137,6 +139,10 @@ class Metrics:
         self.admission_limit = Gauge(
             "chatwarden_admission_limit", "Requests admitted at once (adapts to latency)."
         )
+        self.admission_target = Gauge(
+            "chatwarden_admission_target_seconds",
+            "Median one-message ingest latency admission holds to (learned, capped).",
+        )
         self.rejected = Counter(
             "chatwarden_rejected_total", "Requests refused by admission control."
         )
@@ -155,6 +161,7 @@ class Metrics:
             self.in_flight,
             self.in_flight_messages,
             self.admission_limit,
+            self.admission_target,
             self.rejected,
             self.failures,
             self.messages,

@@ -39,6 +39,18 @@
    to drain, and every request in it would carry that second), while bursts far above
    the usual peak still get in, and a hiccup that cut the limit is undone.
 
+   The one-message target is also learned (``[server] latency_headroom``, default 2):
+   at most that many times the median one-message latency the server had while nothing
+   queued, when that is below ``latency_target_ms``. A fixed target cannot suit every
+   machine: 10 ms is three times the unqueued median of a slow 2-core host and five
+   times a fast one's, where under overload the admitted requests' p99 then reached
+   2.5-3.6 times their p99 at 200 requests/s. The unqueued median is an average over
+   intervals with at most ``[redact] workers`` requests in flight at any moment (each
+   started on a worker at once), a limit above that (else the limit itself kept them
+   few), and three or more one-message requests; intervals with more in flight never
+   teach it, so an overload cannot raise its own target. Until it has learned (a cold
+   start straight into overload), ``latency_target_ms`` alone applies.
+
    Under overload the admitted requests therefore keep close to their unloaded latency
    and the excess is refused at once. ``latency_target_ms = 0`` keeps the limit fixed
    at ``max_in_flight``.
@@ -281,17 +293,21 @@ class Admission:
         "_interval_end",
         "_peak",
         "_seen",
+        "_single",
         "ceiling",
         "floor",
+        "headroom",
         "idle",
         "in_flight",
         "interval",
         "limit",
         "message_limit",
         "messages",
+        "parallel",
         "per_message",
         "target",
         "timeout",
+        "unqueued",
     )
 
     def __init__(
@@ -303,6 +319,8 @@ class Admission:
         latency_target: float = 0.0,
         per_message: float = 0.0,
         floor: int = 2,
+        headroom: float = 0.0,
+        parallel: int = 1,
         interval: float = 0.1,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -314,8 +332,14 @@ class Admission:
         self.message_limit, self.messages = message_limit, 0
         self.target, self.interval = latency_target, interval
         self.per_message = per_message
+        # Learned target (module docstring): ``headroom`` times ``unqueued``, the average
+        # median of one-message requests over intervals with at most ``parallel`` (the
+        # detection workers) in flight; None until learned. headroom 0: never learned.
+        self.headroom, self.parallel = headroom, max(1, parallel)
+        self.unqueued: float | None = None
         self._clock = clock
         self._seen: list[float] = []
+        self._single: list[float] = []
         self._peak = 0
         self._interval_end = clock() + interval
 
@@ -348,20 +372,24 @@ class Admission:
         are kept until its end (at most a few hundred floats)."""
         if self.target <= 0:
             return
+        if messages == 1:
+            self._single.append(seconds)
         # Measured against the one-message target: a batch's allowance comes off first.
         seconds -= self.per_message * (messages - 1)
         self._seen.append(seconds)
         now = self._clock()
         if now < self._interval_end:
             return
+        self._learn()
+        target = self.current_target()
         seen = self._seen
         seen.sort()
         median = seen[(len(seen) - 1) // 2]  # the lower median: the one request of one
-        if median > self.target:
+        if median > target:
             # Down by a quarter, or by as much as the median overran the target (twice
             # the target: half), so that a sudden overload is met within a few
             # intervals; never more than half at once, and always by at least one.
-            factor = max(0.5, min(0.75, self.target / median))
+            factor = max(0.5, min(0.75, target / median))
             self.limit = max(self.floor, min(self.limit - 1, int(self.limit * factor)))
         elif 2 * self._peak >= self.limit or self.limit < self.idle:
             # On time, and half the limit was in use (or it is below its light-load level)
@@ -374,8 +402,36 @@ class Admission:
             # bursts far above the usual peak still get in.
             self.limit -= 1
         self._seen = []
+        self._single = []
         self._peak = self.in_flight
         self._interval_end = now + self.interval
+
+    def current_target(self) -> float:
+        """The one-message latency target now, in seconds: ``latency_target_ms``, or
+        ``headroom`` times the learned unqueued median when that is lower."""
+        if self.headroom > 0 and self.unqueued is not None:
+            return min(self.target, self.headroom * self.unqueued)
+        return self.target
+
+    def _learn(self) -> None:
+        """Fold the ending interval's one-message median into ``unqueued`` if nothing
+        queued in it (at most ``parallel`` requests in flight at any moment)."""
+        single = self._single
+        # With the limit at ``parallel`` or below, few in flight says nothing: the limit
+        # itself may have kept them few (an overload held at the floor).
+        if (
+            self.headroom <= 0
+            or len(single) < 3
+            or self._peak > self.parallel
+            or self.limit <= self.parallel
+        ):
+            return
+        single.sort()
+        median = single[(len(single) - 1) // 2]
+        # An average over many intervals (a tenth per interval: ~2 s at 100 ms), so that
+        # one interval of unusual messages moves the target little.
+        u = self.unqueued
+        self.unqueued = median if u is None else u + 0.1 * (median - u)
 
 
 ADMISSION = web.AppKey("chatwarden.admission", Admission)
@@ -423,3 +479,4 @@ async def admission(request: web.Request, handler: Handler) -> web.StreamRespons
         if ok and request.path == INGEST_PATH:
             gate.observe(time.perf_counter() - started, request.get(INGEST_MESSAGES, 1))
             metrics.admission_limit.set(gate.limit)
+            metrics.admission_target.set(gate.current_target())

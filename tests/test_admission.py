@@ -38,11 +38,23 @@ class Clock:
 
 
 def gate(
-    limit: int = 64, target: float = 0.010, floor: int = 4, per_message: float = 0.005
+    limit: int = 64,
+    target: float = 0.010,
+    floor: int = 4,
+    per_message: float = 0.005,
+    headroom: float = 0.0,
+    parallel: int = 2,
 ) -> tuple[Admission, Clock]:
     clock = Clock()
     a = Admission(
-        limit, 10.0, latency_target=target, per_message=per_message, floor=floor, clock=clock
+        limit,
+        10.0,
+        latency_target=target,
+        per_message=per_message,
+        floor=floor,
+        headroom=headroom,
+        parallel=parallel,
+        clock=clock,
     )
     return a, clock
 
@@ -237,6 +249,72 @@ def test_target_zero_keeps_the_limit_fixed() -> None:
     for _ in range(10):
         interval(a, clock, 0.001, busy=0)
     assert a.limit == 64
+
+
+# --- the learned target (latency_headroom) ---------------------------------------------
+
+
+def test_the_target_is_learned_from_intervals_where_nothing_queued() -> None:
+    """One-message requests of intervals with at most ``parallel`` in flight teach the
+    unqueued median; the target becomes headroom times it, as it is learned."""
+    a, clock = gate(headroom=2.0, parallel=2)
+    assert a.unqueued is None and a.current_target() == 0.010  # nothing learned yet
+    interval(a, clock, 0.001, 0.002, 0.002, 0.003, busy=2)
+    assert a.unqueued == pytest.approx(0.002)
+    assert a.current_target() == pytest.approx(0.004)
+    for _ in range(60):  # a slower mix, still unqueued: the average follows it
+        interval(a, clock, 0.003, 0.003, 0.003, busy=1)
+    assert a.unqueued == pytest.approx(0.003, rel=0.01)
+    assert a.current_target() == pytest.approx(0.006, rel=0.01)
+
+
+def test_a_learned_target_never_exceeds_latency_target_ms() -> None:
+    """A server slower than the configured target unqueued keeps the configured one."""
+    a, clock = gate(headroom=2.0)
+    interval(a, clock, 0.008, 0.008, 0.008, busy=1)
+    assert a.current_target() == 0.010
+
+
+@pytest.mark.parametrize(
+    ("busy", "messages", "latencies", "limit"),
+    [
+        (3, 1, (0.001,) * 5, 64),  # more in flight than workers: requests may have queued
+        (1, 4, (0.020,) * 5, 64),  # batches: their time says nothing of one message's
+        (1, 1, (0.001,), 64),  # two requests (the helper repeats the last): too few
+        (2, 1, (0.001,) * 5, 2),  # limit at parallel: the limit kept them few (overload)
+    ],
+)
+def test_what_does_not_teach_the_unqueued_median(
+    busy: int, messages: int, latencies: tuple[float, ...], limit: int
+) -> None:
+    a, clock = gate(limit=limit, floor=2, headroom=2.0, parallel=2)
+    interval(a, clock, *latencies, messages=messages, busy=busy)
+    assert a.unqueued is None and a.current_target() == 0.010
+
+
+def test_an_overload_cannot_raise_its_own_learned_target() -> None:
+    """Learned at light load, the target holds through a long overload: its intervals
+    (the limit full, the median above the target) never move the learned median."""
+    a, clock = gate(headroom=2.0, parallel=2)
+    for _ in range(20):
+        interval(a, clock, 0.002, 0.002, 0.002, busy=1)
+    learned = a.unqueued
+    assert learned == pytest.approx(0.002)
+    for _ in range(200):
+        interval(a, clock, 0.005, 0.006, 0.007)  # busy = the whole limit, always
+    assert a.unqueued == learned
+    assert a.limit == a.floor
+
+
+def test_the_learned_target_sheds_what_the_configured_one_would_not() -> None:
+    """A median of 6 ms is on time for a 10 ms target, but three times an unqueued 2 ms:
+    with headroom 2 (target 4 ms) the limit drops to 4/6 of 64; with headroom 0 (off)
+    it does not."""
+    for headroom, limit_after in ((2.0, 42), (0.0, 64)):
+        a, clock = gate(headroom=headroom, parallel=2)
+        interval(a, clock, 0.002, 0.002, 0.002, busy=1)
+        interval(a, clock, 0.006, 0.006, 0.006)
+        assert a.limit == limit_after, headroom
 
 
 def test_enter_refuses_at_the_limit_and_counts_nothing() -> None:

@@ -19,6 +19,7 @@ def test_empty_document_gives_defaults() -> None:
     """An empty config is valid and uses the documented defaults."""
     cfg = parse_config({}, base=BASE)
     assert (cfg.server.host, cfg.server.port, cfg.server.max_batch) == ("127.0.0.1", 8080, 100)
+    assert (cfg.server.latency_target_ms, cfg.server.latency_headroom) == (10.0, 2.0)
     assert cfg.keys.file == BASE / "keys.json"
     assert cfg.storage.url == "sqlite:///srv/cw/chatwarden.db"
 
@@ -47,6 +48,8 @@ def test_postgres_url_is_kept() -> None:
             {"server": {"latency_target_per_message_ms": -1}},
             "[server] latency_target_per_message_ms",
         ),  # negative allowance
+        ({"server": {"latency_headroom": 0.5}}, "[server] latency_headroom"),  # below 1
+        ({"server": {"latency_headroom": True}}, "[server] latency_headroom"),  # not a number
         ({"storage": {"url": "mysql://x"}}, "[storage] url"),  # unsupported backend
         ({"keys": {"regions": []}}, "[keys] regions"),  # no region
         (
@@ -124,6 +127,13 @@ def test_invalid_toml_is_refused(tmp_path: Path) -> None:
     p.write_text("[server\nport = 1\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(p)
+
+
+def test_latency_headroom_zero_turns_learning_off_and_one_is_allowed() -> None:
+    """0 (off) and any factor from 1 up are valid."""
+    for h in (0, 1, 3.5):
+        server = parse_config({"server": {"latency_headroom": h}}, base=BASE).server
+        assert server.latency_headroom == h
 
 
 def test_message_budget_must_hold_a_full_batch() -> None:

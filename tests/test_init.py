@@ -39,6 +39,7 @@ def test_config_loads_and_stores_only_hashes(
     text = (tmp_path / "cw" / "chatwarden.toml").read_text()
     cfg = load_config(tmp_path / "cw" / "chatwarden.toml")
     assert len(cfg.auth.tokens) == len(ROLES)
+    assert "\nlatency_headroom = 2.0 " in text  # every [server] key is written out
     # A token is cw_<id>_<secret>; the secret itself may contain "_", so split twice only.
     assert not [r for r, t in tokens.items() if t in text or t.split("_", 2)[2] in text]
 
