@@ -209,12 +209,12 @@ class Ingestor:
         """Outcomes in input order; raises (nothing stored) on any failure."""
         out: list[Outcome | None] = [None] * len(messages)
         fresh: list[int] = []
-        replays = await asyncio.gather(
-            *(self.storage.get_message(self.tenant, m.message_id) for m in messages)
-        )
-        for i, stored in enumerate(replays):
+        # One look-up for the whole request (not one per message: each is a statement, or
+        # a round trip on PostgreSQL, and a task of its own on the event loop).
+        replays = await self.storage.get_messages(self.tenant, [m.message_id for m in messages])
+        for i, m in enumerate(messages):
+            stored = replays.get(m.message_id)
             if stored is not None:
-                m = messages[i]
                 digest = self.text_digest(m.message_id, m.text)
                 if not same_message(stored, m.conversation_id, digest):
                     raise MessageIdReused(m.message_id)  # before anything is stored
@@ -242,18 +242,14 @@ class Ingestor:
         versions: dict[str, int] = {}
         states: dict[str, ConversationState] = {}
         known: dict[str, frozenset[str]] = {}
-        # Both reads of every conversation at once (gather schedules them all now).
-        stored_states = asyncio.gather(
-            *(self.storage.get_conversation_state(tenant, cid) for cid in cids)
-        )
-        purposes_known = asyncio.gather(
-            *(self.storage.conversation_purposes(tenant, cid) for cid in cids)
-        )
-        loaded, purposes_of = await asyncio.gather(stored_states, purposes_known)
-        for cid, st, purposes in zip(cids, loaded, purposes_of, strict=True):
+        # State and purposes of every conversation of the request in one look-up.
+        snapshots = await self.storage.get_conversations(tenant, cids)
+        for cid in cids:
+            snap = snapshots.get(cid)
+            st = snap.state if snap is not None else None
             versions[cid] = st.version if st is not None else 0
             states[cid] = self._decode_state(st.data if st is not None else None)
-            known[cid] = purposes
+            known[cid] = snap.purposes if snap is not None else frozenset()
         before = {cid: states[cid].to_dict() for cid in cids}
         previous = {cid: t for cid in cids if (t := self._window.get(cid)) is not None}
         # 3. redact (seq = order in the request)

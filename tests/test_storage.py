@@ -121,6 +121,30 @@ async def test_times_come_back_as_utc(store: Storage) -> None:
     assert got is not None and got.sent_at == plus2 and got.sent_at.utcoffset() == timedelta(0)
 
 
+async def test_get_messages_reads_a_requests_ids_in_one_call(store: Storage) -> None:
+    """get_messages returns, by id, exactly what get_message returns for each stored id;
+    unknown ids, another tenant's ids and repeats add nothing."""
+    stored = await store.put_messages([make_message(n) for n in range(7)])
+    await store.put_messages([make_message(9, tenant="t2")])
+    ids = ["m3", "m0", "nope", "m3", "m9", "m6"]
+    got = await store.get_messages("t1", ids)
+    assert sorted(got) == ["m0", "m3", "m6"]
+    for mid, m in got.items():
+        assert m == await store.get_message("t1", mid)
+    assert got["m3"] == stored[3][0]
+    assert await store.get_messages("t1", []) == {}
+    assert sorted(await store.get_messages("t2", ids)) == ["m9"]
+
+
+async def test_get_messages_takes_more_ids_than_one_statement_lists(store: Storage) -> None:
+    """Past LOOKUP_CHUNK ids the look-up is split, and still finds every stored one."""
+    from proxy.storage.base import LOOKUP_CHUNK
+
+    await store.put_messages([make_message(n) for n in (0, LOOKUP_CHUNK + 5)])
+    ids = [f"m{n}" for n in range(LOOKUP_CHUNK + 10)]
+    assert sorted(await store.get_messages("t1", ids)) == sorted(["m0", f"m{LOOKUP_CHUNK + 5}"])
+
+
 async def test_get_unknown_message_returns_none(store: Storage) -> None:
     """An id never stored reads back as None."""
     assert await store.get_message("t1", "nope") is None
@@ -355,6 +379,25 @@ async def test_conversation_state_round_trips_with_versions(store: Storage) -> N
     assert await store.put_conversation_state("t1", "c0", b"\x80", expected_version=1)
     state = await store.get_conversation_state("t1", "c0")
     assert state is not None and (state.data, state.version) == (b"\x80", 2)
+
+
+async def test_get_conversations_reads_state_and_purposes_together(store: Storage) -> None:
+    """One call gives each stored conversation's state and purposes, as the single reads
+    do; a conversation with purposes but no state has state None; unknown ids, another
+    tenant's and repeats add nothing."""
+    await store.put_conversation_state("t1", "c0", b"\x81\xa1a\x01")
+    await store.put_conversation_state("t1", "c0", b"\x80", expected_version=1)
+    await store.add_conversation_purposes("t1", "c0", {"risk_control"})
+    await store.add_conversation_purposes("t1", "c1", {"dispute_handling"})
+    await store.put_conversation_state("t2", "c2", b"x")
+    got = await store.get_conversations("t1", ["c0", "c1", "c2", "c0", "nope"])
+    assert sorted(got) == ["c0", "c1"]
+    assert got["c0"].state == await store.get_conversation_state("t1", "c0")
+    assert got["c0"].state is not None and got["c0"].state.version == 2
+    assert got["c0"].purposes == {"risk_control"}
+    assert (got["c1"].state, got["c1"].purposes) == (None, {"dispute_handling"})
+    assert await store.get_conversations("t1", []) == {}
+    assert sorted(await store.get_conversations("t2", ["c0", "c2"])) == ["c2"]
 
 
 async def test_conversation_state_compare_and_set_refuses_stale_writer(store: Storage) -> None:

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 from proxy.storage.base import (
     RECORD_SCHEMA_VERSION,
+    ConversationSnapshot,
     ConversationState,
     ConversationWrite,
     DataKeyRecord,
@@ -38,6 +39,7 @@ from proxy.storage.errors import (
 
 __all__ = [
     "RECORD_SCHEMA_VERSION",
+    "ConversationSnapshot",
     "ConversationState",
     "ConversationWrite",
     "DataKeyRecord",

@@ -220,6 +220,20 @@ class ConversationWrite:
 
 
 @dataclass(frozen=True, slots=True)
+class ConversationSnapshot:
+    """What the ingest path reads of a conversation before it redacts: its placeholder
+    state (None: none stored yet) and its purposes."""
+
+    state: ConversationState | None
+    purposes: frozenset[str]
+
+
+# Most keys one look-up statement lists (SQLite allows 32,766 bound parameters; a batch
+# holds at most [server] max_batch messages, up to 10,000).
+LOOKUP_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
 class Page:
     """One page of a query; ``next_cursor`` is None on the last page."""
 
@@ -246,6 +260,13 @@ class Storage(Protocol):
         ...
 
     async def get_message(self, tenant: str, message_id: str) -> StoredMessage | None: ...
+
+    async def get_messages(
+        self, tenant: str, message_ids: Sequence[str]
+    ) -> dict[str, StoredMessage]:
+        """The stored messages among ``message_ids``, by id (absent: not stored), in one
+        look-up: the ingest path's replay check for a whole request."""
+        ...
 
     async def query_messages(
         self,
@@ -277,6 +298,13 @@ class Storage(Protocol):
     async def get_conversation_state(
         self, tenant: str, conversation_id: str
     ) -> ConversationState | None: ...
+
+    async def get_conversations(
+        self, tenant: str, conversation_ids: Sequence[str]
+    ) -> dict[str, ConversationSnapshot]:
+        """State and purposes of the stored conversations among ``conversation_ids``, by id
+        (absent: no row, i.e. no state and no purposes), in one look-up."""
+        ...
 
     async def put_conversation_state(
         self,

@@ -58,6 +58,8 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
 
 from proxy.storage.base import (
+    LOOKUP_CHUNK,
+    ConversationSnapshot,
     ConversationState,
     ConversationWrite,
     DataKeyRecord,
@@ -686,6 +688,25 @@ class PostgresStorage:
         )
         return None if row is None else _message(row)
 
+    async def get_messages(
+        self, tenant: str, message_ids: Sequence[str]
+    ) -> dict[str, StoredMessage]:
+        ids = list(dict.fromkeys(message_ids))
+        if not ids:
+            return {}
+
+        async def q(c: Any) -> list[Any]:
+            rows: list[Any] = []
+            for i in range(0, len(ids), LOOKUP_CHUNK):
+                rows += await c.fetch(
+                    f"SELECT {_COLUMNS} FROM messages"
+                    " WHERE tenant = $1 AND message_id = ANY($2::text[])",
+                    tenant, ids[i : i + LOOKUP_CHUNK],
+                )
+            return rows
+
+        return {m.message_id: m for m in map(_message, await self._with_conn(q))}
+
     async def query_messages(
         self,
         tenant: str,
@@ -760,6 +781,33 @@ class PostgresStorage:
         if row is None or row["state"] is None:
             return None
         return ConversationState(bytes(row["state"]), row["state_version"])
+
+    async def get_conversations(
+        self, tenant: str, conversation_ids: Sequence[str]
+    ) -> dict[str, ConversationSnapshot]:
+        cids = list(dict.fromkeys(conversation_ids))
+        if not cids:
+            return {}
+
+        async def q(c: Any) -> list[Any]:
+            rows: list[Any] = []
+            for i in range(0, len(cids), LOOKUP_CHUNK):
+                rows += await c.fetch(
+                    "SELECT conversation_id, state, state_version, purposes FROM conversations"
+                    " WHERE tenant = $1 AND conversation_id = ANY($2::text[])",
+                    tenant, cids[i : i + LOOKUP_CHUNK],
+                )
+            return rows
+
+        return {
+            r["conversation_id"]: ConversationSnapshot(
+                None
+                if r["state"] is None
+                else ConversationState(bytes(r["state"]), r["state_version"]),
+                decode_purposes(r["purposes"]),
+            )
+            for r in await self._with_conn(q)
+        }
 
     async def put_conversation_state(
         self,

@@ -38,6 +38,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from proxy.storage.base import (
+    LOOKUP_CHUNK,
+    ConversationSnapshot,
     ConversationState,
     ConversationWrite,
     DataKeyRecord,
@@ -279,8 +281,9 @@ class SQLiteStorage:
         """Run a read-only ``fn`` that looks up a few rows by key on the event loop's own
         connection, without a thread hop.
 
-        The ingest path makes four such look-ups per request (replay check, placeholder
-        state, purposes, data key). Each takes tens of microseconds in SQLite, while a
+        The ingest path makes up to three such look-ups per request: the replay check of
+        all its message ids, the state and purposes of all its conversations, and a data
+        key the sealer has not cached. Each takes tens of microseconds in SQLite, while a
         hop to a reader thread costs more than that and, when the event loop is busy,
         waits for the GIL. In WAL mode a reader never waits for the writer, so a look-up
         cannot stall the loop behind a commit; if the database is locked anyway (WAL
@@ -531,6 +534,26 @@ class SQLiteStorage:
 
         return await self._point_read(q)
 
+    async def get_messages(
+        self, tenant: str, message_ids: Sequence[str]
+    ) -> dict[str, StoredMessage]:
+        ids = list(dict.fromkeys(message_ids))
+
+        def q(c: sqlite3.Connection) -> dict[str, StoredMessage]:
+            found: dict[str, StoredMessage] = {}
+            for i in range(0, len(ids), LOOKUP_CHUNK):
+                part = ids[i : i + LOOKUP_CHUNK]
+                marks = ",".join("?" * len(part))
+                for row in c.execute(
+                    f"SELECT {_COLUMNS} FROM messages WHERE tenant = ? AND message_id IN ({marks})",
+                    (tenant, *part),
+                ):
+                    m = _message(row)
+                    found[m.message_id] = m
+            return found
+
+        return await self._point_read(q) if ids else {}
+
     async def query_messages(
         self,
         tenant: str,
@@ -597,6 +620,29 @@ class SQLiteStorage:
             return ConversationState(bytes(row[0]), row[1])
 
         return await self._point_read(q)
+
+    async def get_conversations(
+        self, tenant: str, conversation_ids: Sequence[str]
+    ) -> dict[str, ConversationSnapshot]:
+        cids = list(dict.fromkeys(conversation_ids))
+
+        def q(c: sqlite3.Connection) -> dict[str, ConversationSnapshot]:
+            found: dict[str, ConversationSnapshot] = {}
+            for i in range(0, len(cids), LOOKUP_CHUNK):
+                part = cids[i : i + LOOKUP_CHUNK]
+                marks = ",".join("?" * len(part))
+                for cid, state, version, purposes in c.execute(
+                    "SELECT conversation_id, state, state_version, purposes FROM conversations"
+                    f" WHERE tenant = ? AND conversation_id IN ({marks})",
+                    (tenant, *part),
+                ):
+                    found[cid] = ConversationSnapshot(
+                        None if state is None else ConversationState(bytes(state), version),
+                        decode_purposes(purposes),
+                    )
+            return found
+
+        return await self._point_read(q) if cids else {}
 
     async def put_conversation_state(
         self,
