@@ -292,6 +292,21 @@ def _split_dsn(url: str) -> tuple[str, str | None]:
     return urlunparse(parsed._replace(query=rest)), schema
 
 
+
+async def _fetch_for_keys(
+    c: Any, select: str, column: str, tenant: str, keys: list[str]
+) -> list[Any]:
+    """The rows of ``select`` (a SELECT ... FROM clause) of ``tenant`` whose ``column`` is
+    one of ``keys``, at most LOOKUP_CHUNK keys per statement."""
+    rows: list[Any] = []
+    for i in range(0, len(keys), LOOKUP_CHUNK):
+        rows += await c.fetch(
+            f"{select} WHERE tenant = $1 AND {column} = ANY($2::text[])",
+            tenant,
+            keys[i : i + LOOKUP_CHUNK],
+        )
+    return rows
+
 class PostgresStorage:
     """:class:`~proxy.storage.base.Storage` on PostgreSQL. Build with
     :func:`proxy.storage.open_storage` or ``await PostgresStorage(url).open()``."""
@@ -695,17 +710,12 @@ class PostgresStorage:
         if not ids:
             return {}
 
-        async def q(c: Any) -> list[Any]:
-            rows: list[Any] = []
-            for i in range(0, len(ids), LOOKUP_CHUNK):
-                rows += await c.fetch(
-                    f"SELECT {_COLUMNS} FROM messages"
-                    " WHERE tenant = $1 AND message_id = ANY($2::text[])",
-                    tenant, ids[i : i + LOOKUP_CHUNK],
-                )
-            return rows
-
-        return {m.message_id: m for m in map(_message, await self._with_conn(q))}
+        rows = await self._with_conn(
+            lambda c: _fetch_for_keys(
+                c, f"SELECT {_COLUMNS} FROM messages", "message_id", tenant, ids
+            )
+        )
+        return {m.message_id: m for m in map(_message, rows)}
 
     async def query_messages(
         self,
@@ -789,16 +799,15 @@ class PostgresStorage:
         if not cids:
             return {}
 
-        async def q(c: Any) -> list[Any]:
-            rows: list[Any] = []
-            for i in range(0, len(cids), LOOKUP_CHUNK):
-                rows += await c.fetch(
-                    "SELECT conversation_id, state, state_version, purposes FROM conversations"
-                    " WHERE tenant = $1 AND conversation_id = ANY($2::text[])",
-                    tenant, cids[i : i + LOOKUP_CHUNK],
-                )
-            return rows
-
+        rows = await self._with_conn(
+            lambda c: _fetch_for_keys(
+                c,
+                "SELECT conversation_id, state, state_version, purposes FROM conversations",
+                "conversation_id",
+                tenant,
+                cids,
+            )
+        )
         return {
             r["conversation_id"]: ConversationSnapshot(
                 None
@@ -806,7 +815,7 @@ class PostgresStorage:
                 else ConversationState(bytes(r["state"]), r["state_version"]),
                 decode_purposes(r["purposes"]),
             )
-            for r in await self._with_conn(q)
+            for r in rows
         }
 
     async def put_conversation_state(

@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -540,17 +540,8 @@ class SQLiteStorage:
         ids = list(dict.fromkeys(message_ids))
 
         def q(c: sqlite3.Connection) -> dict[str, StoredMessage]:
-            found: dict[str, StoredMessage] = {}
-            for i in range(0, len(ids), LOOKUP_CHUNK):
-                part = ids[i : i + LOOKUP_CHUNK]
-                marks = ",".join("?" * len(part))
-                for row in c.execute(
-                    f"SELECT {_COLUMNS} FROM messages WHERE tenant = ? AND message_id IN ({marks})",
-                    (tenant, *part),
-                ):
-                    m = _message(row)
-                    found[m.message_id] = m
-            return found
+            rows = _rows_for_keys(c, f"SELECT {_COLUMNS} FROM messages", "message_id", tenant, ids)
+            return {m.message_id: m for m in map(_message, rows)}
 
         return await self._point_read(q) if ids else {}
 
@@ -627,20 +618,20 @@ class SQLiteStorage:
         cids = list(dict.fromkeys(conversation_ids))
 
         def q(c: sqlite3.Connection) -> dict[str, ConversationSnapshot]:
-            found: dict[str, ConversationSnapshot] = {}
-            for i in range(0, len(cids), LOOKUP_CHUNK):
-                part = cids[i : i + LOOKUP_CHUNK]
-                marks = ",".join("?" * len(part))
-                for cid, state, version, purposes in c.execute(
-                    "SELECT conversation_id, state, state_version, purposes FROM conversations"
-                    f" WHERE tenant = ? AND conversation_id IN ({marks})",
-                    (tenant, *part),
-                ):
-                    found[cid] = ConversationSnapshot(
-                        None if state is None else ConversationState(bytes(state), version),
-                        decode_purposes(purposes),
-                    )
-            return found
+            rows = _rows_for_keys(
+                c,
+                "SELECT conversation_id, state, state_version, purposes FROM conversations",
+                "conversation_id",
+                tenant,
+                cids,
+            )
+            return {
+                cid: ConversationSnapshot(
+                    None if state is None else ConversationState(bytes(state), version),
+                    decode_purposes(purposes),
+                )
+                for cid, state, version, purposes in rows
+            }
 
         return await self._point_read(q) if cids else {}
 
@@ -798,6 +789,19 @@ def _insert_data_key(c: sqlite3.Connection, rec: DataKeyRecord, *, if_absent: bo
         (rec.tenant, rec.conversation_id, rec.region, rec.dek_id, rec.key_id, rec.wrapped,
          to_us(rec.created_at)),
     )
+
+
+def _rows_for_keys(
+    c: sqlite3.Connection, select: str, column: str, tenant: str, keys: list[str]
+) -> Iterator[Any]:
+    """The rows of ``select`` (a SELECT ... FROM clause) of ``tenant`` whose ``column`` is
+    one of ``keys``, at most LOOKUP_CHUNK keys per statement."""
+    for i in range(0, len(keys), LOOKUP_CHUNK):
+        part = keys[i : i + LOOKUP_CHUNK]
+        marks = ",".join("?" * len(part))
+        yield from c.execute(
+            f"{select} WHERE tenant = ? AND {column} IN ({marks})", (tenant, *part)
+        )
 
 
 def _purposes_row(c: sqlite3.Connection, tenant: str, cid: str) -> tuple[Any, ...] | None:
