@@ -44,7 +44,7 @@
    queued, when that is below ``latency_target_ms``. A fixed target cannot suit every
    machine: 10 ms is three times the unqueued median of a slow 2-core host and five
    times a fast one's, where under overload the admitted requests' p99 then reached
-   2.5-3.6 times their p99 at 200 requests/s. The unqueued median is an average over
+   2.4-3.7 times their p99 at 200 requests/s (two runs). The unqueued median is an average over
    intervals with at most ``[redact] workers`` requests in flight at any moment (each
    started on a worker at once), a limit above that (else the limit itself kept them
    few), and three or more one-message requests; intervals with more in flight never
