@@ -225,6 +225,8 @@ def test_scan_finds_every_literal_overlapping_ones_included() -> None:
     assert scan.found("two refunds and a 退款") == {"refund", "funds", "und", "ds a", "退款"}
     assert scan.found("nothing here") == set()
     assert LiteralScan([]).found("refund") == set()
+    # Astral characters and a lone surrogate (JSON may carry one) are just characters.
+    assert scan.found("\ud800😀退款😀refunds\udfff") == {"refund", "funds", "und", "退款"}
 
 
 @given(
