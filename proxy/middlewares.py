@@ -44,12 +44,12 @@
    queued, when that is below ``latency_target_ms``. A fixed target cannot suit every
    machine: 10 ms is three times the unqueued median of a slow 2-core host and five
    times a fast one's, where under overload the admitted requests' p99 then reached
-   2.4-3.7 times their p99 at 200 requests/s (two runs). The unqueued median is an average over
-   intervals with at most ``[redact] workers`` requests in flight at any moment (each
-   started on a worker at once), a limit above that (else the limit itself kept them
-   few), and three or more one-message requests; intervals with more in flight never
-   teach it, so an overload cannot raise its own target. Until it has learned (a cold
-   start straight into overload), ``latency_target_ms`` alone applies.
+   2.4-3.7 times their p99 at 200 requests/s (two runs). The unqueued median is an
+   average over intervals with at most ``[redact] workers`` requests in flight at any
+   moment (each started on a worker at once), a limit above that (else the limit itself
+   kept them few), and three or more one-message requests; intervals with more in
+   flight never teach it, so an overload cannot raise its own target. Until it has
+   learned (a cold start straight into overload), ``latency_target_ms`` alone applies.
 
    Under overload the admitted requests therefore keep close to their unloaded latency
    and the excess is refused at once. ``latency_target_ms = 0`` keeps the limit fixed
@@ -428,8 +428,8 @@ class Admission:
             return
         single.sort()
         median = single[(len(single) - 1) // 2]
-        # An average over many intervals (a tenth per interval: ~2 s at 100 ms), so that
-        # one interval of unusual messages moves the target little.
+        # A moving average (each interval weighs a tenth: a time constant of ten
+        # intervals, 1 s), so that one interval of unusual messages moves it little.
         u = self.unqueued
         self.unqueued = median if u is None else u + 0.1 * (median - u)
 
