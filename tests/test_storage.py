@@ -145,6 +145,17 @@ async def test_get_messages_takes_more_ids_than_one_statement_lists(store: Stora
     assert sorted(await store.get_messages("t1", ids)) == sorted(["m0", f"m{LOOKUP_CHUNK + 5}"])
 
 
+async def test_batch_look_ups_take_hostile_keys_as_plain_values(store: Storage) -> None:
+    """Quotes, SQL, LIKE wildcards, backslashes and non-ASCII in the looked-up ids are
+    values to compare, never SQL: nothing is found, nothing fails, nothing changes."""
+    await store.put_messages([make_message(1)])
+    hostile = ["m1' OR '1'='1", "%", "_", "m%", "\\", "x); DROP TABLE messages; --", "é😀"]
+    assert await store.get_messages("t1", hostile) == {}
+    assert await store.get_conversations("t1", hostile) == {}
+    assert await store.get_messages("t1' OR '1'='1", ["m1"]) == {}
+    assert sorted(await store.get_messages("t1", ["m1"])) == ["m1"]
+
+
 async def test_get_unknown_message_returns_none(store: Storage) -> None:
     """An id never stored reads back as None."""
     assert await store.get_message("t1", "nope") is None
