@@ -33,6 +33,7 @@ import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -438,18 +439,19 @@ class SQLiteStorage:
     def _put(
         self, c: sqlite3.Connection, records: list[StoredMessage], outbox: list[OutboxItem]
     ) -> list[tuple[StoredMessage, bool]]:
-        results: list[tuple[StoredMessage, bool]] = []
+        # (record, fields to change in it, created): each returned record is built once,
+        # at the end, with its seq and its conversation's final purposes.
+        results: list[tuple[StoredMessage, dict[str, Any], bool]] = []
         created_ids: dict[tuple[str, str], datetime] = {}
         # Purposes each conversation has after this put's merges (read back only for
         # conversations of replays alone).
         merged: dict[tuple[str, str], frozenset[str]] = {}
+        # message_ids holds every id ever stored (written with the message, kept when the
+        # message is deleted): one look-up for the whole put tells new messages from
+        # replays. An id stored earlier in this put is added as it is stored.
+        known_ids = self._known_ids(c, records)
         for rec in records:
-            # message_ids holds every id ever stored (written with the message, kept when
-            # the message is deleted): one look-up tells a new message from a replay.
-            known = c.execute(
-                "SELECT seq, response FROM message_ids WHERE tenant = ? AND message_id = ?",
-                (rec.tenant, rec.message_id),
-            ).fetchone()
+            known = known_ids.get((rec.tenant, rec.message_id))
             if known is not None:
                 row = c.execute(
                     f"SELECT {_COLUMNS} FROM messages WHERE seq = ?", (known[0],)
@@ -458,9 +460,9 @@ class SQLiteStorage:
                     stored = _message(row)
                     if not same_message(stored, rec.conversation_id, rec.text_digest):
                         raise MessageIdReused(rec.message_id)  # rolls the whole put back
-                    results.append((stored, False))
+                    results.append((stored, {}, False))
                 else:  # stored once, since deleted (retention, erasure)
-                    results.append((_replace(rec, seq=known[0], response=bytes(known[1])), False))
+                    results.append((rec, {"seq": known[0], "response": bytes(known[1])}, False))
                 continue
             purposes = self._merge_purposes(c, rec.tenant, rec.conversation_id, rec.purposes)
             merged[(rec.tenant, rec.conversation_id)] = purposes
@@ -496,8 +498,9 @@ class SQLiteStorage:
                 "INSERT INTO message_ids (tenant, message_id, seq, response) VALUES (?, ?, ?, ?)",
                 (rec.tenant, rec.message_id, seq, rec.response),
             )
+            known_ids[(rec.tenant, rec.message_id)] = (seq, rec.response)
             created_ids[(rec.tenant, rec.message_id)] = rec.ingested_at
-            results.append((_replace(rec, seq=seq), True))
+            results.append((rec, {"seq": seq}, True))
         for item in outbox:
             if (item.tenant, item.message_id) in created_ids:
                 c.execute(
@@ -507,12 +510,35 @@ class SQLiteStorage:
                      to_us(created_ids[(item.tenant, item.message_id)])),
                 )
         # Every message of a conversation carries the conversation's (final) purposes.
-        convs = {(m.tenant, m.conversation_id) for m, _ in results}
+        convs = {(m.tenant, m.conversation_id) for m, _, _ in results}
         final = {k: merged[k] if k in merged else self._purposes_sync(c, *k) for k in convs}
-        return [
-            (_replace(m, purposes=final[(m.tenant, m.conversation_id)]), created)
-            for m, created in results
-        ]
+        out: list[tuple[StoredMessage, bool]] = []
+        for m, changes, created in results:
+            purposes = final[(m.tenant, m.conversation_id)]
+            if changes or purposes != m.purposes:
+                m = replace(m, purposes=purposes, **changes)
+            out.append((m, created))
+        return out
+
+    @staticmethod
+    def _known_ids(
+        c: sqlite3.Connection, records: list[StoredMessage]
+    ) -> dict[tuple[str, str], tuple[int, bytes]]:
+        """(tenant, message_id) -> (seq, response) of the records' ids already stored."""
+        by_tenant: dict[str, list[str]] = {}
+        for rec in records:
+            by_tenant.setdefault(rec.tenant, []).append(rec.message_id)
+        known: dict[tuple[str, str], tuple[int, bytes]] = {}
+        for tenant, ids in by_tenant.items():
+            for mid, seq, response in _rows_for_keys(
+                c,
+                "SELECT message_id, seq, response FROM message_ids",
+                "message_id",
+                tenant,
+                list(dict.fromkeys(ids)),
+            ):
+                known[(tenant, mid)] = (seq, response)
+        return known
 
     @staticmethod
     def _purposes_sync(c: sqlite3.Connection, tenant: str, cid: str) -> frozenset[str]:
@@ -836,8 +862,3 @@ def merge_purposes(
         )
     return new
 
-
-def _replace(m: StoredMessage, **changes: Any) -> StoredMessage:
-    from dataclasses import replace
-
-    return replace(m, **changes)
