@@ -292,12 +292,12 @@ def _split_dsn(url: str) -> tuple[str, str | None]:
     return urlunparse(parsed._replace(query=rest)), schema
 
 
-
 async def _fetch_for_keys(
-    c: Any, select: str, column: str, tenant: str, keys: list[str]
+    c: Any, select: str, column: str, tenant: str, keys: Iterable[str]
 ) -> list[Any]:
     """The rows of ``select`` (a SELECT ... FROM clause) of ``tenant`` whose ``column`` is
-    one of ``keys``, at most LOOKUP_CHUNK keys per statement."""
+    one of ``keys`` (repeats looked up once), at most LOOKUP_CHUNK keys per statement."""
+    keys = list(dict.fromkeys(keys))
     rows: list[Any] = []
     for i in range(0, len(keys), LOOKUP_CHUNK):
         rows += await c.fetch(
@@ -306,6 +306,7 @@ async def _fetch_for_keys(
             keys[i : i + LOOKUP_CHUNK],
         )
     return rows
+
 
 class PostgresStorage:
     """:class:`~proxy.storage.base.Storage` on PostgreSQL. Build with
@@ -706,13 +707,11 @@ class PostgresStorage:
     async def get_messages(
         self, tenant: str, message_ids: Sequence[str]
     ) -> dict[str, StoredMessage]:
-        ids = list(dict.fromkeys(message_ids))
-        if not ids:
+        if not message_ids:
             return {}
-
         rows = await self._with_conn(
             lambda c: _fetch_for_keys(
-                c, f"SELECT {_COLUMNS} FROM messages", "message_id", tenant, ids
+                c, f"SELECT {_COLUMNS} FROM messages", "message_id", tenant, message_ids
             )
         )
         return {m.message_id: m for m in map(_message, rows)}
@@ -795,17 +794,15 @@ class PostgresStorage:
     async def get_conversations(
         self, tenant: str, conversation_ids: Sequence[str]
     ) -> dict[str, ConversationSnapshot]:
-        cids = list(dict.fromkeys(conversation_ids))
-        if not cids:
+        if not conversation_ids:
             return {}
-
         rows = await self._with_conn(
             lambda c: _fetch_for_keys(
                 c,
                 "SELECT conversation_id, state, state_version, purposes FROM conversations",
                 "conversation_id",
                 tenant,
-                cids,
+                conversation_ids,
             )
         )
         return {

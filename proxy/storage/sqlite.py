@@ -531,11 +531,7 @@ class SQLiteStorage:
         known: dict[tuple[str, str], tuple[int, bytes]] = {}
         for tenant, ids in by_tenant.items():
             for mid, seq, response in _rows_for_keys(
-                c,
-                "SELECT message_id, seq, response FROM message_ids",
-                "message_id",
-                tenant,
-                list(dict.fromkeys(ids)),
+                c, "SELECT message_id, seq, response FROM message_ids", "message_id", tenant, ids
             ):
                 known[(tenant, mid)] = (seq, response)
         return known
@@ -563,13 +559,14 @@ class SQLiteStorage:
     async def get_messages(
         self, tenant: str, message_ids: Sequence[str]
     ) -> dict[str, StoredMessage]:
-        ids = list(dict.fromkeys(message_ids))
 
         def q(c: sqlite3.Connection) -> dict[str, StoredMessage]:
-            rows = _rows_for_keys(c, f"SELECT {_COLUMNS} FROM messages", "message_id", tenant, ids)
+            rows = _rows_for_keys(
+                c, f"SELECT {_COLUMNS} FROM messages", "message_id", tenant, message_ids
+            )
             return {m.message_id: m for m in map(_message, rows)}
 
-        return await self._point_read(q) if ids else {}
+        return await self._point_read(q) if message_ids else {}
 
     async def query_messages(
         self,
@@ -641,7 +638,6 @@ class SQLiteStorage:
     async def get_conversations(
         self, tenant: str, conversation_ids: Sequence[str]
     ) -> dict[str, ConversationSnapshot]:
-        cids = list(dict.fromkeys(conversation_ids))
 
         def q(c: sqlite3.Connection) -> dict[str, ConversationSnapshot]:
             rows = _rows_for_keys(
@@ -649,7 +645,7 @@ class SQLiteStorage:
                 "SELECT conversation_id, state, state_version, purposes FROM conversations",
                 "conversation_id",
                 tenant,
-                cids,
+                conversation_ids,
             )
             return {
                 cid: ConversationSnapshot(
@@ -659,7 +655,7 @@ class SQLiteStorage:
                 for cid, state, version, purposes in rows
             }
 
-        return await self._point_read(q) if cids else {}
+        return await self._point_read(q) if conversation_ids else {}
 
     async def put_conversation_state(
         self,
@@ -818,10 +814,11 @@ def _insert_data_key(c: sqlite3.Connection, rec: DataKeyRecord, *, if_absent: bo
 
 
 def _rows_for_keys(
-    c: sqlite3.Connection, select: str, column: str, tenant: str, keys: list[str]
+    c: sqlite3.Connection, select: str, column: str, tenant: str, keys: Iterable[str]
 ) -> Iterator[Any]:
     """The rows of ``select`` (a SELECT ... FROM clause) of ``tenant`` whose ``column`` is
-    one of ``keys``, at most LOOKUP_CHUNK keys per statement."""
+    one of ``keys`` (repeats looked up once), at most LOOKUP_CHUNK keys per statement."""
+    keys = list(dict.fromkeys(keys))
     for i in range(0, len(keys), LOOKUP_CHUNK):
         part = keys[i : i + LOOKUP_CHUNK]
         marks = ",".join("?" * len(part))
