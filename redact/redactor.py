@@ -81,6 +81,12 @@ def run_detection(
     return spans, bounds
 
 
+# Pool calls each detection worker may hold at once: the one it runs and one waiting in
+# its pipe, so that it starts the next as soon as it answers, without waiting for the
+# event loop to read the answer and send more (measured: 1 left the workers idle ~9% of
+# the time at saturation).
+PIPELINE_DEPTH = 2
+
 # --- worker-process side -------------------------------------------------------------
 
 _WORKER_ENGINE: Engine | None = None
@@ -122,7 +128,17 @@ class _Call:
 
 class _Coalescer:
     """Queues detection calls while ``parallel`` pool calls are in flight and sends the
-    queue (up to ``max_items`` texts and pairs) as the next pool call."""
+    queue (up to ``max_items`` texts, and ``PAIRS_PER_TEXT`` times as many pairs) as the
+    next pool call.
+
+    Texts and pairs are capped apart: a pair's boundary check costs a few microseconds,
+    a text's analysis hundreds (NER), so pairs counted as texts would halve the groups of
+    batched requests (16 texts and ~16 pairs each) while saving nothing. Larger groups
+    are cheaper per text: NER runs one ``nlp.pipe`` batch per pool call (detection took
+    ~9% less CPU per text in calls of 48 dev.jsonl texts than in calls of 16).
+    """
+
+    PAIRS_PER_TEXT = 8
 
     def __init__(self, loop: asyncio.AbstractEventLoop, parallel: int, max_items: int) -> None:
         self.loop = loop
@@ -149,13 +165,17 @@ class _Coalescer:
 
     def _take(self) -> list[_Call]:
         group: list[_Call] = []
-        n = 0
+        texts = pairs = 0
+        max_pairs = self.PAIRS_PER_TEXT * self._max
         while self._queue:
-            size = len(self._queue[0].texts) + len(self._queue[0].pairs)
-            if group and n + size > self._max:
+            head = self._queue[0]
+            if group and (
+                texts + len(head.texts) > self._max or pairs + len(head.pairs) > max_pairs
+            ):
                 break
             group.append(self._queue.popleft())
-            n += size
+            texts += len(head.texts)
+            pairs += len(head.pairs)
         return group
 
     async def _drain(self, detect: DetectFn) -> None:
@@ -218,6 +238,7 @@ class Redactor:
             method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
             self._pool = WorkerPool(
                 self.config.workers,
+                depth=PIPELINE_DEPTH,
                 mp_context=mp.get_context(method),
                 initializer=_worker_init,
                 initargs=(self.config,),
@@ -277,7 +298,7 @@ class Redactor:
         loop = asyncio.get_running_loop()
         co = self._coalescer
         if co is None or co.loop is not loop:
-            parallel = self._pool.size if isinstance(self._pool, WorkerPool) else 1
+            parallel = self._pool.capacity if isinstance(self._pool, WorkerPool) else 1
             co = self._coalescer = _Coalescer(loop, parallel, self.config.chunk_size)
         return co.submit(texts, pairs, self._run_in_pool)
 

@@ -4,9 +4,14 @@
 (a manager that pickles and a queue feeder) in the calling process. On the proxy's
 ingest path those threads take the GIL from the event loop at every call: profiling
 showed the loop stalled ~0.5 ms per detection call, more than the call's own work in
-the parent. :class:`WorkerPool` has no helper threads: a call is one pickled write to
-an idle worker's pipe, and its answer is read by an event-loop reader callback (or, for
-the synchronous :meth:`WorkerPool.map`, by blocking reads).
+the parent. :class:`WorkerPool` has no helper threads: a call is one pickled write to a
+worker's pipe, and its answer is read by an event-loop reader callback (or, for the
+synchronous :meth:`WorkerPool.map`, by blocking reads).
+
+With ``depth`` > 1 a worker holds more than one call: the next waits in its pipe while it
+runs the current one, and it starts the next as soon as it answers instead of waiting
+for the event loop to read the answer and write more (a busy event loop made the
+workers idle between calls).
 
 Each worker runs :func:`_serve`: receive ``(fn, args)``, answer ``(True, result)`` or
 ``(False, exception)``, until it receives ``None`` or its pipe closes. A worker that dies
@@ -24,6 +29,7 @@ import gc
 import multiprocessing as mp
 import pickle
 import signal
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.connection import Connection, wait
@@ -66,11 +72,17 @@ def _serve(conn: Connection, init: Callable[..., None] | None, initargs: tuple[A
 
 
 class _Worker:
-    __slots__ = ("conn", "future", "process")
+    __slots__ = ("conn", "lock", "pending", "process", "writes")
 
     def __init__(self, process: BaseProcess, conn: Connection) -> None:
         self.process, self.conn = process, conn
-        self.future: asyncio.Future[Any] | None = None
+        # Calls sent to this worker and not yet answered, oldest first, each with its
+        # number in the pool's sending order: a worker answers in the order it reads.
+        self.pending: deque[tuple[int, asyncio.Future[Any]]] = deque()
+        # Writes handed to a task (too large for the pipe, or queued behind one): they
+        # go out one at a time, in order, under the lock.
+        self.writes = 0
+        self.lock = asyncio.Lock()
 
 
 class WorkerPool:
@@ -80,15 +92,18 @@ class WorkerPool:
         self,
         size: int,
         *,
+        depth: int = 1,
         mp_context: Any = None,
         initializer: Callable[..., None] | None = None,
         initargs: tuple[Any, ...] = (),
     ) -> None:
         self._size = max(1, size)
+        self._depth = max(1, depth)
         self._ctx = mp_context or mp.get_context()
         self._init, self._initargs = initializer, initargs
         self._workers: list[_Worker] = []
-        self._idle: list[_Worker] = []
+        self._calls = 0  # asynchronous calls sent so far (numbers each pending call)
+        self._writers: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._broken = False
         self._closed = False
@@ -98,6 +113,11 @@ class WorkerPool:
     @property
     def size(self) -> int:
         return self._size
+
+    @property
+    def capacity(self) -> int:
+        """Asynchronous calls that may be in flight at once: ``depth`` per worker."""
+        return self._size * self._depth
 
     def _start(self) -> None:
         if self._workers or self._closed:
@@ -111,7 +131,6 @@ class WorkerPool:
             child.close()
             w = _Worker(proc, parent)
             self._workers.append(w)
-            self._idle.append(w)
             assert proc.pid is not None
             self._processes[proc.pid] = proc
 
@@ -143,8 +162,7 @@ class WorkerPool:
         except (EOFError, OSError):
             self._break()
             return
-        fut, w.future = w.future, None
-        self._idle.append(w)
+        fut = w.pending.popleft()[1] if w.pending else None
         if fut is not None and not fut.done():
             if ok:
                 fut.set_result(value)
@@ -156,31 +174,52 @@ class WorkerPool:
         self._unwatch()
         exc = BrokenProcessPool("a detection worker died; the pool must be restarted")
         for w in self._workers:
-            if w.future is not None and not w.future.done():
-                w.future.set_exception(exc)
-            w.future = None
+            for _, fut in w.pending:
+                if not fut.done():
+                    fut.set_exception(exc)
+            w.pending.clear()
 
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """``fn(*args)`` in an idle worker (a caller never has more calls in flight than
-        the pool has workers: the redactor's coalescer sees to that)."""
+        """``fn(*args)`` in the worker likely to reach it first: one with the fewest calls
+        pending, and of those the one whose oldest call was sent first. A caller never
+        has more than :attr:`capacity` calls in flight (the redactor's coalescer sees to
+        that)."""
         self._check()
         self._start()
         loop = asyncio.get_running_loop()
         self._watch(loop)
-        if not self._idle:
-            raise RuntimeError("no idle detection worker; at most size calls may be in flight")
-        w = self._idle.pop()
+        open_ = [w for w in self._workers if len(w.pending) < self._depth]
+        if not open_:
+            raise RuntimeError("every detection worker is full; at most capacity calls in flight")
+        w = min(open_, key=lambda w: (len(w.pending), w.pending[0][0] if w.pending else 0))
         data = pickle.dumps((fn, args), protocol=pickle.HIGHEST_PROTOCOL)
         fut: asyncio.Future[Any] = loop.create_future()
-        w.future = fut
+        self._calls += 1
+        w.pending.append((self._calls, fut))
+        if w.writes == 0 and len(data) <= _INLINE_WRITE:
+            try:
+                w.conn.send_bytes(data)  # fits in the pipe: returns at once
+            except OSError:
+                self._break()
+        else:
+            # Written by a task of its own, which finishes even if this caller is
+            # cancelled: once the call is in the pending queue, its bytes must follow.
+            w.writes += 1
+            task = loop.create_task(self._write(w, data))
+            self._writers.add(task)
+            task.add_done_callback(self._writers.discard)
+        return await fut
+
+    async def _write(self, w: _Worker, data: bytes) -> None:
         try:
-            if len(data) <= _INLINE_WRITE:
-                w.conn.send_bytes(data)
-            else:
-                await loop.run_in_executor(None, w.conn.send_bytes, data)
+            async with w.lock:
+                # A pipe holds ~64 KiB: a larger write waits, in a thread, for the
+                # worker to read (after the calls before it, when it is pipelined).
+                await asyncio.get_running_loop().run_in_executor(None, w.conn.send_bytes, data)
         except OSError:
             self._break()
-        return await fut
+        finally:
+            w.writes -= 1
 
     # -- synchronous use (blocking reads; not while asynchronous calls are in flight) --
     def map(self, fn: Callable[..., Any], jobs: Sequence[tuple[Any, ...]]) -> list[Any]:
@@ -189,7 +228,7 @@ class WorkerPool:
         self._start()
         results: list[Any] = [None] * len(jobs)
         pending: dict[Connection, int] = {}
-        idle = [w for w in self._workers if w.future is None]
+        idle = [w for w in self._workers if not w.pending]
         todo = list(enumerate(jobs))[::-1]
         while todo or pending:
             while todo and idle:
@@ -220,8 +259,9 @@ class WorkerPool:
         self._closed = True
         self._unwatch()
         for w in self._workers:
-            if w.future is not None and not w.future.done():
-                w.future.cancel()
+            for _, fut in w.pending:
+                fut.cancel()
+            w.pending.clear()
             with contextlib.suppress(OSError):
                 w.conn.send(None)
             w.conn.close()
@@ -231,5 +271,4 @@ class WorkerPool:
                 w.process.kill()
                 w.process.join(5)
         self._workers.clear()
-        self._idle.clear()
         self._processes.clear()
