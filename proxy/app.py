@@ -41,8 +41,10 @@ from proxy.metrics import METRICS, Metrics
 from proxy.middlewares import (
     ADMISSION,
     ERROR_SETTINGS,
+    SHED_LOG,
     Admission,
     ErrorSettings,
+    ShedLog,
     admission,
     errors,
     observe,
@@ -291,6 +293,7 @@ def create_app(
     app[KEYRING] = ring
     app[METRICS] = Metrics()
     app[ERROR_SETTINGS] = ErrorSettings(s.retry_after)
+    app[SHED_LOG] = ShedLog()
     app[ADMISSION] = Admission(
         s.max_in_flight,
         s.request_timeout,

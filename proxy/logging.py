@@ -68,6 +68,7 @@ SAFE_KEYS = frozenset(
         "field",
         "in_flight",
         "limit",
+        "shed",
         "retry_after",
         # outbox
         "outbox_id",

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import structlog
 from structlog.testing import capture_logs
 
+from proxy.app import Overrides
 from proxy.logging import STRIPPED, configure_logging, get_logger, strip_sensitive
-from tests.app_testing import CARD, make_env, message, serve
+from proxy.middlewares import ShedLog
+from redact import RedactConfig
+from tests.app_testing import CARD, BrokenRedactor, make_env, message, serve
 
 TOKEN = "cw_1a2b3c4d_" + "A" * 43
 
@@ -111,3 +116,72 @@ async def test_an_ingest_request_writes_one_access_line_with_its_counts(tmp_path
         ("request", 200, 0, 1),
     ]
     assert all(x["token_id"] and x["messages"] == 1 for x in ingest)
+
+
+def _shed_lines(stream: io.StringIO) -> list[dict[str, object]]:
+    lines = [json.loads(x) for x in stream.getvalue().splitlines() if x.strip()]
+    return [x for x in lines if x.get("event") == "requests shed"]
+
+
+def test_refusals_are_logged_as_one_counted_line_per_interval() -> None:
+    """The first refusal goes out at once; later ones within the interval are counted and
+    go out with the first refusal after it, as one line with their number."""
+    clock = [100.0]
+    sheds = ShedLog(interval=1.0, clock=lambda: clock[0])
+    with json_logs("info") as stream:
+        sheds.note(True)
+        assert [x["shed"] for x in _shed_lines(stream)] == [1]
+        for _ in range(49):
+            clock[0] += 0.01
+            sheds.note(True)
+        assert len(_shed_lines(stream)) == 1  # 0.49 s later: counted, not written
+        clock[0] += 0.6
+        sheds.note(True)
+    assert [x["shed"] for x in _shed_lines(stream)] == [1, 50]
+    assert sheds.pending == 0
+
+
+def test_a_request_that_is_not_refused_writes_the_pending_count() -> None:
+    """Refusals counted since the last line go out with the next admitted request, so the
+    end of an overload is not left unlogged; with none pending it writes nothing."""
+    clock = [0.0]
+    sheds = ShedLog(interval=1.0, clock=lambda: clock[0])
+    with json_logs("info") as stream:
+        sheds.note(False)
+        assert _shed_lines(stream) == []
+        sheds.note(True)
+        clock[0] += 0.1
+        sheds.note(True)
+        sheds.note(True)
+        sheds.note(False)
+        sheds.note(False)
+    assert [x["shed"] for x in _shed_lines(stream)] == [1, 2]
+
+
+async def test_a_refused_request_gets_no_access_line_of_its_own(tmp_path: Path) -> None:
+    """Through the app: of two concurrent requests with room for one, the refused one
+    (503) writes no access line; it is counted on a "requests shed" line that carries no
+    request id (it speaks for many requests)."""
+    env = make_env(tmp_path, server={"max_in_flight": 1}, redact={"workers": 1})
+
+    class Slow(BrokenRedactor):
+        async def analyze_async(self, texts: Any) -> Any:
+            await asyncio.sleep(0.2)
+            return await BrokenRedactor.analyze_async(self, texts)
+
+    redactor = Slow(RedactConfig(ner=False, workers=0), state_key=b"s" * 32)
+    with json_logs("info") as stream:
+        async with serve(env, Overrides(audit=False, redactor=redactor)) as client:
+            first = asyncio.create_task(
+                client.post("/v1/messages", json=message(1), headers=env.auth())
+            )
+            await asyncio.sleep(0.05)
+            refused = await client.post("/v1/messages", json=message(2), headers=env.auth())
+            assert refused.status == 503
+            assert (await first).status == 201
+    lines = [json.loads(x) for x in stream.getvalue().splitlines() if x.strip()]
+    access = [x for x in lines if x.get("event") == "request"]
+    assert [x["status"] for x in access] == [201]
+    shed = _shed_lines(stream)
+    assert [x["shed"] for x in shed] == [1]
+    assert "request_id" not in shed[0]
