@@ -83,8 +83,8 @@ def run_detection(
 
 # Pool calls each detection worker may hold at once: the one it runs and one waiting in
 # its pipe, so that it starts the next as soon as it answers, without waiting for the
-# event loop to read the answer and send more (measured: 1 left the workers idle ~9% of
-# the time at saturation).
+# event loop to read the answer and send more (measured on the 2-core benchmark host at
+# batched saturation: the machine was ~90% busy with 1, ~93% with 2).
 PIPELINE_DEPTH = 2
 
 # --- worker-process side -------------------------------------------------------------
