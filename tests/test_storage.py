@@ -176,6 +176,50 @@ async def test_same_id_twice_in_one_batch_is_stored_once(store: Storage) -> None
     assert [c for _, c in out] == [True, False] and out[0][0].seq == out[1][0].seq
 
 
+async def test_one_put_merges_its_conversations_purposes_once(store: Storage) -> None:
+    """Records of one conversation with different purposes in one put: every record,
+    earlier ones included, carries the union, as if put one at a time."""
+    await store.put_messages([make_message(0)])
+    out = await store.put_messages(
+        [
+            make_message(3, purposes=frozenset({"risk_control"})),
+            make_message(6),
+            make_message(9, purposes=frozenset({"dispute_handling"})),
+            make_message(1, purposes=frozenset({"regulatory_request"})),  # another one
+        ]
+    )
+    both = {"risk_control", "dispute_handling"}
+    assert [m.purposes for m, _ in out] == [both, both, both, {"regulatory_request"}]
+    for mid in ("m0", "m3", "m6", "m9"):
+        stored = await store.get_message("t1", mid)
+        assert stored is not None and stored.purposes == both, mid
+    assert await store.conversation_purposes("t1", "c0") == both
+
+
+async def test_seq_of_a_put_follows_every_earlier_seq(store: Storage) -> None:
+    """The seqs of one put are distinct, in record order, and above every seq stored
+    before, the newest message's too after it was deleted (never reused)."""
+    [(a, _), (b, _)] = await store.put_messages([make_message(1), make_message(2)])
+    await _delete_message_row(store, "t1", "m2")
+    out = await store.put_messages([make_message(n) for n in (3, 4, 5)])
+    seqs = [m.seq for m, _ in out]
+    assert a.seq < b.seq < seqs[0] < seqs[1] < seqs[2]
+    for m, _ in out:
+        stored = await store.get_message("t1", m.message_id)
+        assert stored is not None and stored.seq == m.seq
+
+
+async def test_a_put_repeating_a_new_id_answers_the_first_record(store: Storage) -> None:
+    """A put carrying a new id twice (two requests in one group commit) returns, for the
+    repeat, the first record as stored: its seq and response."""
+    out = await store.put_messages(
+        [make_message(1, response=b"one"), make_message(2), make_message(1, response=b"two")]
+    )
+    (first, c1), _, (again, c2) = out
+    assert (c1, c2) == (True, False)
+    assert (again.seq, again.response) == (first.seq, b"one") and first.seq > 0
+
+
 async def test_message_ids_are_scoped_by_tenant(store: Storage) -> None:
     """The same message id under two tenants is two records."""
     out = await store.put_messages([make_message(1), make_message(1, tenant="t2")])

@@ -439,19 +439,34 @@ class SQLiteStorage:
     def _put(
         self, c: sqlite3.Connection, records: list[StoredMessage], outbox: list[OutboxItem]
     ) -> list[tuple[StoredMessage, bool]]:
+        """Store the new records of a put, in few statements.
+
+        Every statement is a hop out of Python and back in, and the way back in waits for
+        the GIL while the event loop holds it: so the put reads which ids are known in one
+        look-up, merges purposes once per conversation, and inserts all rows with one
+        ``executemany`` per table. Sequence numbers are given here, after the table's
+        AUTOINCREMENT counter (the writer holds the database; a later insert without one
+        continues after the highest given). Every message of a conversation carries the
+        conversation's final purposes, as it would after merging one message at a time.
+        """
         # (record, fields to change in it, created): each returned record is built once,
         # at the end, with its seq and its conversation's final purposes.
         results: list[tuple[StoredMessage, dict[str, Any], bool]] = []
-        created_ids: dict[tuple[str, str], datetime] = {}
-        # Purposes each conversation has after this put's merges (read back only for
-        # conversations of replays alone).
-        merged: dict[tuple[str, str], frozenset[str]] = {}
         # message_ids holds every id ever stored (written with the message, kept when the
         # message is deleted): one look-up for the whole put tells new messages from
-        # replays. An id stored earlier in this put is added as it is stored.
+        # replays.
         known_ids = self._known_ids(c, records)
+        new: dict[tuple[str, str], StoredMessage] = {}
+        adds: dict[tuple[str, str], set[str]] = {}
         for rec in records:
-            known = known_ids.get((rec.tenant, rec.message_id))
+            key = (rec.tenant, rec.message_id)
+            first = new.get(key)
+            if first is not None:  # the same id twice in this put: the second replays
+                if not same_message(first, rec.conversation_id, rec.text_digest):
+                    raise MessageIdReused(rec.message_id)  # rolls the whole put back
+                results.append((first, {}, False))
+                continue
+            known = known_ids.get(key)
             if known is not None:
                 row = c.execute(
                     f"SELECT {_COLUMNS} FROM messages WHERE seq = ?", (known[0],)
@@ -464,56 +479,70 @@ class SQLiteStorage:
                 else:  # stored once, since deleted (retention, erasure)
                     results.append((rec, {"seq": known[0], "response": bytes(known[1])}, False))
                 continue
-            purposes = self._merge_purposes(c, rec.tenant, rec.conversation_id, rec.purposes)
-            merged[(rec.tenant, rec.conversation_id)] = purposes
-            cur = c.execute(
+            new[key] = rec
+            adds.setdefault((rec.tenant, rec.conversation_id), set()).update(rec.purposes)
+            results.append((rec, {}, True))
+        # Purposes each conversation has after this put (read back only for conversations
+        # of replays alone).
+        final = {k: self._merge_purposes(c, *k, add) for k, add in adds.items()}
+        seqs: dict[tuple[str, str], int] = {}
+        encoded = {k: encode_purposes(v) for k, v in final.items()}
+        if new:
+            row = c.execute("SELECT seq FROM sqlite_sequence WHERE name = 'messages'").fetchone()
+            base = row[0] if row is not None else 0
+            seqs = {key: base + i for i, key in enumerate(new, start=1)}
+            c.executemany(
                 f"INSERT INTO messages ({_COLUMNS}) VALUES "
-                "(NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    rec.tenant,
-                    rec.message_id,
-                    rec.conversation_id,
-                    rec.sender_id,
-                    rec.sender_role,
-                    rec.recipient_id,
-                    to_us(rec.sent_at),
-                    rec.order_id,
-                    rec.dispute_id,
-                    rec.region,
-                    rec.lang,
-                    rec.redacted,
-                    encode_entities(rec.entities),
-                    encode_purposes(purposes),
-                    _opt_us(rec.retention_until),
-                    rec.sealed,
-                    rec.schema_version,
-                    to_us(rec.ingested_at),
-                    rec.response,
-                    rec.text_digest,
-                ),
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        seqs[key],
+                        rec.tenant,
+                        rec.message_id,
+                        rec.conversation_id,
+                        rec.sender_id,
+                        rec.sender_role,
+                        rec.recipient_id,
+                        to_us(rec.sent_at),
+                        rec.order_id,
+                        rec.dispute_id,
+                        rec.region,
+                        rec.lang,
+                        rec.redacted,
+                        encode_entities(rec.entities),
+                        encoded[(rec.tenant, rec.conversation_id)],
+                        _opt_us(rec.retention_until),
+                        rec.sealed,
+                        rec.schema_version,
+                        to_us(rec.ingested_at),
+                        rec.response,
+                        rec.text_digest,
+                    )
+                    for key, rec in new.items()
+                ],
             )
-            seq = cur.lastrowid
-            assert seq is not None
-            c.execute(
+            c.executemany(
                 "INSERT INTO message_ids (tenant, message_id, seq, response) VALUES (?, ?, ?, ?)",
-                (rec.tenant, rec.message_id, seq, rec.response),
+                [(rec.tenant, rec.message_id, seqs[key], rec.response) for key, rec in new.items()],
             )
-            known_ids[(rec.tenant, rec.message_id)] = (seq, rec.response)
-            created_ids[(rec.tenant, rec.message_id)] = rec.ingested_at
-            results.append((rec, {"seq": seq}, True))
-        for item in outbox:
-            if (item.tenant, item.message_id) in created_ids:
-                c.execute(
-                    "INSERT INTO outbox (tenant, message_id, destination, payload, next_at)"
-                    " VALUES (?, ?, ?, ?, ?)",
+        items = [item for item in outbox if (item.tenant, item.message_id) in new]
+        if items:
+            c.executemany(
+                "INSERT INTO outbox (tenant, message_id, destination, payload, next_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [
                     (item.tenant, item.message_id, item.destination, item.payload,
-                     to_us(created_ids[(item.tenant, item.message_id)])),
-                )
-        # Every message of a conversation carries the conversation's (final) purposes.
+                     to_us(new[(item.tenant, item.message_id)].ingested_at))
+                    for item in items
+                ],
+            )
         convs = {(m.tenant, m.conversation_id) for m, _, _ in results}
-        final = {k: merged[k] if k in merged else self._purposes_sync(c, *k) for k in convs}
+        for k in convs - final.keys():
+            final[k] = self._purposes_sync(c, *k)
         out: list[tuple[StoredMessage, bool]] = []
         for m, changes, created in results:
+            if (m.tenant, m.message_id) in seqs:  # created here, or its repeat in this put
+                changes = {"seq": seqs[(m.tenant, m.message_id)]}
             purposes = final[(m.tenant, m.conversation_id)]
             if changes or purposes != m.purposes:
                 m = replace(m, purposes=purposes, **changes)
