@@ -160,12 +160,30 @@ class TagRule:
         return self.unless is None or self.unless.search(folded) is None
 
 
+def _gate(rule: TagRule) -> frozenset[str] | None:
+    """Literals one of which a text must hold for ``rule`` to fire on it (None: no such
+    set is known, the rule is always checked): its first keyword group's prefilter, or,
+    for a rule of patterns only, the union of its patterns' prefilters."""
+    if rule.groups:
+        return rule.groups[0].literals
+    if rule.patterns and all(p.literals is not None for p in rule.patterns):
+        return frozenset().union(*(p.literals or () for p in rule.patterns))
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class PurposeTagger:
     rules: tuple[TagRule, ...] = ()
     # The literals of every rule's prefilters, found in one pass per message; without it
     # (a tagger built by hand) each prefilter checks its own literals.
     scan: LiteralScan | None = field(default=None, compare=False, repr=False)
+    # With ``scan``: literal -> the rules (by index) that a text holding it may fire, and
+    # the rules checked on every text (no gate). A text is checked against the rules its
+    # literals select instead of all of them: most texts hold few literals.
+    by_literal: Mapping[str, tuple[int, ...]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    ungated: tuple[int, ...] = field(default=(), compare=False, repr=False)
 
     @classmethod
     def compiled(cls, rules: Iterable[TagRule]) -> PurposeTagger:
@@ -176,16 +194,41 @@ class PurposeTagger:
             for r in rules
             for f in (*r.groups, *r.patterns, *((r.unless,) if r.unless is not None else ()))
         ]
-        return cls(rules, LiteralScan.of(filters))
+        by_literal: dict[str, list[int]] = {}
+        ungated: list[int] = []
+        for i, r in enumerate(rules):
+            gate = _gate(r)
+            if gate is None:
+                ungated.append(i)
+            else:
+                for lit in gate:
+                    by_literal.setdefault(lit, []).append(i)
+        return cls(
+            rules,
+            LiteralScan.of(filters),
+            {k: tuple(v) for k, v in by_literal.items()},
+            tuple(ungated),
+        )
 
     def fired(self, message: TagInput) -> tuple[TagRule, ...]:
         """The rules that fire on one message, in policy order."""
         folded = fold(message.text)
-        found = None if self.scan is None else self.scan.found(folded)
+        if self.scan is None:
+            return tuple(
+                r for r in self.rules if r.matches(folded, message.entity_types, message.metadata)
+            )
+        found = self.scan.found(folded)
+        candidates = set(self.ungated)
+        by_literal = self.by_literal
+        for lit in found:
+            hit = by_literal.get(lit)
+            if hit is not None:
+                candidates.update(hit)
+        rules = self.rules
         return tuple(
-            r
-            for r in self.rules
-            if r.matches(folded, message.entity_types, message.metadata, found)
+            rules[i]
+            for i in sorted(candidates)
+            if rules[i].matches(folded, message.entity_types, message.metadata, found)
         )
 
     def message_purposes(self, message: TagInput) -> frozenset[str]:

@@ -376,6 +376,47 @@ def test_default_rules_fire_as_without_prefilters() -> None:
     assert fired > 2000  # 2519 of 14348: the texts exercise the rules, not only prefilters
 
 
+def test_rules_selected_by_literals_fire_as_every_rule_checked() -> None:
+    """The default tagger checks only the rules whose gate literals a text holds; over
+    dev.jsonl with its labelled entity types, that fires exactly the rules that checking
+    every rule fires."""
+    tagger = load_default_tagger()
+    assert tagger.scan is not None and tagger.by_literal
+    checked = 0
+    with (EVAL / "dev.jsonl").open(encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh]
+    for n, row in enumerate(rows):
+        m = TagInput(
+            row["text"],
+            frozenset(s["type"] for s in row["spans"]),
+            metadata={"dispute_id": "d1"} if n % 5 == 0 else {},
+        )
+        folded = fold(m.text)
+        found = tagger.scan.found(folded)
+        want = [r.id for r in tagger.rules if r.matches(folded, m.entity_types, m.metadata, found)]
+        assert [r.id for r in tagger.fired(m)] == want, f"row {n}"
+        checked += len(want) > 0
+    assert checked > 500
+
+
+def test_a_rule_without_a_gate_is_checked_on_every_text() -> None:
+    """A rule with no literal a text must hold (here: a pattern the prefilter cannot
+    reduce to literals) is checked on every text, not only on texts with literals."""
+    pattern = Filtered.of(re.compile(r"\d{3}"))
+    keyword = Filtered.of(keywords_regex(["refund"]))
+    assert pattern.literals is None and keyword.literals
+    tagger = PurposeTagger.compiled(
+        [
+            TagRule("digits", "risk_control", patterns=(pattern,)),
+            TagRule("refund", "dispute_handling", groups=(keyword,)),
+        ]
+    )
+    assert tagger.ungated == (0,)
+    assert [r.id for r in tagger.fired(TagInput("call 555 now"))] == ["digits"]
+    assert [r.id for r in tagger.fired(TagInput("refund 555"))] == ["digits", "refund"]
+    assert [r.id for r in tagger.fired(TagInput("nothing here"))] == []
+
+
 def _keyword_groups() -> list[tuple[str, list[str], Filtered]]:
     """(rule id, keywords, compiled group) for every keyword list of the default policy."""
     doc = tomllib.loads((DEFAULT_DIR / "tagging.toml").read_text(encoding="utf-8"))
