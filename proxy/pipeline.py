@@ -250,7 +250,7 @@ class Ingestor:
             versions[cid] = st.version if st is not None else 0
             states[cid] = self._decode_state(st.data if st is not None else None)
             known[cid] = snap.purposes if snap is not None else frozenset()
-        before = {cid: states[cid].to_dict() for cid in cids}
+        before = {cid: states[cid].count for cid in cids}
         previous = {cid: t for cid in cids if (t := self._window.get(cid)) is not None}
         # 3. redact (seq = order in the request)
         batch = [
@@ -324,7 +324,7 @@ class Ingestor:
         # none), and the check that the records' data key is the stored one
         writes: list[ConversationWrite] = []
         for cid in cids:
-            changed = states[cid].to_dict() != before[cid]
+            changed = states[cid].count != before[cid]
             writes.append(
                 ConversationWrite(
                     tenant,

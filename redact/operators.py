@@ -17,16 +17,20 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from redact.errors import ConfigError
 
+# Everything but the characters str.isalnum() accepts: ``\w`` is exactly those and "_".
+_NOT_ALNUM = re.compile(r"[\W_]+")
+
 
 def canonical(value: str) -> str:
     """The form of a value that identity is decided on: alphanumerics, casefolded."""
-    return "".join(ch for ch in value.casefold() if ch.isalnum())
+    return _NOT_ALNUM.sub("", value.casefold())
 
 
 @dataclass(slots=True)
@@ -41,7 +45,13 @@ class ConversationState:
 
     def digest(self, entity_type: str, value: str) -> str:
         msg = f"{entity_type}\x00{canonical(value)}".encode()
-        return hmac.new(self.key, msg, hashlib.sha256).hexdigest()[:32]
+        return hmac.digest(self.key, msg, "sha256").hex()[:32]
+
+    @property
+    def count(self) -> int:
+        """How many numbers were given so far. Numbers are only ever added (a value keeps
+        its number), so the state changed exactly when this grew."""
+        return sum(len(t) for t in self.numbers.values())
 
     def number(self, entity_type: str, value: str) -> int:
         table = self.numbers.setdefault(entity_type, {})

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from redact import (
     ConfigError,
@@ -17,6 +22,7 @@ from redact import (
     Span,
     render,
 )
+from redact.operators import canonical
 
 
 def test_placeholder_numbers_repeat_for_the_same_value() -> None:
@@ -31,6 +37,33 @@ def test_placeholder_identity_ignores_separators() -> None:
     """'4111 1111' and '41111111' are one value."""
     state = ConversationState(b"s" * 32)
     assert state.number("CREDIT_CARD", "4111 1111") == state.number("CREDIT_CARD", "41111111")
+
+
+@given(st.text())
+def test_canonical_keeps_exactly_the_alphanumerics(value: str) -> None:
+    """A value's canonical form is its casefolded alphanumerics (what numbering stored in
+    conversation states was computed on, so it must never change)."""
+    assert canonical(value) == "".join(ch for ch in value.casefold() if ch.isalnum())
+
+
+def test_state_digests_are_hmac_sha256_of_type_and_canonical_value() -> None:
+    """The digest stored in a conversation's state is unchanged: HMAC-SHA256 of the type,
+    a NUL and the canonical value, hex, 32 characters."""
+    key = bytes(range(32))
+    want = hmac.new(key, b"IBAN\x00de89370400440532013000", hashlib.sha256).hexdigest()[:32]
+    assert ConversationState(key).digest("IBAN", "DE89 3704-0044 0532 0130 00") == want
+
+
+def test_state_count_grows_only_with_new_numbers() -> None:
+    """``count`` is the numbers given so far: a value seen again adds none."""
+    state = ConversationState(b"s" * 32)
+    assert state.count == 0
+    state.number("PHONE", "555 0101")
+    state.number("PHONE", "5550101")
+    assert state.count == 1
+    state.number("EMAIL", "a@b.example")
+    state.number("PHONE", "555 0102")
+    assert state.count == 3 and ConversationState.from_dict(state.key, state.to_dict()).count == 3
 
 
 def test_state_never_shows_key_or_values() -> None:
