@@ -30,6 +30,7 @@ from proxy.storage import (
     WriteConflict,
     open_storage,
 )
+from proxy.storage.base import evolve
 from proxy.storage.batching import GroupCommitter, Put, Result
 from proxy.storage.postgres import PostgresStorage
 from proxy.storage.sqlite import SQLiteStorage
@@ -88,6 +89,19 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 # --------------------------------------------------------------------------- puts
+
+
+def test_evolve_is_replace() -> None:
+    """evolve() (the storage's fast copy of a record with some fields changed) gives what
+    dataclasses.replace gives, for every field; a name that is no field is refused."""
+    rec = make_message(7, order_id="o1", text_digest=b"d" * 32, purposes=frozenset({"x"}))
+    other = make_message(8, tenant="t2", lang="de", dispute_id="d2")
+    for name in rec.__dataclass_fields__:
+        changed = evolve(rec, **{name: getattr(other, name)})
+        assert changed == replace(rec, **{name: getattr(other, name)}), name
+    assert evolve(rec) == rec and evolve(rec, seq=5, response=b"r").seq == 5
+    with pytest.raises(KeyError):
+        evolve(rec, no_such_field=1)
 
 
 async def test_put_assigns_seq_and_reports_created(store: Storage) -> None:

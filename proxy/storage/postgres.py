@@ -52,7 +52,6 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
@@ -76,6 +75,7 @@ from proxy.storage.base import (
     encode_cursor,
     encode_entities,
     encode_purposes,
+    evolve,
     purpose_pattern,
     same_message,
     utc,
@@ -634,7 +634,7 @@ class PostgresStorage:
                 )
                 for col, v in zip(cols, values, strict=True):
                     col.append(v)
-                stored[(rec.tenant, rec.message_id)] = replace(rec, seq=seq_of[i])
+                stored[(rec.tenant, rec.message_id)] = evolve(rec, seq=seq_of[i])
             await conn.execute(
                 f"INSERT INTO messages ({_COLUMNS}) SELECT * FROM unnest($1::bigint[],"
                 " $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],"
@@ -665,7 +665,7 @@ class PostgresStorage:
                 for row in rows:
                     key = (row["tenant"], row["message_id"])
                     rec = records[first[key]]
-                    stored[key] = replace(rec, seq=row["seq"], response=bytes(row["response"]))
+                    stored[key] = evolve(rec, seq=row["seq"], response=bytes(row["response"]))
         # A reused message_id (another conversation or text) is no replay: roll it all back.
         for i, rec in enumerate(records):
             key = (rec.tenant, rec.message_id)
@@ -691,7 +691,7 @@ class PostgresStorage:
         for i, rec in enumerate(records):
             key = (rec.tenant, rec.message_id)
             m = stored[key]
-            m = replace(m, purposes=after.get((m.tenant, m.conversation_id), m.purposes))
+            m = evolve(m, purposes=after.get((m.tenant, m.conversation_id), m.purposes))
             out.append((m, key in created_keys and first[key] == i))
         return out
 

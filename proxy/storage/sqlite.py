@@ -33,7 +33,6 @@ import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -57,6 +56,7 @@ from proxy.storage.base import (
     encode_cursor,
     encode_entities,
     encode_purposes,
+    evolve,
     purpose_pattern,
     same_message,
 )
@@ -545,7 +545,7 @@ class SQLiteStorage:
                 changes = {"seq": seqs[(m.tenant, m.message_id)]}
             purposes = final[(m.tenant, m.conversation_id)]
             if changes or purposes != m.purposes:
-                m = replace(m, purposes=purposes, **changes)
+                m = evolve(m, purposes=purposes, **changes)
             out.append((m, created))
         return out
 
