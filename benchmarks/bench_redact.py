@@ -65,6 +65,52 @@ def repeated(rows: list[dict[str, Any]], times: int) -> list[dict[str, Any]]:
     ]
 
 
+# Spaces that tell apart repeats of one text (see distinct_copies): a repeat's number
+# written as leading and trailing spaces, at most this many of each per copy.
+_SPREAD = 13
+
+
+def distinct_copies(rows: list[dict[str, Any]], times: int) -> list[dict[str, Any]]:
+    """:func:`repeated`, with every message's text also distinct from every other's: the
+    n-th repeat of a text within a copy gets n // 13 more leading and n % 13 trailing
+    spaces, copy k 13 * k more leading ones. ``chatwarden redact`` then detects every
+    message, as the proxy does (it cannot skip a text because an earlier request held
+    it), while dev.jsonl repeats an earlier text in 696 of its 3,587 messages."""
+    out: list[dict[str, Any]] = []
+    for k in range(times):
+        seen: dict[str, int] = {}
+        for r in rows:
+            n = seen.get(r["text"], 0)
+            seen[r["text"]] = n + 1
+            lead, trail = divmod(n, _SPREAD)
+            text = " " * (lead + _SPREAD * k) + r["text"] + " " * trail
+            out.append(
+                r
+                | {
+                    "id": f"{r['id']}~{k}",
+                    "conversation_id": f"{r['conversation_id']}~{k}",
+                    "text": text,
+                }
+            )
+    return out
+
+
+def steady_rate(
+    one: Path, many: Path, extra: int, workers: int | None, best_of: int
+) -> tuple[float | None, float, float]:
+    """(marginal msgs/s, best seconds of ``one``, best seconds of ``many``): ``many``
+    holds ``extra`` more messages; the output of ``one`` is left in ``one`` + ``.out``.
+    Best of ``best_of``, the two commands alternating: this machine's other work only
+    ever adds time, and its speed drifts over minutes, so neither command should get all
+    the fast moments."""
+    times: dict[Path, list[float]] = {one: [], many: []}
+    for _ in range(best_of):
+        times[one].append(run_chatwarden(one, one.with_suffix(".out"), workers))
+        times[many].append(run_chatwarden(many, many.with_suffix(".out"), workers))
+    one_s, many_s = min(times[one]), min(times[many])
+    return (extra / (many_s - one_s) if many_s > one_s else None), one_s, many_s
+
+
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
     """A corpus file in the evaluation data's format: one JSON object per line."""
     path.write_text(
@@ -156,6 +202,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=None, help="chatwarden redact --workers")
     ap.add_argument("--no-presidio", action="store_true", help="skip the Presidio run")
     ap.add_argument(
+        "--no-every-text",
+        action="store_true",
+        help="skip the steady rate with every message's text distinct",
+    )
+    ap.add_argument(
         "--best-of", type=_positive, default=2, help="time each chatwarden run this many times"
     )
     ap.add_argument("--json", type=Path, default=None, help="write all figures here")
@@ -165,23 +216,24 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         corpus = Path(tmp) / "corpus.jsonl"
         write_jsonl(corpus, rows)
-        cw_out, pr_out = Path(tmp) / "chatwarden.jsonl", Path(tmp) / "presidio.jsonl"
+        pr_out = Path(tmp) / "presidio.jsonl"
         # The steady-state rate, from the marginal cost of more messages. (Timing the
         # command on one message and subtracting that start-up overstated it up to
         # twofold: the full run's start-up overlaps with reading and pattern work.)
         more = repeated(rows, STEADY_REPEATS)
         big = Path(tmp) / "repeated.jsonl"
         write_jsonl(big, more)
-        # Best of --best-of, the two commands alternating: this machine's other work
-        # only ever adds time, and its speed drifts over minutes, so neither command
-        # should get all the fast moments.
-        times: dict[Path, list[float]] = {corpus: [], big: []}
-        for _ in range(a.best_of):
-            times[corpus].append(run_chatwarden(corpus, cw_out, a.workers))
-            times[big].append(run_chatwarden(big, Path(tmp) / "repeated-out.jsonl", a.workers))
-        cw_s, big_s = min(times[corpus]), min(times[big])
         extra = len(more) - len(rows)
-        steady = extra / (big_s - cw_s) if big_s > cw_s else None
+        steady, cw_s, big_s = steady_rate(corpus, big, extra, a.workers, a.best_of)
+        cw_out = corpus.with_suffix(".out")  # the whole command's output, scored below
+        # The same with every message's text distinct: what detection sustains when it
+        # cannot skip a repeated text, as the proxy cannot.
+        steady_all = None
+        if not a.no_every_text:
+            one, many = Path(tmp) / "distinct-1.jsonl", Path(tmp) / "distinct-n.jsonl"
+            write_jsonl(one, distinct_copies(rows, 1))
+            write_jsonl(many, distinct_copies(rows, STEADY_REPEATS))
+            steady_all, _, _ = steady_rate(one, many, extra, a.workers, a.best_of)
         startup_s = max(0.0, cw_s - len(rows) / steady) if steady else cw_s
         report: dict[str, Any] = {
             "corpus": str(a.corpus),
@@ -197,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
                 "startup_s": round(startup_s, 3),
                 "steady_msgs_per_s": round(steady, 1) if steady else None,
                 "steady_run": {"messages": len(more), "seconds": round(big_s, 3)},
+                "steady_every_text_msgs_per_s": round(steady_all, 1) if steady_all else None,
                 **summary(score(corpus, cw_out)),
             },
         }
@@ -223,7 +276,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"chatwarden / presidio throughput: {report['speedup']}x")
     cw = report["chatwarden"]
     print(
-        f"chatwarden steady state {cw['steady_msgs_per_s']} msgs/s (start-up ~{cw['startup_s']} s)"
+        f"chatwarden steady state {cw['steady_msgs_per_s']} msgs/s (start-up ~{cw['startup_s']} s);"
+        f" every text detected: {cw['steady_every_text_msgs_per_s']} msgs/s"
     )
     if a.json:
         a.json.write_text(json.dumps(report, indent=1), encoding="utf-8")

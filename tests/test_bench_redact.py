@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.bench_redact import repeated
+from benchmarks.bench_redact import distinct_copies, repeated
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,6 +37,24 @@ def test_repeated_copies_are_new_conversations_with_new_texts() -> None:
     # Distinct wherever the corpus's texts are distinct: 2 distinct texts per copy.
     assert len(set(texts)) == 2 * 3
 
+
+def test_distinct_copies_make_every_text_distinct_with_spaces_only() -> None:
+    """Every message of every copy gets a text of its own, made of the original text and
+    spaces around it only; ids and conversations are renamed per copy as repeated()
+    does. (The corpus has a text held by 40 messages: more repeats than one kind of
+    space could number in a few characters.)"""
+    rows = ROWS + [
+        {"id": f"c3-m{i}", "conversation_id": "c3", "seq": i, "text": "ok"} for i in range(40)
+    ]
+    out = distinct_copies(rows, 3)
+    assert len(out) == 3 * len(rows)
+    assert len({r["text"] for r in out}) == len(out)
+    assert len({r["id"] for r in out}) == len(out)
+    for k in range(3):
+        copy = out[k * len(rows) : (k + 1) * len(rows)]
+        assert [r["text"].strip(" ") for r in copy] == [r["text"] for r in rows]
+        assert all(r["conversation_id"].endswith(f"~{k}") for r in copy)
+        assert max(len(r["text"]) - len(r["text"].strip(" ")) for r in copy) <= 12 + 13 * k + 3
 
 @pytest.mark.parametrize("args", [("--best-of", "0"), ("--best-of", "x"), ("--limit",)])
 def test_bad_arguments_exit_2_before_any_run(args: tuple[str, ...]) -> None:
