@@ -177,13 +177,25 @@ class PurposeTagger:
     # The literals of every rule's prefilters, found in one pass per message; without it
     # (a tagger built by hand) each prefilter checks its own literals.
     scan: LiteralScan | None = field(default=None, compare=False, repr=False)
-    # With ``scan``: literal -> the rules (by index) that a text holding it may fire, and
-    # the rules checked on every text (no gate). A text is checked against the rules its
-    # literals select instead of all of them: most texts hold few literals.
-    by_literal: Mapping[str, tuple[int, ...]] = field(
-        default_factory=dict, compare=False, repr=False
-    )
-    ungated: tuple[int, ...] = field(default=(), compare=False, repr=False)
+    # Literal -> the rules (by index) that a text holding it may fire, and the rules
+    # checked on every text (no gate); built from ``rules`` at construction. With
+    # ``scan``, a text is checked against the rules its literals select instead of all
+    # of them: most texts hold few literals.
+    by_literal: Mapping[str, tuple[int, ...]] = field(init=False, compare=False, repr=False)
+    ungated: tuple[int, ...] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        by_literal: dict[str, list[int]] = {}
+        ungated: list[int] = []
+        for i, r in enumerate(self.rules):
+            gate = _gate(r)
+            if gate is None:
+                ungated.append(i)
+            else:
+                for lit in gate:
+                    by_literal.setdefault(lit, []).append(i)
+        object.__setattr__(self, "by_literal", {k: tuple(v) for k, v in by_literal.items()})
+        object.__setattr__(self, "ungated", tuple(ungated))
 
     @classmethod
     def compiled(cls, rules: Iterable[TagRule]) -> PurposeTagger:
@@ -194,21 +206,7 @@ class PurposeTagger:
             for r in rules
             for f in (*r.groups, *r.patterns, *((r.unless,) if r.unless is not None else ()))
         ]
-        by_literal: dict[str, list[int]] = {}
-        ungated: list[int] = []
-        for i, r in enumerate(rules):
-            gate = _gate(r)
-            if gate is None:
-                ungated.append(i)
-            else:
-                for lit in gate:
-                    by_literal.setdefault(lit, []).append(i)
-        return cls(
-            rules,
-            LiteralScan.of(filters),
-            {k: tuple(v) for k, v in by_literal.items()},
-            tuple(ungated),
-        )
+        return cls(rules, LiteralScan.of(filters))
 
     def fired(self, message: TagInput) -> tuple[TagRule, ...]:
         """The rules that fire on one message, in policy order."""

@@ -412,6 +412,10 @@ def test_a_rule_without_a_gate_is_checked_on_every_text() -> None:
         ]
     )
     assert tagger.ungated == (0,)
+    # Built by hand with a scan, the gates are built too (at construction).
+    by_hand = PurposeTagger(tagger.rules, LiteralScan.of([pattern, keyword]))
+    assert by_hand.ungated == (0,) and dict(by_hand.by_literal) == dict(tagger.by_literal)
+    assert [r.id for r in by_hand.fired(TagInput("refund 555"))] == ["digits", "refund"]
     assert [r.id for r in tagger.fired(TagInput("call 555 now"))] == ["digits"]
     assert [r.id for r in tagger.fired(TagInput("refund 555"))] == ["digits", "refund"]
     assert [r.id for r in tagger.fired(TagInput("nothing here"))] == []
