@@ -8,7 +8,10 @@
   steady-state rate: the two runs share the start-up, so the extra messages over the
   extra seconds is what detection sustains once running (the runs alternate, so that
   the host's drift does not favour either). The proxy benchmark compares its
-  saturation with that rate.
+  saturation with that rate. The command detects each distinct text once; a second
+  steady rate, with every message's text distinct (:func:`distinct_copies`), is what it
+  sustains when it detects every message, as the proxy does (``--no-every-text``
+  skips it).
 * Presidio: ``AnalyzerEngine`` + ``AnonymizerEngine`` with the same spaCy model; only
   the per-message loop is timed (engine construction is excluded, which favours it).
   Every entity Presidio reports is counted as redacted, as its anonymizer would.
