@@ -15,7 +15,6 @@ value), so it can be persisted next to a conversation's records.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 from collections.abc import Mapping
@@ -33,6 +32,13 @@ def canonical(value: str) -> str:
     return _NOT_ALNUM.sub("", value.casefold())
 
 
+def keyed_hex(key: bytes, entity_type: str, value: str) -> str:
+    """HMAC-SHA256 under ``key`` of the type, a NUL and the canonical value, in hex: the
+    identity of a value for placeholder numbering and for keyed hashes."""
+    msg = f"{entity_type}\x00{canonical(value)}".encode()
+    return hmac.digest(key, msg, "sha256").hex()
+
+
 @dataclass(slots=True)
 class ConversationState:
     """Placeholder numbering of one conversation: type -> value digest -> number."""
@@ -44,8 +50,7 @@ class ConversationState:
         return f"ConversationState(types={sorted(self.numbers)})"
 
     def digest(self, entity_type: str, value: str) -> str:
-        msg = f"{entity_type}\x00{canonical(value)}".encode()
-        return hmac.digest(self.key, msg, "sha256").hex()[:32]
+        return keyed_hex(self.key, entity_type, value)[:32]
 
     @property
     def count(self) -> int:
@@ -114,8 +119,7 @@ class KeyedHash:
             raise ConfigError("keyed hash length must be between 8 and 64 hex digits")
 
     def apply(self, entity_type: str, value: str, state: ConversationState) -> str:
-        msg = f"{entity_type}\x00{canonical(value)}".encode()
-        tag = hmac.new(self.key, msg, hashlib.sha256).hexdigest()[: self.length]
+        tag = keyed_hex(self.key, entity_type, value)[: self.length]
         return f"<{entity_type}:{tag}>"
 
 
