@@ -313,6 +313,35 @@ def calibration() -> float:
     return round(best, 3)
 
 
+def fsync_probe(directory: Path, count: int = 300, pause_s: float = 0.002) -> dict[str, float]:
+    """How long the disk under ``directory`` (where the server's database goes) takes to
+    sync: ``count`` 4 KiB writes, each followed by ``fsync``, a short pause apart.
+
+    Every ingest request waits for a durable commit (SQLite ``synchronous=FULL``), so
+    each sync stall is in the latencies; the pass-through baseline writes nothing. Its
+    p99.9 and max tell a tail that is the disk's from one that is the service's."""
+    path = directory / "fsync-probe.bin"
+    block = b"\0" * 4096
+    times: list[float] = []
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        for i in range(count):
+            os.pwrite(fd, block, (i % 64) * 4096)
+            t = time.perf_counter()
+            os.fsync(fd)
+            times.append((time.perf_counter() - t) * 1000)
+            time.sleep(pause_s)
+    finally:
+        os.close(fd)
+        path.unlink(missing_ok=True)
+    times.sort()
+
+    def at(q: float) -> float:
+        return round(times[min(len(times) - 1, int(q * len(times)))], 2)
+
+    return {"count": count, "p50": at(0.5), "p99": at(0.99), "p99.9": at(0.999), "max": at(1.0)}
+
+
 def saturated(r: loadgen.Result) -> bool:
     """A step the server did not keep up with: >5% not answered 2xx, errors, or p99 > 1 s."""
     lat = r.percentiles()
@@ -329,6 +358,7 @@ def run_suite(plan: Plan) -> dict[str, Any]:
     run_id = f"b{int(time.time())}"
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
+        report["machine"]["fsync_ms"] = fsync_probe(work)
         with baseline_server() as (burl, _, _bpid):
             warm_up(burl, "", rows, run_id + "bw", plan.warmup_s)
             log(f"baseline: {plan.fixed_rate:g} req/s for {plan.fixed_s:g}s")
@@ -513,12 +543,21 @@ def verdict(rep: dict[str, Any], plan: Plan) -> dict[str, Any]:
     return checks
 
 
+def disk_line(f: dict[str, float]) -> str:
+    return (
+        f"Disk under the database: fsync of 4 KiB p50 {f['p50']} ms, p99 {f['p99']} ms, "
+        f"p99.9 {f['p99.9']} ms, max {f['max']} ms ({f['count']} syncs; every ingest "
+        "request waits for a durable commit, the baseline writes nothing)."
+    )
+
+
 def markdown(rep: dict[str, Any]) -> str:
     m = rep["machine"]
     server = rep.get("server", {})
     lines = [
         f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}; calibration loop "
         f"{m.get('calibration_s', '?')} s (lower is faster). Started {rep['started']}.",
+        *([disk_line(m["fsync_ms"])] if m.get("fsync_ms") else []),
         f"Server: `chatwarden init --workers {server.get('workers', '?')}`, SQLite"
         + "".join(f", `{k} = {v}`" for k, v in server.items() if k != "workers")
         + "; the load generator runs on the same machine. Requests carry dev.jsonl's "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -44,3 +45,23 @@ def test_bad_arguments_exit_2_with_usage(args: tuple[str, ...]) -> None:
 def test_parse_args_reads_quick() -> None:
     assert suite.parse_args(["run", "--quick"]).quick is True
     assert suite.parse_args(["run"]).quick is False
+
+
+def test_fsync_probe_reports_ordered_percentiles_and_leaves_nothing(tmp_path: Path) -> None:
+    """The probe of the database's disk: count syncs, percentiles in order, and its
+    scratch file is gone afterwards."""
+    f = suite.fsync_probe(tmp_path, count=20, pause_s=0)
+    assert f["count"] == 20
+    assert 0 <= f["p50"] <= f["p99"] <= f["p99.9"] <= f["max"]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_report_names_the_disk_when_it_was_probed() -> None:
+    """The Markdown report states the disk's sync latency beside the machine; a report
+    from before the probe renders without that line."""
+    ref = ROOT / "benchmarks" / "reference" / "suite-20261130T020136Z.json"
+    rep = json.loads(ref.read_text(encoding="utf-8"))
+    assert "Disk under the database" not in suite.markdown(rep)
+    rep["machine"]["fsync_ms"] = {"count": 300, "p50": 0.3, "p99": 0.9, "p99.9": 93.0, "max": 93.0}
+    md = suite.markdown(rep)
+    assert "fsync of 4 KiB p50 0.3 ms, p99 0.9 ms, p99.9 93.0 ms, max 93.0 ms (300 syncs" in md
