@@ -1,7 +1,7 @@
 """The latency and throughput suite a security engineer runs before putting chatwarden
 in the path of live traffic.
 
-    python -m benchmarks run            # full: ~10 minutes, figures for the README
+    python -m benchmarks run            # full: ~13-16 minutes, figures for the README
     python -m benchmarks run --quick    # smoke: under a minute, no thresholds (CI)
 
 It starts a fresh chatwarden (``chatwarden init`` in a temporary directory, SQLite,
@@ -9,10 +9,12 @@ It starts a fresh chatwarden (``chatwarden init`` in a temporary directory, SQLi
 (:mod:`benchmarks.baseline`), drives both with the open-loop generator
 (:mod:`benchmarks.loadgen`) and writes ``benchmarks/results/<stamp>.{json,md,png}``.
 
-Scenarios: dev.jsonl messages at a fixed rate (chatwarden vs baseline); PII-free
-messages; batched requests; rates stepping up until saturation; overload at twice the
-saturation rate (shedding speed, admitted latency, memory); a soak with RSS sampled
-over time; and the standalone redaction comparison with Presidio (bench_redact).
+Scenarios, in this order: dev.jsonl messages at a fixed rate (chatwarden vs baseline);
+PII-free messages; batched requests; rates stepping up until saturation, single
+messages then batches; the standalone redaction comparison with Presidio
+(bench_redact), right after the batched steps that its rate is compared with (the
+server idles meanwhile); overload at twice the saturation rate (shedding speed,
+admitted latency, memory); a soak with RSS sampled over time.
 """
 
 from __future__ import annotations
@@ -417,6 +419,7 @@ def run_suite(plan: Plan) -> dict[str, Any]:
             report["saturation_rps"] = sat
             # The proxy's batch throughput: the same rows in requests of batch_size messages.
             report["batch_steps"] = []
+            report["calibration_s"] = {"batch_steps": calibration()}
             over_the_top = 0
             for msgs in plan.batch_step_msgs:
                 rate = msgs / plan.batch_size
@@ -439,6 +442,12 @@ def run_suite(plan: Plan) -> dict[str, Any]:
                 over_the_top += saturated(r)
                 if over_the_top == 2:
                     break
+            # The standalone command right after the batched ladder, with the server idle:
+            # the saturation ratio compares the two, and this host's speed drifts over
+            # minutes (the calibration loop before each tells by how much).
+            report["calibration_s"]["redact"] = calibration()
+            log("standalone redaction (bench_redact)")
+            report["redact"] = bench_redact(plan, work)
             over = max(2 * sat, plan.step_rates[0])
             log(f"chatwarden overload: {over:g} req/s")
             samples: list[float] = []
@@ -448,8 +457,6 @@ def run_suite(plan: Plan) -> dict[str, Any]:
             report["overload"] = measured(r, la) | {"rss_mb": samples[-1]}
             log(f"chatwarden soak: {plan.fixed_rate:g} req/s for {plan.soak_s:g}s")
             report["soak"] = soak(url, token, pid, plan, rows, run_id)
-        log("standalone redaction (bench_redact)")
-        report["redact"] = bench_redact(plan, work)
     report["verdict"] = verdict(report, plan)
     return report
 
@@ -602,6 +609,14 @@ def markdown(rep: dict[str, Any]) -> str:
             "detects every message, as the proxy does)"
             if v.get("saturation_ratio_every_text")
             else ""
+        ),
+        *(
+            [
+                f"* host speed: calibration loop {cal['batch_steps']} s before the batched "
+                f"steps, {cal['redact']} s before the standalone run (a slower host takes longer)"
+            ]
+            if (cal := rep.get("calibration_s"))
+            else []
         ),
         f"* overload: shed p99 {v['shed_p99_ms']} ms, admitted p99 {v['overload_admitted_p99_ms']} ms",
         f"* RSS: idle {rep['rss_idle_mb']} MiB, soak max {rep['soak']['rss_max_mb']} MiB (cap {v['rss_cap_mb']} MiB)",

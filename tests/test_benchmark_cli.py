@@ -65,3 +65,15 @@ def test_the_report_names_the_disk_when_it_was_probed() -> None:
     rep["machine"]["fsync_ms"] = {"count": 300, "p50": 0.3, "p99": 0.9, "p99.9": 93.0, "max": 93.0}
     md = suite.markdown(rep)
     assert "fsync of 4 KiB p50 0.3 ms, p99 0.9 ms, p99.9 93.0 ms, max 93.0 ms (300 syncs" in md
+
+
+def test_the_report_states_the_host_speed_at_both_sides_of_the_ratio() -> None:
+    """The saturation ratio compares the batched steps with the standalone command,
+    minutes apart on a host whose speed drifts: the report gives the calibration loop
+    before each, and a report from before that renders without the line."""
+    ref = ROOT / "benchmarks" / "reference" / "suite-20261130T020136Z.json"
+    rep = json.loads(ref.read_text(encoding="utf-8"))
+    assert "host speed" not in suite.markdown(rep)
+    rep["calibration_s"] = {"batch_steps": 0.151, "redact": 0.16}
+    md = suite.markdown(rep)
+    assert "* host speed: calibration loop 0.151 s before the batched steps, 0.16 s before" in md
